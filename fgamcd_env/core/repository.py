@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 
 import numpy as np
 
@@ -123,13 +123,13 @@ class Repository:
     def num_models(self) -> int:
         return len(self.model_names)
 
-    @property
+    @cached_property
     def membership(self) -> np.ndarray:
         """(J, K) bool: PB k belongs to model j."""
         out = np.zeros((self.num_models, self.num_pbs), dtype=bool)
         for j, pbs in enumerate(self.model_pbs):
             out[j, pbs] = True
-        return out
+        return _freeze(out)
 
     @property
     def model_sizes_bytes(self) -> np.ndarray:

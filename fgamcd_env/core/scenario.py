@@ -7,6 +7,7 @@ requests, QoS, channels, backhaul), so the same seed gives the same instance bit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -60,20 +61,20 @@ class Scenario:
         return self.repository.pb_sizes_bytes
 
     # ---- derived quantities ----------------------------------------------------------------
-    @property
+    @cached_property
     def demand(self) -> np.ndarray:
         """(K, U) bool: 1{k in K_{r_u}}, user u needs PB k."""
-        return self.repository.membership[self.requests].T
+        return _readonly(np.ascontiguousarray(self.repository.membership[self.requests].T))
 
-    @property
+    @cached_property
     def node_users(self) -> tuple[np.ndarray, ...]:
         """U_n for each node: the users associated with it, in increasing order."""
-        return tuple(np.flatnonzero(self.user_node == n) for n in range(self.num_nodes))
+        return tuple(_readonly(np.flatnonzero(self.user_node == n)) for n in range(self.num_nodes))
 
-    @property
+    @cached_property
     def error_shape_inv(self) -> np.ndarray:
         """(N, U, M, M) C_{n,u}^{-1}, the matrices of the worst-case closed forms."""
-        return np.linalg.inv(self.error_shape)
+        return _readonly(np.linalg.inv(self.error_shape))
 
     def summary(self) -> str:
         """A short human-readable description of the instance."""
