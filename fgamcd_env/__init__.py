@@ -14,17 +14,22 @@ from fgamcd_env.core.config import LearningConfig, RepositoryConfig, ScenarioCon
 from fgamcd_env.core.presets import PRESETS, get_config, register_preset
 from fgamcd_env.core.repository import Repository, build_repository
 from fgamcd_env.core.scenario import Scenario, SeedLike, make_instance
+from fgamcd_env.env import FGAMCDParallelEnv, env, parallel_env, raw_env
 
 __all__ = [
     "PRESETS",
+    "FGAMCDParallelEnv",
     "LearningConfig",
     "Repository",
     "RepositoryConfig",
     "Scenario",
     "ScenarioConfig",
     "build_repository",
+    "env",
     "get_config",
     "make_scenario",
+    "parallel_env",
+    "raw_env",
     "register_preset",
 ]
 __version__ = "0.1.0"
@@ -39,3 +44,26 @@ def make_scenario(
     Unknown override keys and bad values raise ``ValueError`` naming the field.
     """
     return make_instance(get_config(name_or_config, **overrides), seed)
+
+
+def _register() -> None:
+    """``fgamcd/FGAMCD-v0`` in PettingZoo's registries (PettingZoo >= 1.27 has them) and the
+    centralised single-agent view ``fgamcd/FGAMCD-Centralised-v0`` in Gymnasium's."""
+    import gymnasium
+
+    if "fgamcd/FGAMCD-Centralised-v0" not in gymnasium.registry:
+        gymnasium.register(
+            "fgamcd/FGAMCD-Centralised-v0", entry_point="fgamcd_env.wrappers:CentralisedEnv"
+        )
+    try:
+        from pettingzoo import register
+        from pettingzoo.env_registry.registration import aec_registry, parallel_registry
+    except ImportError:
+        return
+    if "fgamcd/FGAMCD-v0" not in parallel_registry:
+        register("parallel", "fgamcd/FGAMCD-v0", entry_point="fgamcd_env.fgamcd_v0:parallel_env")
+    if "fgamcd/FGAMCD-v0" not in aec_registry:
+        register("aec", "fgamcd/FGAMCD-v0", entry_point="fgamcd_env.fgamcd_v0:env")
+
+
+_register()

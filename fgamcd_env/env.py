@@ -1,0 +1,437 @@
+"""FGAMCD as a PettingZoo ``ParallelEnv``: the Dec-POMDP of the paper's section III-B.
+
+=================  ===================================================================
+Agents             ``edge_0 .. edge_{N-1}``, one per edge node (N = 6 for ``paper``)
+Step               one parameter block k = 0 .. K-1, in order (K = 450 for ``paper``)
+Action             ``MultiDiscrete([2] * N)``: d_n(k) = [a_n, b_{n,m} for m != n (increasing m)]
+Observation        ``Box(0, 1, (N * (2 + ceil(U/N)),), float32)``, o_n(k) of (10) (42 for
+                   ``paper``), or with ``action_masks=True`` ``{"observation", "action_mask"}``,
+                   the mask a tuple of N int8 arrays of shape (2,) (as ``MultiDiscrete.sample``)
+State              ``Box(0, 1, (N * N * (2 + ceil(U/N)),), float32)``, s(k) = [o_n(k) for all n]
+Reward             (12), identical for every agent; ``infos[agent]["terms"]`` holds its terms
+Episode end        truncation after K steps (or ``max_cycles``); no termination
+=================  ===================================================================
+
+Arguments of ``parallel_env`` / ``raw_env``: ``scenario`` (preset name or ``ScenarioConfig``),
+``seed`` (instance seed), ``beamformer`` (``"fast" | "sdp_dc" | "nonrobust" | "mrt_tdma"``),
+``error_model`` (``"stacked"`` (28) or ``"per_node"`` (4)), ``eps_hot`` (hybrid multicast: PBs with
+at most ``eps_hot`` requesting users are unicast, None = always broadcast), ``full_comp`` (every
+node that can receive the PB takes part: the caching node migrates it to all others),
+``delivery_groups`` (``"pb"``: one broadcast to every requester of PB k; ``"model"``: one per
+requested model, for whole-model delivery), ``cooperation`` (False: no migration, each node
+serves only its own users, alone), ``resample_on_reset`` (draw a fresh instance at every
+reset), ``action_masks``, ``max_cycles``, ``render_mode`` (``"ansi" | "rgb_array" |
+"human"``) and scenario overrides as keywords.
+
+The instance is static by default (the paper's setting): beamforming results are memoised by
+(k, participating nodes), so repeated training episodes never re-solve the same problem.
+
+Version history: v0 — first release.
+
+>>> import fgamcd_env
+>>> env = fgamcd_env.parallel_env("small", seed=0)
+>>> obs, infos = env.reset(seed=0)
+>>> env.agents
+['edge_0', 'edge_1', 'edge_2']
+>>> obs["edge_0"].shape, env.state().shape
+((12,), (36,))
+>>> obs["edge_0"][:4].round(4)  # S(0) / max S, both own users want PB 0, storage full
+array([0.002, 1.   , 1.   , 1.   ], dtype=float32)
+>>> actions = {a: np.array([1, 1, 0]) for a in env.agents}  # cache, migrate to the next node
+>>> obs, rewards, terms, truncs, infos = env.step(actions)
+>>> infos["edge_0"]["participating"], infos["edge_1"]["applied"]
+([True, True, True], [1, 1, 0])
+>>> round(rewards["edge_0"], 6), infos["edge_0"]["terms"]["qos_infeasible"]
+(-10.00015, True)
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import gymnasium
+import numpy as np
+from pettingzoo import ParallelEnv
+from pettingzoo.utils import parallel_to_aec
+
+from fgamcd_env.core import observation as obs_mod
+from fgamcd_env.core import system
+from fgamcd_env.core.config import ScenarioConfig
+from fgamcd_env.core.presets import get_config
+from fgamcd_env.core.scenario import Scenario, make_instance
+from fgamcd_env.delivery import DELIVERY_GROUPS, DELIVERY_METHODS, Delivery, deliver
+
+AGENT_PREFIX = "edge_"
+
+
+class FGAMCDParallelEnv(ParallelEnv):
+    """Parallel FGAMCD environment (see the module docstring for the spec card)."""
+
+    metadata = {
+        "name": "fgamcd_v0",
+        "render_modes": ["ansi", "rgb_array", "human"],
+        "is_parallelizable": True,
+        "render_fps": 4,
+    }
+
+    def __init__(
+        self,
+        scenario: str | ScenarioConfig = "paper",
+        seed: int | None = None,
+        beamformer: str = "fast",
+        error_model: str = "stacked",
+        eps_hot: int | None = None,
+        full_comp: bool = False,
+        delivery_groups: str = "pb",
+        cooperation: bool = True,
+        resample_on_reset: bool = False,
+        action_masks: bool = False,
+        max_cycles: int | None = None,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if beamformer not in DELIVERY_METHODS:
+            raise ValueError(f"beamformer={beamformer!r}: must be one of {DELIVERY_METHODS}")
+        if delivery_groups not in DELIVERY_GROUPS:
+            raise ValueError(
+                f"delivery_groups={delivery_groups!r}: must be one of {DELIVERY_GROUPS}"
+            )
+        if full_comp and not cooperation:
+            raise ValueError("full_comp=True needs cooperation=True")
+        if error_model not in ("stacked", "per_node"):
+            raise ValueError(f"error_model={error_model!r}: must be 'stacked' or 'per_node'")
+        if eps_hot is not None and (int(eps_hot) != eps_hot or eps_hot < 0):
+            raise ValueError(f"eps_hot={eps_hot!r}: must be None or an integer >= 0")
+        if max_cycles is not None and (int(max_cycles) != max_cycles or max_cycles < 1):
+            raise ValueError(f"max_cycles={max_cycles!r}: must be None or a positive integer")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode={render_mode!r}: must be one of {self.metadata['render_modes']}"
+            )
+        self.config = get_config(scenario, **overrides)
+        self.beamformer = beamformer
+        self.error_model = error_model
+        self.eps_hot = eps_hot
+        self.full_comp = bool(full_comp)
+        self.delivery_groups = delivery_groups
+        self.cooperation = bool(cooperation)
+        self.resample_on_reset = bool(resample_on_reset)
+        self.action_masks = bool(action_masks)
+        self.max_cycles = max_cycles
+        self.render_mode = render_mode
+        self._instance_seed = seed
+        self.scenario: Scenario = make_instance(self.config, seed)
+        self._rng = np.random.default_rng(seed)
+        n = self.config.num_nodes
+        self.possible_agents = [f"{AGENT_PREFIX}{i}" for i in range(n)]
+        self.agent_name_mapping = {a: i for i, a in enumerate(self.possible_agents)}
+        self.agents: list[str] = []
+        self._obs_size = n * (2 + self.config.users_per_node)
+        self.state_space = gymnasium.spaces.Box(0.0, 1.0, (n * self._obs_size,), np.float32)
+        self._memo: dict[tuple[int, bytes], Delivery] = {}
+        self.memo_hits = 0
+        self._k = 0
+        self._remaining = np.full(n, float(self.config.storage_bytes))
+        self._obs = np.zeros((n, self._obs_size), np.float32)
+        self._history: list[system.RewardTerms] = []
+        self._cached = np.zeros((n, self.scenario.num_pbs), dtype=bool)
+        self._last: dict[str, Any] = {}
+        self._setup_instance()
+
+    # ---- spaces ------------------------------------------------------------------------------
+    @functools.cache  # noqa: B019 - one space object per agent, as PettingZoo
+    def observation_space(self, agent: str) -> gymnasium.spaces.Space:
+        box = gymnasium.spaces.Box(0.0, 1.0, (self._obs_size,), np.float32)
+        if not self.action_masks:
+            return box
+        mask = gymnasium.spaces.Tuple(
+            [gymnasium.spaces.MultiBinary(2) for _ in range(self.config.num_nodes)]
+        )
+        return gymnasium.spaces.Dict({"observation": box, "action_mask": mask})
+
+    @functools.cache  # noqa: B019
+    def action_space(self, agent: str) -> gymnasium.spaces.Space:
+        return gymnasium.spaces.MultiDiscrete([2] * self.config.num_nodes)
+
+    # ---- episode -----------------------------------------------------------------------------
+    @property
+    def num_steps(self) -> int:
+        """Episode length: K, or ``max_cycles`` when smaller."""
+        k = self.scenario.num_pbs
+        return k if self.max_cycles is None else min(k, int(self.max_cycles))
+
+    def _setup_instance(self) -> None:
+        self._slots = obs_mod.slot_table(self.scenario)
+        self._requested = self.scenario.demand.any(axis=1)
+        self._memo.clear()
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        if self.resample_on_reset:
+            self.scenario = make_instance(self.config, self._rng)
+            self._setup_instance()
+        self.agents = self.possible_agents[:]
+        self._k = 0
+        self._remaining = np.full(self.config.num_nodes, float(self.config.storage_bytes))
+        self._cached = np.zeros((self.config.num_nodes, self.scenario.num_pbs), dtype=bool)
+        self._history = []
+        self._last = {}
+        self._obs = obs_mod.observations(self.scenario, 0, self._remaining, self._slots)
+        infos = {a: {"k": 0} for a in self.agents}
+        return self._observe(), infos
+
+    def state(self) -> np.ndarray:
+        return self._obs.reshape(-1).copy()
+
+    def _mask(self, i: int) -> tuple[np.ndarray, ...]:
+        fits = self._k < self.scenario.num_pbs and (
+            self._remaining[i] >= self.scenario.pb_sizes_bytes[self._k]
+        )
+        allowed = np.array([1, 1] if fits else [1, 0], dtype=np.int8)
+        return tuple(allowed.copy() for _ in range(self.config.num_nodes))
+
+    def _observe(self) -> dict[str, Any]:
+        if not self.action_masks:
+            return {
+                a: self._obs[i].copy()
+                for i, a in enumerate(self.possible_agents)
+                if a in self.agents
+            }
+        return {
+            a: {"observation": self._obs[i].copy(), "action_mask": self._mask(i)}
+            for i, a in enumerate(self.possible_agents)
+            if a in self.agents
+        }
+
+    def _parse_actions(self, actions: dict[str, Any]) -> np.ndarray:
+        """(N, N) requested bits: a_n on the diagonal, b_{n,m} off it (row n is agent n)."""
+        if not self.agents:
+            raise RuntimeError("step() called after the episode ended; call reset() first")
+        if not isinstance(actions, dict):
+            raise ValueError(
+                f"actions must be a dict agent -> action, got {type(actions).__name__}"
+            )
+        n = self.config.num_nodes
+        missing = [a for a in self.agents if a not in actions]
+        extra = [a for a in actions if a not in self.agents]
+        if missing or extra:
+            raise ValueError(f"actions: missing agents {missing}, unknown agents {extra}")
+        bits = np.zeros((n, n), dtype=bool)
+        for agent, act in actions.items():
+            arr = np.asarray(act)
+            if arr.shape != (n,):
+                raise ValueError(f"action of {agent}: shape {arr.shape}, expected ({n},)")
+            if not np.issubdtype(arr.dtype, np.number) and arr.dtype != bool:
+                raise ValueError(f"action of {agent}: dtype {arr.dtype} is not numeric")
+            if np.any(np.isnan(arr.astype(float))):
+                raise ValueError(f"action of {agent}: contains NaN")
+            if not np.all((arr == 0) | (arr == 1)):
+                raise ValueError(f"action of {agent}: values must be 0 or 1, got {arr.tolist()}")
+            i = self.agent_name_mapping[agent]
+            row = arr.astype(bool)
+            bits[i, i] = row[0]
+            bits[i, [m for m in range(n) if m != i]] = row[1:]
+        return bits
+
+    def delivery(self, k: int, participating: np.ndarray) -> Delivery:
+        """Beamforming outcome of PB k for a participation vector (memoised on static instances)."""
+        key = (k, np.asarray(participating, dtype=bool).tobytes())
+        hit = self._memo.get(key)
+        if hit is not None:
+            self.memo_hits += 1
+            return hit
+        out = deliver(
+            self.scenario,
+            k,
+            participating,
+            method=self.beamformer,
+            error_model=self.error_model,
+            eps_hot=self.eps_hot,
+            groups=self.delivery_groups,
+            cooperation=self.cooperation,
+        )
+        self._memo[key] = out
+        return out
+
+    @property
+    def current_pb(self) -> int:
+        """Index k of the PB the next ``step`` decides on."""
+        return self._k
+
+    @property
+    def memo_size(self) -> int:
+        """Number of distinct beamforming problems solved for the current instance."""
+        return len(self._memo)
+
+    def step(self, actions: dict[str, Any]):
+        t0 = time.perf_counter()
+        bits = self._parse_actions(actions)
+        sc, k, n = self.scenario, self._k, self.config.num_nodes
+        size = float(sc.pb_sizes_bytes[k])
+        asked_cache = np.diag(bits).copy()
+        asked_migrate = bits & ~np.eye(n, dtype=bool)
+        decision = system.apply_forcing(asked_cache, asked_migrate, self._remaining, size)
+        migrate = decision.migrate
+        if not self.cooperation:
+            migrate = np.zeros_like(migrate)
+        elif self.full_comp and decision.cache.any():
+            src = int(np.flatnonzero(decision.cache)[0])
+            migrate = migrate.copy()
+            migrate[src, ~decision.cache] = True
+        lam = system.participation(decision.cache, migrate)
+        requested = bool(self._requested[k])
+        mig_delay = system.migration_delay_s(migrate, size, sc.backhaul_bps[k])
+        out: Delivery | None = None
+        if requested and lam.any():
+            out = self.delivery(k, lam)
+            terms = system.reward_terms(
+                True,
+                True,
+                mig_delay,
+                out.delay_s,
+                out.qos_feasible,
+                self.config.penalty_qos,
+                self.config.penalty_no_delivery,
+            )
+        else:
+            terms = system.reward_terms(
+                requested,
+                bool(lam.any()),
+                mig_delay,
+                0.0,
+                True,
+                self.config.penalty_qos,
+                self.config.penalty_no_delivery,
+            )
+        self._history.append(terms)
+        self._cached[:, k] = decision.cache
+        self._remaining = system.remaining_capacity(self._remaining, decision.cache, size)
+        self._k += 1
+        done = self._k >= self.num_steps
+        if not done:
+            self._obs = obs_mod.observations(sc, self._k, self._remaining, self._slots)
+        obs = self._observe()
+        common = {
+            "k": k,
+            "terms": terms.as_dict(),
+            "participating": lam.tolist(),
+            "cache": decision.cache.tolist(),
+            "migrate": migrate.astype(int).tolist(),
+            "beamformer": None if out is None else out.method,
+            "solver_status": None if out is None else out.status,
+            "beamforming_time_s": 0.0 if out is None else out.wall_time_s,
+            "step_time_s": time.perf_counter() - t0,
+        }
+        infos = {}
+        for a in self.agents:
+            i = self.agent_name_mapping[a]
+            others = [m for m in range(n) if m != i]
+            asked = [int(bits[i, i]), *bits[i, others].astype(int).tolist()]
+            applied = [int(decision.cache[i]), *migrate[i, others].astype(int).tolist()]
+            infos[a] = {**common, "asked": asked, "applied": applied}
+        if done:
+            total = self.total_delay_s
+            for a in self.agents:
+                infos[a]["episode"] = {
+                    "total_delay_s": total,
+                    "qos_infeasible": sum(t.qos_infeasible for t in self._history),
+                    "no_delivery": sum(t.no_delivery for t in self._history),
+                    "return": sum(t.reward for t in self._history),
+                }
+        rewards = dict.fromkeys(self.agents, float(terms.reward))
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, done)
+        self._last = {
+            "k": k,
+            "terms": terms,
+            "lam": lam,
+            "migrate": migrate,
+            "cache": decision.cache,
+        }
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            print(self._ansi())
+        return obs, rewards, terminations, truncations, infos
+
+    # ---- results -------------------------------------------------------------------------------
+    @property
+    def total_delay_s(self) -> float:
+        """T of (8) over the steps taken so far in this episode."""
+        return system.total_delay_s(self._history)
+
+    @property
+    def cache_state(self) -> np.ndarray:
+        """(N, K) bool: the PBs each node has stored so far this episode."""
+        return self._cached.copy()
+
+    @property
+    def storage_used_bytes(self) -> np.ndarray:
+        """(N,) bytes stored so far this episode."""
+        return self.config.storage_bytes - self._remaining
+
+    @property
+    def history(self) -> list[system.RewardTerms]:
+        """Reward terms of every step of the current episode."""
+        return list(self._history)
+
+    # ---- rendering -----------------------------------------------------------------------------
+    def _ansi(self) -> str:
+        if not self._last:
+            return f"k=0/{self.num_steps} (reset)"
+        t: system.RewardTerms = self._last["terms"]
+        holders = "".join(
+            "C" if c else ("m" if p else ".")
+            for c, p in zip(self._last["cache"], self._last["lam"], strict=True)
+        )
+        return (
+            f"k={self._last['k']:4d} nodes[{holders}] req={int(t.requested)} "
+            f"mig={t.migration_delay_s * 1e3:8.3f} ms bc={t.broadcast_delay_s * 1e3:8.3f} ms "
+            f"qos_fail={int(t.qos_infeasible)} undelivered={int(t.no_delivery)} "
+            f"r={t.reward:9.4f}"
+        )
+
+    def render(self):
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode")
+            return None
+        if self.render_mode == "ansi":
+            return self._ansi()
+        if self.render_mode == "human":
+            print(self._ansi())
+            return None
+        from fgamcd_env.render import render_rgb
+
+        return render_rgb(self.scenario, self._last)
+
+    def close(self) -> None:
+        from fgamcd_env.render import close_figures
+
+        close_figures()
+
+
+def raw_env(**kwargs: Any) -> FGAMCDParallelEnv:
+    """The unwrapped parallel environment."""
+    return FGAMCDParallelEnv(**kwargs)
+
+
+def parallel_env(
+    scenario: str | ScenarioConfig = "paper",
+    seed: int | None = None,
+    beamformer: str = "fast",
+    **kwargs: Any,
+) -> FGAMCDParallelEnv:
+    """``pettingzoo.ParallelEnv`` of FGAMCD (see the module docstring)."""
+    return FGAMCDParallelEnv(scenario=scenario, seed=seed, beamformer=beamformer, **kwargs)
+
+
+def env(**kwargs: Any):
+    """AEC form: ``parallel_to_aec`` (which adds PettingZoo's ``OrderEnforcingWrapper``).
+
+    PettingZoo's ``AssertOutOfBoundsWrapper`` only accepts ``Discrete`` actions; ours are
+    ``MultiDiscrete`` and are range-checked by the environment itself.
+    """
+    return parallel_to_aec(parallel_env(**kwargs))
