@@ -82,7 +82,8 @@ def test_reward_terms_eq12():
     t = system.reward_terms(True, True, 0.25, 1.5, False, r1, r2)
     assert t.reward == pytest.approx(-11.75) and t.qos_infeasible and t.penalty == r1
     t = system.reward_terms(True, True, 0.25, float("inf"), False, r1, r2)
-    assert t.no_delivery and t.reward == pytest.approx(-7.25) and t.broadcast_delay_s == 0.0
+    assert t.no_delivery and t.qos_infeasible and t.broadcast_delay_s == 0.0
+    assert t.reward == pytest.approx(-17.25)  # -r1 - r2 - migration
     assert set(t.as_dict()) >= {
         "migration_delay_s",
         "broadcast_delay_s",

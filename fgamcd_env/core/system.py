@@ -110,8 +110,9 @@ def reward_terms(
     - nobody requests the PB: 0 (migration still costs backhaul time, reported but not rewarded,
       as in (12));
     - requested, no participant: -r2;
-    - requested, some requesting user with a worst-case rate of 0 (infinite delay): counted as not
-      delivered, -r2 - migration delay (the paper's (12) would give -inf here);
+    - requested, some requesting user with a worst-case rate of 0 (infinite delay): QoS fails and
+      the PB is not delivered: -r1 - r2 - migration delay (the paper's (12) would give -inf here;
+      both penalties keep it worse than any finite, QoS-infeasible delivery);
     - otherwise -T(k) - r1 * Lambda(k), Lambda(k) = 1 when the QoS (9b) is not met.
     """
     if not requested:
@@ -121,14 +122,9 @@ def reward_terms(
             True, migration_delay, 0.0, False, True, penalty_no_delivery, -penalty_no_delivery
         )
     if not np.isfinite(broadcast_delay):
+        penalty = penalty_qos + penalty_no_delivery
         return RewardTerms(
-            True,
-            migration_delay,
-            0.0,
-            False,
-            True,
-            penalty_no_delivery,
-            -penalty_no_delivery - migration_delay,
+            True, migration_delay, 0.0, True, True, penalty, -penalty - migration_delay
         )
     penalty = 0.0 if qos_feasible else penalty_qos
     return RewardTerms(
