@@ -42,7 +42,7 @@ array([0.002, 1.   , 1.   , 1.   ], dtype=float32)
 >>> infos["edge_0"]["participating"], infos["edge_1"]["applied"]
 ([True, True, True], [1, 1, 0])
 >>> round(rewards["edge_0"], 6), infos["edge_0"]["terms"]["qos_infeasible"]
-(-10.00015, True)
+(-10.000138, True)
 """
 
 from __future__ import annotations
