@@ -3,12 +3,8 @@
 1. Caching: for each candidate placement (own-users greedy filled with the PBs most wanted within
    each node's reach, TrimCaching, coarse-grained), plan migrations as below and keep the
    placement whose planned episode has the smallest cost.
-2. Migration, per PB k (PBs interact only through storage, which the placement fixes): start from
-   the better of no migration and the relay rule of ``baselines.policy.relay_migration`` and
-   greedily add the participant (migrated from the caching node with
-   the fastest backhaul link) that lowers the exact step cost migration + worst-case broadcast
-   delay + r1 * Lambda(k) most, evaluated by the environment's own (memoised) delivery, until no
-   addition helps.
+2. Migration: ``baselines.migration.plan_migrations``, a per-PB greedy search against the
+   environment's own (memoised) delivery.
 
 It is a yardstick for every method's optimality gap, not an optimum: both stages are greedy.
 """
@@ -19,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from baselines.migration import plan_migrations
 from baselines.placement import coarse_placement, greedy_hit_placement, user_reach
-from baselines.policy import joint_to_actions, relay_migration
-from fgamcd_env.core import system
+from baselines.policy import joint_to_actions
 from fgamcd_env.core.scenario import Scenario
 from fgamcd_env.env import FGAMCDParallelEnv
 
@@ -42,53 +38,6 @@ def filled_placement(scenario: Scenario) -> np.ndarray:
                 plan[n, k] = True
                 budget -= sizes[k]
     return plan
-
-
-def _step_cost(env: FGAMCDParallelEnv, k: int, cache: np.ndarray, migrate: np.ndarray) -> float:
-    sc, cfg = env.scenario, env.config
-    size = float(sc.pb_sizes_bytes[k])
-    lam = system.participation(cache, migrate)
-    mig = system.migration_delay_s(migrate, size, sc.backhaul_bps[k])
-    if not lam.any():
-        return cfg.penalty_no_delivery
-    out = env.delivery(k, lam)
-    terms = system.reward_terms(
-        True, True, mig, out.delay_s, out.qos_feasible, cfg.penalty_qos, cfg.penalty_no_delivery
-    )
-    return -terms.reward
-
-
-def plan_migrations(env: FGAMCDParallelEnv, plan: np.ndarray) -> tuple[np.ndarray, float]:
-    """(K, N, N) greedy migrations for a caching plan, and the planned cost of the episode."""
-    sc = env.scenario
-    n = sc.num_nodes
-    migrations = np.zeros((sc.num_pbs, n, n), dtype=bool)
-    total = 0.0
-    for k in np.flatnonzero(sc.demand.any(axis=1)):
-        cache = plan[:, k]
-        starts = [np.zeros((n, n), dtype=bool), relay_migration(sc, k, cache)]
-        best, migrate = min(
-            ((_step_cost(env, k, cache, m), i, m) for i, m in enumerate(starts)),
-            key=lambda t: (t[0], t[1]),
-        )[0::2]
-        sources = np.flatnonzero(cache)
-        while sources.size:
-            lam = system.participation(cache, migrate)
-            trials = []
-            for m in np.flatnonzero(~lam):
-                src = sources[int(np.argmax(sc.backhaul_bps[k, sources, m]))]
-                cand = migrate.copy()
-                cand[src, m] = True
-                trials.append((_step_cost(env, k, cache, cand), int(m), cand))
-            if not trials:
-                break
-            cost, _, cand = min(trials, key=lambda t: (t[0], t[1]))
-            if cost >= best - 1e-12:
-                break
-            best, migrate = cost, cand
-        migrations[k] = migrate
-        total += best
-    return migrations, total
 
 
 class CentralisedReference:

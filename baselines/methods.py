@@ -1,21 +1,25 @@
 """The paper's baselines (section V-D) and references, as policies for the environment.
 
-- ``trimcaching``: TrimCaching greedy hit-ratio placement (reach = own + visible nodes); relay
-  migration to the requesting users' nodes; CoMP with the env's beamformer.
+- ``trimcaching``: TrimCaching greedy hit-ratio placement (reach = own + visible nodes); the paper
+  optimises its migration and beamforming "through our proposed approach": until MAASN-DA is
+  trained we use the greedy migration search of ``baselines.migration`` instead; CoMP with the
+  env's beamformer.
 - ``no_cooperation``: greedy placement for each node's own users; no migration; each node serves
   its own users alone (env ``cooperation=False``).
 - ``tdma``: as ``trimcaching`` (the best heuristic until MAASN-DA is trained), delivered by TDMA
   unicast with MRT (env ``beamformer="mrt_tdma"``).
-- ``coarse``: whole models, popularity-greedy per node, no PB sharing; relay migration; one
+- ``coarse``: whole models, popularity-greedy per node, no PB sharing; greedy migration; one
   broadcast per requested model (env ``delivery_groups="model"``).
 - ``full_comp``: as ``trimcaching``, but every PB goes to every node (env ``full_comp=True``).
 - ``hybrid``: as ``trimcaching``; PBs wanted by at most ``eps_hot`` users are unicast.
+- ``tdma`` and ``hybrid`` plan their migrations against their own delivery mode.
 - ``random``: cache with probability ``p_cache``, migrate on each link with ``p_migrate``
   (the forcing rules apply); CoMP.
 
 Where the paper is silent: a user's "reach" for TrimCaching is its own node and the nodes that
-exchange information with it (varpi = 1, within 500 m); the relay rule migrates PB k from the
-caching node with the fastest backhaul link to each requesting user's node that lacks it.
+exchange information with it (varpi = 1, within 500 m); the migration search starts from the
+relay rule (PB k goes from the caching node with the fastest backhaul link to each requesting
+user's node that lacks it) and adds participants while the exact step cost drops.
 """
 
 from __future__ import annotations

@@ -66,16 +66,18 @@ def relay_migration(scenario: Scenario, k: int, cache: np.ndarray) -> np.ndarray
 class PlanPolicy(ABC):
     """Follows a caching plan X (N, K) computed from the scenario at reset, with a migration rule.
 
-    Subclasses implement ``plan(scenario) -> X``; ``migration`` is ``"relay"`` (see
-    ``relay_migration``) or ``"none"``.
+    Subclasses implement ``plan(scenario) -> X``; ``migration`` is ``"optimised"`` (the greedy
+    search of ``baselines.migration``, planned at reset against the env's delivery), ``"relay"``
+    (see ``relay_migration``) or ``"none"``.
     """
 
     name = "plan"
-    migration = "relay"
+    migration = "optimised"
 
     def __init__(self, **env_kwargs: Any) -> None:
         self.env_kwargs: dict[str, Any] = dict(env_kwargs)
         self._plan: np.ndarray | None = None
+        self._migrations: np.ndarray | None = None
         self._scenario: Scenario | None = None
 
     @abstractmethod
@@ -86,12 +88,19 @@ class PlanPolicy(ABC):
         if self._scenario is not env.scenario:  # static instances keep their plan
             self._plan = self.plan(env.scenario)
             self._scenario = env.scenario
+            self._migrations = None
+            if self.migration == "optimised":
+                from baselines.migration import plan_migrations
+
+                self._migrations, _ = plan_migrations(env, self._plan)
 
     def act(self, observations: dict[str, Any], env: FGAMCDParallelEnv) -> dict[str, np.ndarray]:
         assert self._plan is not None, "call reset(env) first"
         k = env.current_pb
         cache = self._plan[:, k]
-        if self.migration == "relay":
+        if self._migrations is not None:
+            migrate = self._migrations[k]
+        elif self.migration == "relay":
             migrate = relay_migration(env.scenario, k, cache)
         else:
             migrate = np.zeros((len(cache), len(cache)), dtype=bool)

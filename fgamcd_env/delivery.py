@@ -8,8 +8,10 @@
 - ``groups="model"`` (whole-model delivery, the coarse-grained baseline): the requesters of each
   model that contains k get their own broadcast, one after another (delays add up);
 - ``cooperation=False`` (the without-cooperation baseline): each participating node serves its
-  own requesting users alone, in parallel with the others (delay = the largest); a requesting
-  user whose own node does not take part cannot receive the PB, so it is not delivered.
+  own requesting users alone. The nodes share the band B without coordination, so they take
+  turns (delays add up; simultaneous uncoordinated transmissions would interfere, which the
+  system model has no term for). A requesting user whose own node does not take part cannot
+  receive the PB, so it is not delivered.
 
 A solver exception never ends an episode: that part falls back to MRT TDMA (closed form) and the
 PB counts as QoS-infeasible, as does a part whose solver chain ended without an optimal status.
@@ -81,10 +83,10 @@ def deliver(
             for nodes, users in cells
             if users.any()
         ]
-        delay = max((p.delay_s for p in parts), default=0.0)
+        delay = float(sum(p.delay_s for p in parts))
         if np.any(requesting & ~reachable):
             delay = float("inf")
-        combine = "parallel"
+        combine = "per_node"
     elif groups == "model":
         models = np.unique(scenario.requests[requesting])
         parts = [

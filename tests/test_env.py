@@ -267,3 +267,23 @@ def test_observations_function_is_pure():
     b = observations(sc, 3, rem)
     np.testing.assert_array_equal(a, b)
     assert a[2, 3] == 0.0  # node 2 has no storage left
+
+
+def test_solver_failure_never_crashes_an_episode(monkeypatch):
+    import fgamcd_env.delivery as delivery
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setattr(delivery, "solve_pb", broken)
+    env = fgamcd_env.parallel_env("small", seed=0, beamformer="fast")
+    env.reset()
+    k = int(np.flatnonzero(env.scenario.demand.any(axis=1))[0])
+    zeros = {a: np.zeros(3, int) for a in env.agents}
+    for _ in range(k):
+        env.step(zeros)
+    _, rewards, _, _, infos = env.step({a: np.array([1, 1, 1]) for a in env.agents})
+    info = infos["edge_0"]
+    assert info["terms"]["qos_infeasible"] and "solver exploded" in info["solver_status"]
+    assert info["beamformer"] == "mrt_tdma"
+    assert rewards["edge_0"] <= -env.config.penalty_qos
