@@ -14,6 +14,7 @@ from pathlib import Path
 from baselines.centralised import CentralisedReference
 from baselines.evaluate import evaluate
 from baselines.methods import BASELINES
+from fgamcd_env.cli import parse_override
 
 COLUMNS = (
     "total_delay_s",
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--beamformer", default="fast")
     ap.add_argument("--policies", nargs="*", default=[*BASELINES, "centralised"])
     ap.add_argument("--out", type=Path, default=Path("results"))
+    ap.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[],
+                    metavar="KEY=VALUE", help="override a ScenarioConfig field (JSON value)")
     args = ap.parse_args(argv)
     unknown = set(args.policies) - {*BASELINES, "centralised"}
     if unknown:
@@ -47,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
             seeds=range(args.seeds),
             beamformer=args.beamformer,
             progress=True,
+            **dict(args.overrides),
         )
         for r in part:
             r["wall_s"] = (time.perf_counter() - t0) / len(part)
@@ -60,8 +64,8 @@ def main(argv: list[str] | None = None) -> None:
         writer.writerows(rows)
     tmp.replace(path)
     print(
-        f"\n{args.scenario}, beamformer={args.beamformer}, mean over {args.seeds} seeds "
-        f"(csv: {path})"
+        f"\n{args.scenario} {dict(args.overrides)}, beamformer={args.beamformer}, "
+        f"mean over {args.seeds} seeds (csv: {path})"
     )
     print(f"{'policy':>24} " + " ".join(f"{c:>18}" for c in COLUMNS))
     for name in dict.fromkeys(r["policy"] for r in rows):

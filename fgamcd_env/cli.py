@@ -8,7 +8,7 @@ import json
 import fgamcd_env
 
 
-def _parse_override(text: str) -> tuple[str, object]:
+def parse_override(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"override {text!r} must look like key=value")
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument(
         "--set",
         dest="overrides",
-        type=_parse_override,
+        type=parse_override,
         action="append",
         default=[],
         metavar="KEY=VALUE",
