@@ -121,7 +121,6 @@ class FGAMCDParallelEnv(ParallelEnv):
         self.action_masks = bool(action_masks)
         self.max_cycles = max_cycles
         self.render_mode = render_mode
-        self._instance_seed = seed
         self.scenario: Scenario = make_instance(self.config, seed)
         self._rng = np.random.default_rng(seed)
         n = self.config.num_nodes
