@@ -18,17 +18,7 @@ from fgamcd_env.env import FGAMCDParallelEnv
 
 
 def _step_cost(env: FGAMCDParallelEnv, k: int, cache: np.ndarray, migrate: np.ndarray) -> float:
-    sc, cfg = env.scenario, env.config
-    size = float(sc.pb_sizes_bytes[k])
-    lam = system.participation(cache, migrate)
-    mig = system.migration_delay_s(migrate, size, sc.backhaul_bps[k])
-    if not lam.any():
-        return cfg.penalty_no_delivery
-    out = env.delivery(k, lam)
-    terms = system.reward_terms(
-        True, True, mig, out.delay_s, out.qos_feasible, cfg.penalty_qos, cfg.penalty_no_delivery
-    )
-    return -terms.reward
+    return -env.pb_outcome(k, cache, migrate)[0].reward
 
 
 def plan_migrations(env: FGAMCDParallelEnv, plan: np.ndarray) -> tuple[np.ndarray, float]:

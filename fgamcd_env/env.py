@@ -265,6 +265,41 @@ class FGAMCDParallelEnv(ParallelEnv):
         """Number of distinct beamforming problems solved for the current instance."""
         return len(self._memo)
 
+    def pb_outcome(
+        self, k: int, cache: np.ndarray, migrate: np.ndarray
+    ) -> tuple[system.RewardTerms, Delivery | None, np.ndarray]:
+        """Reward terms, delivery and participation of PB k for applied decisions (no state change).
+
+        Planners use it to score decisions against the exact simulator.
+        """
+        sc, cfg = self.scenario, self.config
+        size = float(sc.pb_sizes_bytes[k])
+        lam = system.participation(cache, migrate)
+        requested = bool(self._requested[k])
+        mig_delay = system.migration_delay_s(migrate, size, sc.backhaul_bps[k])
+        if requested and lam.any():
+            out = self.delivery(k, lam)
+            terms = system.reward_terms(
+                True,
+                True,
+                mig_delay,
+                out.delay_s,
+                out.qos_feasible,
+                cfg.penalty_qos,
+                cfg.penalty_no_delivery,
+            )
+            return terms, out, lam
+        terms = system.reward_terms(
+            requested,
+            bool(lam.any()),
+            mig_delay,
+            0.0,
+            True,
+            cfg.penalty_qos,
+            cfg.penalty_no_delivery,
+        )
+        return terms, None, lam
+
     def step(self, actions: dict[str, Any]):
         t0 = time.perf_counter()
         bits = self._parse_actions(actions)
@@ -280,31 +315,7 @@ class FGAMCDParallelEnv(ParallelEnv):
             src = int(np.flatnonzero(decision.cache)[0])
             migrate = migrate.copy()
             migrate[src, ~decision.cache] = True
-        lam = system.participation(decision.cache, migrate)
-        requested = bool(self._requested[k])
-        mig_delay = system.migration_delay_s(migrate, size, sc.backhaul_bps[k])
-        out: Delivery | None = None
-        if requested and lam.any():
-            out = self.delivery(k, lam)
-            terms = system.reward_terms(
-                True,
-                True,
-                mig_delay,
-                out.delay_s,
-                out.qos_feasible,
-                self.config.penalty_qos,
-                self.config.penalty_no_delivery,
-            )
-        else:
-            terms = system.reward_terms(
-                requested,
-                bool(lam.any()),
-                mig_delay,
-                0.0,
-                True,
-                self.config.penalty_qos,
-                self.config.penalty_no_delivery,
-            )
+        terms, out, lam = self.pb_outcome(k, decision.cache, migrate)
         self._history.append(terms)
         self._cached[:, k] = decision.cache
         self._remaining = system.remaining_capacity(self._remaining, decision.cache, size)
