@@ -35,6 +35,7 @@ from fgamcd_env.beamforming.problem import (
     tdma_delay,
     worst_case_rates,
 )
+from fgamcd_env.core import worstcase as _wc
 
 METHODS: tuple[str, ...] = ("fast", "sdp_dc", "nonrobust", "mrt_tdma", "unicast")
 
@@ -137,14 +138,9 @@ def _trivial(problem: BeamformingProblem, method: str, error_model: str, t0: flo
 
 def mrt_beam(problem: BeamformingProblem, user: int, nodes: np.ndarray | None = None) -> np.ndarray:
     """(N_par, M) co-phased full-power MRT towards one user from ``nodes`` (default all)."""
-    h = problem.channels[:, user, :]
-    nrm = np.linalg.norm(h, axis=1, keepdims=True)
-    w = np.sqrt(problem.p_max_w) * h / np.where(nrm > 0, nrm, 1.0)
-    if nodes is not None:
-        mask = np.zeros(problem.num_nodes, dtype=bool)
-        mask[nodes] = True
-        w = np.where(mask[:, None], w, 0.0)
-    return w
+    targets = np.zeros((problem.num_nodes, problem.num_users), dtype=bool)
+    targets[slice(None) if nodes is None else np.asarray(nodes), user] = True
+    return _wc.mrt_multicast(problem.channels, targets, problem.p_max_w)
 
 
 def _tdma(problem: BeamformingProblem, method: str, error_model: str, t0: float):

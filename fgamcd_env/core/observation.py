@@ -11,6 +11,8 @@ concatenation of all o_n.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fgamcd_env.core.scenario import Scenario
@@ -34,10 +36,13 @@ def slot_table(scenario: Scenario) -> np.ndarray:
     return table
 
 
+@functools.cache
 def other_nodes(num_nodes: int) -> np.ndarray:
-    """(N, N-1) the other nodes m != n of each node n, in increasing order."""
+    """(N, N-1) the other nodes m != n of each node n, in increasing order (cached, read-only)."""
     idx = np.arange(num_nodes)
-    return np.array([np.delete(idx, n) for n in idx], dtype=np.int64).reshape(num_nodes, -1)
+    out = np.array([np.delete(idx, n) for n in idx], dtype=np.int64).reshape(num_nodes, -1)
+    out.setflags(write=False)
+    return out
 
 
 def observations(
