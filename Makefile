@@ -3,20 +3,23 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: run test lint setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[bench,test]"
+	# A CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet -e ".[agents,bench,ray,test]"
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m fgamcd_env.cli summary --scenario paper --seed 0
-	$(PY) -m benchmarks.calibration --seeds 5
+	$(VENV)/bin/fgamcd-bench run all --quick --out results
+	$(VENV)/bin/fgamcd-bench report --out results
 
 test: $(STAMP)
 	$(PY) -m ruff check .
