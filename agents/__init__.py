@@ -1,1 +1,27 @@
-"""Learning agents for FGAMCD: MAASN-DA, QMIX-DA, their ESN data augmentation and ablations."""
+"""Learning agents for FGAMCD: MAASN-DA, QMIX-DA, their data augmentation and ablations.
+
+``make_policy``, ``load_policy``, ``train`` and ``TrainConfig`` are imported lazily so that light
+modules (``agents.theorem``) do not pull in torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_LAZY = {
+    "TrainConfig": "agents.config",
+    "train": "agents.train",
+    "make_policy": "agents.policy",
+    "load_policy": "agents.policy",
+    "LearnedPolicy": "agents.policy",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")

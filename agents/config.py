@@ -1,0 +1,207 @@
+"""Training configuration of MAASN-DA, QMIX-DA and their ablations (one frozen dataclass).
+
+Defaults follow Table II and Fig. 19 of the paper (discount 0.95, 600 episodes, E-bar = 10,
+tau_0 = 0.8, xi = 1.12, Lambda = 0.8, r1 = r2 = 10 in the env) where the paper gives a value;
+the rest (learning rates, batch size, updates per episode, exploration schedules) are ours and
+documented field by field. Ablations of Fig. 7 are switches, not copies:
+
+==========================  ===============================================================
+paper's variant             switches
+==========================  ===============================================================
+MAASN-DA                    defaults
+QMIX-DA                     ``algo="qmix-da"``
+w/o action-semantics actor  ``actor="mlp"`` (2 x 256 fully connected)
+w/o value decomposition     ``critic="independent"``
+w/o data augmentation       ``augmentation="none"``
+RNN-based DA                ``augmentation="rnn"`` (the ESN's shape, every weight trained)
+cGAN-based DA               ``augmentation="cgan"``
+non-optimal (tau_0, xi)     ``tau0=0.9, xi=1.2``
+==========================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ALGOS = ("maasn-da", "qmix-da")
+ACTORS = ("action_semantics", "mlp")
+CRITICS = ("value_decomposition", "independent")
+AUGMENTATIONS = ("esn", "none", "rnn", "cgan")
+
+# Fields that say where and how loudly to run, not what is learned: left out of the hash.
+_RUN_FIELDS = ("out", "progress", "resume", "checkpoint_every", "tensorboard")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run depends on. Unknown keys in :meth:`replace` are errors."""
+
+    algo: str = "maasn-da"
+    scenario: str = "paper"  # preset name (fgamcd_env.core.presets)
+    overrides: dict[str, Any] = field(default_factory=dict)  # ScenarioConfig overrides
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"eps_hot": 3}
+    beamformer: str = "fast"
+    episodes: int = 600  # E (Table II)
+    seed: int = 0  # instance seed and learner seed
+    eval_seeds: tuple[int, ...] | None = None  # instances to evaluate on; None = (seed,)
+    out: Path | None = None  # run directory: log.csv, checkpoints, result.json
+    progress: bool = True
+    resume: bool = False
+    checkpoint_every: int = 50  # episodes between checkpoints (and one at the end)
+    tensorboard: bool = False  # also write TensorBoard scalars (needs the tensorboard package)
+
+    # --- ablation switches (Fig. 7) ---
+    actor: str = "action_semantics"
+    critic: str = "value_decomposition"
+    augmentation: str = "esn"
+
+    # --- Table II ---
+    discount: float = 0.95  # gamma
+    tau0: float = 0.8  # synthetic samples per episode at most tau0 * K (18)
+    xi: float = 1.12  # acceptance threshold of (17) on ||prediction - real||
+    budget_decay: float = 0.8  # Lambda of (18)
+    budget_period: int = 10  # E-bar of (18), episodes between decays
+
+    # --- Fig. 19 sizes (paper: N = 6, U = 30) ---
+    actor_hidden: tuple[int, int] = (128, 64)  # action-semantics sub-modules; e_n is the last
+    mlp_actor_hidden: tuple[int, int] = (256, 256)  # the "w/o action semantics" actor
+    critic_hidden: tuple[int, int] = (256, 256)  # local critics Q(o_n, d_n)
+    mixer_embed: int = 32  # QMIX mixing width
+    hyper_hidden: int = 64  # hidden width of the hypernetworks' second layer
+    esn_reservoir: int = 1024  # ESN reservoir size (Fig. 19c)
+    esn_spectral_radius: float = 0.45  # ||eta_re||_2 < 0.5 (Assumption 2; psi_re = 0.5)
+    esn_input_scale: float = 0.45  # ||eta_in||_2 < 0.5 (psi_in = 0.5)
+    esn_ridge: float = 1e-2  # ridge penalty of the readout fit
+    qmix_hidden: int = 64  # DRQN width (fc -> GRU -> fc)
+
+    # --- ours: optimisation and exploration (the paper does not give them) ---
+    lr_actor: float = 1e-3
+    lr_critic: float = 1e-3
+    batch_size: int = 128
+    buffer_size: int = 100_000  # transitions, real and synthetic
+    updates_per_episode: int = 40  # gradient steps after each episode (Algorithm 1 l. 20-24)
+    target_tau: float = 0.01  # soft target update rate
+    reward_scale: float = 0.1  # rewards divided by r1 = 10 so |r| is O(1) (B_r = 1)
+    # Gumbel-Softmax temperature s_temp of (13): linear from start to end over training.
+    temperature_start: float = 1.0
+    temperature_end: float = 0.1
+    # tanh bounds the migration logit to [-1, 1], which would keep P(b = 1) in [0.27, 0.73]
+    # under Gumbel sampling forever; the logit is tanh(<e_n, e_{n,m}>) * this scale.
+    semantic_logit_scale: float = 5.0
+    # QMIX-DA: epsilon-greedy, linear from start to end over the first half of training.
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    grad_clip: float = 10.0
+    cgan_noise: int = 16  # latent size of the cGAN generator
+    aug_epochs: int = 2  # gradient epochs per episode of the RNN / cGAN augmenters
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        def fail(name: str, why: str) -> None:
+            raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: {why}")
+
+        for name, allowed in (
+            ("algo", ALGOS),
+            ("actor", ACTORS),
+            ("critic", CRITICS),
+            ("augmentation", AUGMENTATIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                fail(name, f"must be one of {allowed}")
+        if self.algo == "qmix-da" and (self.actor != "action_semantics" or
+                                       self.critic != "value_decomposition"):
+            fail("algo", "actor/critic switches apply to maasn-da only")
+        for name in ("episodes", "checkpoint_every", "batch_size", "buffer_size",
+                     "budget_period", "esn_reservoir", "qmix_hidden", "mixer_embed",
+                     "hyper_hidden", "cgan_noise", "torch_threads"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                fail(name, "must be a positive integer")
+        if isinstance(self.updates_per_episode, bool) or self.updates_per_episode < 0:
+            fail("updates_per_episode", "must be an integer >= 0")
+        if int(self.aug_epochs) != self.aug_epochs or self.aug_epochs < 0:
+            fail("aug_epochs", "must be an integer >= 0")
+        for name in ("actor_hidden", "mlp_actor_hidden", "critic_hidden"):
+            v = getattr(self, name)
+            if len(v) != 2 or any(int(h) != h or h < 1 for h in v):
+                fail(name, "must be two positive integers")
+        if not 0.0 <= self.discount < 1.0:
+            fail("discount", "must be in [0, 1)")
+        if not 0.0 <= self.tau0 <= 1.0:
+            fail("tau0", "must be in [0, 1]")
+        if not 0.0 < self.budget_decay <= 1.0:
+            fail("budget_decay", "must be in (0, 1]")
+        if not 0.0 < self.target_tau <= 1.0:
+            fail("target_tau", "must be in (0, 1]")
+        if not 0.0 <= self.epsilon_end <= self.epsilon_start <= 1.0:
+            fail("epsilon_start", "need 0 <= epsilon_end <= epsilon_start <= 1")
+        if not 0.0 < self.temperature_end <= self.temperature_start:
+            fail("temperature_start", "need 0 < temperature_end <= temperature_start")
+        for name in ("xi", "lr_actor", "lr_critic", "reward_scale", "esn_ridge",
+                     "semantic_logit_scale", "grad_clip"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                fail(name, "must be a finite number > 0")
+        for name in ("esn_spectral_radius", "esn_input_scale"):
+            if not 0.0 < getattr(self, name) < 0.5:
+                fail(name, "must be in (0, 0.5) for the echo state property (Assumption 2)")
+        if not isinstance(self.overrides, dict) or not isinstance(self.env_kwargs, dict):
+            fail("overrides", "overrides and env_kwargs must be dicts")
+        if self.eval_seeds is not None:
+            object.__setattr__(self, "eval_seeds", tuple(int(s) for s in self.eval_seeds))
+        if self.out is not None:
+            object.__setattr__(self, "out", Path(self.out))
+        for name in ("actor_hidden", "mlp_actor_hidden", "critic_hidden"):
+            object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(names)}")
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def label(self) -> str:
+        """Short name of the variant, e.g. ``maasn-da``, ``maasn-da[actor=mlp]``."""
+        if self.algo == "qmix-da":
+            base = "qmix-da"
+            diffs = [] if self.augmentation == "esn" else [f"augmentation={self.augmentation}"]
+        else:
+            base = "maasn-da"
+            diffs = [
+                f"{n}={getattr(self, n)}"
+                for n, d in (("actor", ACTORS[0]), ("critic", CRITICS[0]),
+                             ("augmentation", "esn"))
+                if getattr(self, n) != d
+            ]
+        if (self.tau0, self.xi) != (0.8, 1.12):
+            diffs.append(f"tau0={self.tau0},xi={self.xi}")
+        return base + (f"[{';'.join(diffs)}]" if diffs else "")
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["out"] = None if self.out is None else str(self.out)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        for name in ("actor_hidden", "mlp_actor_hidden", "critic_hidden"):
+            if name in d:
+                d[name] = tuple(d[name])
+        if d.get("eval_seeds") is not None:
+            d["eval_seeds"] = tuple(d["eval_seeds"])
+        return cls().replace(**d)
+
+    def digest(self) -> str:
+        """Hash of what the run learns from (run-control fields excluded), for result caching."""
+        d = {k: v for k, v in self.to_json().items() if k not in _RUN_FIELDS}
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,120 @@
+"""MAASN-DA (sections III-C to III-G, Algorithm 1): action-semantics actors with Gumbel-Softmax
+binary outputs, a value-decomposition critic (local critics + QMIX mixer), target networks with
+soft updates, and data augmentation experience replay (in :mod:`agents.learner`).
+
+Critic loss (21): (r + gamma Q_tot'(s', pi_hat(o')) - Q_tot(s, d))^2 with target actors and
+critics; actor loss (22): -Q(o_n, pi(o_n); theta_n) per agent, through the straight-through
+Gumbel sample so the local critic is evaluated at the binary action the env would execute.
+The target policy acts greedily (d = 1{logit > 0}). With ``critic="independent"`` each local
+critic is trained alone on r + gamma Q_n'(o_n', pi_hat(o_n')).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from agents.config import TrainConfig
+from agents.learner import Dims, Learner
+from agents.networks import (
+    ActionSemanticsActor,
+    LocalCritics,
+    MLPActor,
+    QMixer,
+    gumbel_binary,
+    soft_update,
+)
+
+
+class MAASNDA(Learner):
+    def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
+        super().__init__(cfg, dims, rng)
+        n = dims.agents
+        torch.manual_seed(int(rng.integers(2**31 - 1)))
+        if cfg.actor == "action_semantics":
+            self.actor = ActionSemanticsActor(n, dims.obs, dims.block, cfg.actor_hidden,
+                                              cfg.semantic_logit_scale)
+        else:
+            self.actor = MLPActor(n, dims.obs, cfg.mlp_actor_hidden)
+        self.critic = LocalCritics(n, dims.obs, cfg.critic_hidden)
+        self.mixer = (QMixer(n, dims.state, cfg.mixer_embed, cfg.hyper_hidden)
+                      if cfg.critic == "value_decomposition" else None)
+        self.actor_t = copy.deepcopy(self.actor)
+        self.critic_t = copy.deepcopy(self.critic)
+        self.mixer_t = copy.deepcopy(self.mixer)
+        critic_params = list(self.critic.parameters())
+        if self.mixer is not None:
+            critic_params += list(self.mixer.parameters())
+        self.critic_params = critic_params
+        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor)
+        self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.lr_critic)
+
+    def temperature(self, episode: int) -> float:
+        c, p = self.cfg, self.progress(episode)
+        return c.temperature_start + p * (c.temperature_end - c.temperature_start)
+
+    @torch.no_grad()
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        """(N, N) action logits of every agent for one step (greedy action: logit > 0)."""
+        return self.actor(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
+        logits = self.actor(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
+        if explore:
+            bits = gumbel_binary(logits, self.temperature(episode), self.torch_gen) > 0.5
+        else:
+            bits = logits > 0
+        return bits.numpy().astype(np.int64)
+
+    def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:
+        cfg = self.cfg
+        obs = torch.as_tensor(batch["obs"])
+        act = torch.as_tensor(batch["act"])
+        rew = torch.as_tensor(batch["rew"])
+        nxt = torch.as_tensor(batch["next_obs"])
+        not_done = 1.0 - torch.as_tensor(batch["done"])
+        b = obs.shape[0]
+        state, next_state = obs.reshape(b, -1), nxt.reshape(b, -1)
+
+        with torch.no_grad():
+            next_act = (self.actor_t(nxt) > 0).float()
+            q_next = self.critic_t(nxt, next_act)
+            if self.mixer is not None:
+                target = rew + cfg.discount * not_done * self.mixer_t(q_next, next_state)
+            else:
+                target = rew[:, None] + cfg.discount * not_done[:, None] * q_next
+        q = self.critic(obs, act)
+        pred = self.mixer(q, state) if self.mixer is not None else q
+        critic_loss = F.mse_loss(pred, target)
+        self.opt_critic.zero_grad()
+        critic_loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.grad_clip)
+        self.opt_critic.step()
+
+        d = gumbel_binary(self.actor(obs), self.temperature(episode), self.torch_gen, hard=True)
+        actor_loss = -self.critic(obs, d).mean()
+        self.opt_actor.zero_grad()
+        actor_loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        self.opt_actor.step()
+
+        soft_update(self.actor_t, self.actor, cfg.target_tau)
+        soft_update(self.critic_t, self.critic, cfg.target_tau)
+        if self.mixer is not None:
+            soft_update(self.mixer_t, self.mixer, cfg.target_tau)
+        return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item()}
+
+    def modules(self) -> dict[str, Any]:
+        mods: dict[str, Any] = {
+            "actor": self.actor, "critic": self.critic, "actor_t": self.actor_t,
+            "critic_t": self.critic_t, "opt_actor": self.opt_actor,
+            "opt_critic": self.opt_critic,
+        }
+        if self.mixer is not None:
+            mods.update(mixer=self.mixer, mixer_t=self.mixer_t)
+        return mods

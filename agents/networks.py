@@ -1,0 +1,167 @@
+"""Neural networks of MAASN-DA (Fig. 19) and QMIX-DA, batched over agents.
+
+Every agent n has its own parameters (phi_n, theta_n in the paper). Instead of N separate
+modules, :class:`GroupLinear` keeps one weight tensor of shape (N, in, out) and applies agent n's
+slice to agent n's input with one ``einsum``, so a forward pass over all agents is one call.
+Tensors are laid out ``(batch, N, features)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class GroupLinear(nn.Module):
+    """N independent linear layers applied in parallel: (B, N, i) -> (B, N, o)."""
+
+    def __init__(self, groups: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = nn.Parameter(torch.empty(groups, in_features, out_features).uniform_(
+            -bound, bound))
+        self.bias = nn.Parameter(torch.empty(groups, out_features).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bgi,gio->bgo", x, self.weight) + self.bias
+
+
+def group_mlp(groups: int, sizes: list[int]) -> nn.Sequential:
+    """GroupLinear layers with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(GroupLinear(groups, a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class ActionSemanticsActor(nn.Module):
+    """The action-semantics actor of section III-C, one per agent (parameters per agent).
+
+    Sub-module 1 maps o_n to the embedding e_n and the caching logit a~_n; sub-modules m (weights
+    shared among the N-1 of one agent) map o_{n,m}^oth to e_{n,m}; the migration logit is
+    ``scale * tanh(<e_n, e_{n,m}>)``. Output: (B, N, N) logits ordered like the env's action
+    ``[a_n, b_{n,m} for m != n]``.
+    """
+
+    def __init__(
+        self, n_agents: int, obs_dim: int, block: int, hidden: tuple[int, int], scale: float
+    ) -> None:
+        super().__init__()
+        h1, emb = hidden
+        self.n, self.block, self.scale = n_agents, block, scale
+        self.own = group_mlp(n_agents, [obs_dim, h1, emb])
+        self.own_head = GroupLinear(n_agents, emb, 1)
+        self.other = group_mlp(n_agents, [block, h1, emb])
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        b, n, _ = obs.shape
+        e_own = F.relu(self.own(obs))  # (B, N, emb)
+        a_logit = self.own_head(e_own)  # (B, N, 1)
+        oth = obs[:, :, self.block:].reshape(b, n, n - 1, self.block)
+        # the same sub-module for every m: fold m into the batch, keep the agent axis
+        oth = oth.permute(0, 2, 1, 3).reshape(b * (n - 1), n, self.block)
+        e_oth = F.relu(self.other(oth)).reshape(b, n - 1, n, -1).permute(0, 2, 1, 3)
+        b_logit = self.scale * torch.tanh((e_own.unsqueeze(2) * e_oth).sum(-1))  # (B, N, N-1)
+        return torch.cat([a_logit, b_logit], dim=-1)
+
+
+class MLPActor(nn.Module):
+    """The "without action semantics" actor: o_n -> 256 -> 256 -> N logits, per agent."""
+
+    def __init__(self, n_agents: int, obs_dim: int, hidden: tuple[int, int]) -> None:
+        super().__init__()
+        self.net = group_mlp(n_agents, [obs_dim, *hidden, n_agents])
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs)
+
+
+class LocalCritics(nn.Module):
+    """Q(o_n, d_n; theta_n) for every agent: (B, N, obs+N) -> (B, N)."""
+
+    def __init__(self, n_agents: int, obs_dim: int, hidden: tuple[int, int]) -> None:
+        super().__init__()
+        self.net = group_mlp(n_agents, [obs_dim + n_agents, *hidden, 1])
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([obs, act], dim=-1)).squeeze(-1)
+
+
+class QMixer(nn.Module):
+    """QMIX mixing network (19)-(20): hypernetworks on s with absolute-value weights.
+
+    Q_tot = w2^T ELU(W1^T Q + b1) + b2, with W1 = |hyper_w1(s)|, w2 = |hyper_w2(s)|, so
+    dQ_tot/dQ_n >= 0 for every n.
+    """
+
+    def __init__(self, n_agents: int, state_dim: int, embed: int, hyper_hidden: int) -> None:
+        super().__init__()
+        self.n, self.embed = n_agents, embed
+        self.hyper_w1 = nn.Sequential(
+            nn.Linear(state_dim, hyper_hidden), nn.ReLU(), nn.Linear(hyper_hidden, n_agents * embed)
+        )
+        self.hyper_b1 = nn.Linear(state_dim, embed)
+        self.hyper_w2 = nn.Sequential(
+            nn.Linear(state_dim, hyper_hidden), nn.ReLU(), nn.Linear(hyper_hidden, embed)
+        )
+        self.hyper_b2 = nn.Sequential(nn.Linear(state_dim, embed), nn.ReLU(), nn.Linear(embed, 1))
+
+    def forward(self, qs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        b = qs.shape[0]
+        w1 = torch.abs(self.hyper_w1(state)).view(b, self.n, self.embed)
+        b1 = self.hyper_b1(state).view(b, 1, self.embed)
+        hidden = F.elu(torch.bmm(qs.view(b, 1, self.n), w1) + b1)
+        w2 = torch.abs(self.hyper_w2(state)).view(b, self.embed, 1)
+        return (torch.bmm(hidden, w2).view(b, 1) + self.hyper_b2(state)).view(b)
+
+
+class DRQN(nn.Module):
+    """QMIX-DA's per-agent recurrent Q network over the 2**N joint bits of d_n.
+
+    Weights shared among agents with a one-hot agent id appended (the usual QMIX set-up):
+    [o_n, id] -> fc -> GRUCell -> fc -> 2**N Q-values.
+    """
+
+    def __init__(self, n_agents: int, obs_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.n = n_agents
+        self.fc1 = nn.Linear(obs_dim + n_agents, hidden)
+        self.rnn = nn.GRUCell(hidden, hidden)
+        self.fc2 = nn.Linear(hidden, 2**n_agents)
+        self.register_buffer("ids", torch.eye(n_agents))
+        self.hidden = hidden
+
+    def forward(self, obs: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N, obs), (B, N, H) -> Q (B, N, 2**N), next hidden (B, N, H)."""
+        b, n, _ = obs.shape
+        x = torch.cat([obs, self.ids.expand(b, n, n)], dim=-1).reshape(b * n, -1)
+        h_next = self.rnn(F.relu(self.fc1(x)), h.reshape(b * n, self.hidden))
+        return self.fc2(h_next).view(b, n, -1), h_next.view(b, n, self.hidden)
+
+
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """theta_target <- (1 - tau) theta_target + tau theta (Algorithm 1, line 24)."""
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters(), strict=True):
+            t.mul_(1.0 - tau).add_(s, alpha=tau)
+
+
+def gumbel_binary(
+    logits: torch.Tensor, temperature: float, generator: torch.Generator | None, hard: bool = True
+) -> torch.Tensor:
+    """Gumbel-Softmax binary sample (13): Sigmoid((d~ + ln s - ln(1 - s)) / s_temp), s ~ U(0, 1).
+
+    With ``hard`` the forward value is the 0/1 decision (d > 1/2) and the gradient is that of the
+    relaxed sample (straight-through), so the critic sees the actions the env executes.
+    """
+    u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).clamp_(1e-6, 1 - 1e-6)
+    soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
+    if not hard:
+        return soft
+    return (soft > 0.5).to(soft.dtype) + soft - soft.detach()

@@ -1,0 +1,119 @@
+"""QMIX-DA (Fig. 7's first baseline): QMIX over the 2**N joint bits of each agent's d_n, with a
+recurrent per-agent Q network (DRQN, weights shared, agent id appended), a monotone mixer,
+epsilon-greedy exploration, action masks for the forcing rules, double-Q targets, and the same
+data augmentation experience replay as MAASN-DA.
+
+Recurrence: the GRU state an agent acted with is stored with each transition (stored-state
+replay, as R2D2 without burn-in), so transitions, real or synthetic, are trained one by one;
+the next step's state is the GRU output of that step.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from agents.config import TrainConfig
+from agents.learner import Dims, Learner
+from agents.networks import DRQN, QMixer, soft_update
+
+
+def joint_masks(cache_ok: np.ndarray) -> np.ndarray:
+    """(N, 2**N) valid joint indices: cache bit set or all-zero; only 0 when a_n is forced off."""
+    n = len(cache_ok)
+    idx = np.arange(2**n)
+    valid = ((idx & 1) == 1) | (idx == 0)
+    return np.where(cache_ok[:, None], valid[None, :], idx[None, :] == 0)
+
+
+def index_to_bits(index: np.ndarray, n: int) -> np.ndarray:
+    """(N,) joint indices -> (N, N) bits, bit j of the index = element j of d_n."""
+    return (np.asarray(index)[:, None] >> np.arange(n)) & 1
+
+
+class QMIXDA(Learner):
+    def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
+        n = dims.agents
+        self.extra_fields = {
+            "h": ((n, cfg.qmix_hidden), np.float32),
+            "act_idx": ((n,), np.int64),
+            "next_mask": ((n, 2**n), bool),
+        }
+        super().__init__(cfg, dims, rng)
+        torch.manual_seed(int(rng.integers(2**31 - 1)))
+        self.q = DRQN(n, dims.obs, cfg.qmix_hidden)
+        self.mixer = QMixer(n, dims.state, cfg.mixer_embed, cfg.hyper_hidden)
+        self.q_t = copy.deepcopy(self.q)
+        self.mixer_t = copy.deepcopy(self.mixer)
+        self.params = list(self.q.parameters()) + list(self.mixer.parameters())
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr_critic)
+        self.h = torch.zeros(1, n, cfg.qmix_hidden)
+        self.last_h = self.h[0].numpy().copy()
+        self.last_idx = np.zeros(n, dtype=np.int64)
+
+    def epsilon(self, episode: int) -> float:
+        c = self.cfg
+        p = min(1.0, episode / max(1.0, 0.5 * (c.episodes - 1)))
+        return c.epsilon_start + p * (c.epsilon_end - c.epsilon_start)
+
+    def begin_episode(self) -> None:
+        super().begin_episode()
+        self.h = torch.zeros(1, self.dims.agents, self.cfg.qmix_hidden)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
+        n = self.dims.agents
+        mask = joint_masks(cache_ok)
+        self.last_h = self.h[0].numpy().copy()
+        q, self.h = self.q(torch.as_tensor(obs, dtype=torch.float32)[None], self.h)
+        q = q[0].numpy()
+        idx = np.where(mask, q, -np.inf).argmax(axis=1)
+        if explore:
+            rand = self.rng.random(n) < self.epsilon(episode)
+            for i in np.flatnonzero(rand):
+                idx[i] = self.rng.choice(np.flatnonzero(mask[i]))
+        self.last_idx = idx
+        return index_to_bits(idx, n)
+
+    def record(self, obs: np.ndarray, act: np.ndarray, rew: float, next_obs: np.ndarray,
+               done: bool, next_cache_ok: np.ndarray | None = None, **extra: np.ndarray) -> None:
+        nxt_ok = np.zeros(self.dims.agents, bool) if next_cache_ok is None else next_cache_ok
+        super().record(obs, act, rew, next_obs, done, h=self.last_h,
+                       act_idx=self.last_idx.copy(), next_mask=joint_masks(nxt_ok))
+
+    def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:
+        cfg = self.cfg
+        obs = torch.as_tensor(batch["obs"])
+        nxt = torch.as_tensor(batch["next_obs"])
+        h = torch.as_tensor(batch["h"])
+        idx = torch.as_tensor(batch["act_idx"])
+        rew = torch.as_tensor(batch["rew"])
+        not_done = 1.0 - torch.as_tensor(batch["done"])
+        next_mask = torch.as_tensor(batch["next_mask"])
+        b = obs.shape[0]
+        q, h1 = self.q(obs, h)
+        q_taken = q.gather(-1, idx[..., None]).squeeze(-1)
+        q_tot = self.mixer(q_taken, obs.reshape(b, -1))
+        with torch.no_grad():
+            q_next_online, _ = self.q(nxt, h1)
+            best = q_next_online.masked_fill(~next_mask, -1e9).argmax(-1, keepdim=True)
+            _, h1_t = self.q_t(obs, h)
+            q_next_t, _ = self.q_t(nxt, h1_t)
+            q_next = q_next_t.gather(-1, best).squeeze(-1)
+            target = rew + cfg.discount * not_done * self.mixer_t(q_next, nxt.reshape(b, -1))
+        loss = F.mse_loss(q_tot, target)
+        self.opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        self.opt.step()
+        soft_update(self.q_t, self.q, cfg.target_tau)
+        soft_update(self.mixer_t, self.mixer, cfg.target_tau)
+        return {"critic_loss": loss.item()}
+
+    def modules(self) -> dict[str, Any]:
+        return {"q": self.q, "mixer": self.mixer, "q_t": self.q_t, "mixer_t": self.mixer_t,
+                "opt": self.opt}

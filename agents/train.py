@@ -1,0 +1,194 @@
+"""The training loop of Algorithm 1 as an importable function: ``train(TrainConfig) -> result``.
+
+A run directory (``cfg.out``) holds ``config.json``, ``log.csv`` (one row per episode: return,
+total delay, QoS-infeasible and undelivered PBs, synthetic samples, losses, wall time),
+``checkpoint.pt`` (written atomically every ``checkpoint_every`` episodes and at the end: learner
+networks, target networks, optimisers, replay buffer, predictor, every RNG state, the log) and
+``result.json`` (curve, evaluation rows of the greedy policy in ``baselines.evaluate``'s
+format). ``resume=True`` continues from ``checkpoint.pt`` exactly: the same seed gives the same
+weights whether or not the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+from agents.config import TrainConfig
+from agents.learner import Dims, can_cache
+from agents.policy import LearnedPolicy, build_learner, unpack_obs
+from fgamcd_env.env import FGAMCDParallelEnv
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def make_env(cfg: TrainConfig, seed: int | None = None) -> FGAMCDParallelEnv:
+    return FGAMCDParallelEnv(
+        scenario=cfg.scenario, seed=cfg.seed if seed is None else seed,
+        beamformer=cfg.beamformer, **cfg.env_kwargs, **cfg.overrides,
+    )
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_json(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=float))
+    os.replace(tmp, path)
+
+
+def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
+    if not rows:
+        return
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+def run_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, explore: bool,
+                seed: int) -> dict[str, Any]:
+    """Play one episode, recording real transitions into the learner; return its metrics."""
+    obs_d, _ = env.reset(seed=seed)
+    agents = env.possible_agents
+    learner.begin_episode()
+    obs = unpack_obs(obs_d, agents)
+    ret = 0.0
+    infos: dict[str, Any] = {}
+    while env.agents:
+        act = learner.act(obs, can_cache(env), explore, episode)
+        obs_d, rewards, _, truncs, infos = env.step({a: act[i] for i, a in enumerate(agents)})
+        done = all(truncs.values())
+        nxt = obs if done else unpack_obs(obs_d, agents)
+        applied = np.array([infos[a]["applied"] for a in agents])
+        r = float(rewards[agents[0]])
+        ret += r
+        extra = {"next_cache_ok": can_cache(env)} if hasattr(learner, "epsilon") else {}
+        learner.record(obs, applied, r * learner.cfg.reward_scale, nxt, done, **extra)
+        obs = nxt
+    ep = infos[agents[0]]["episode"]
+    return {"return": ret, "total_delay_s": ep["total_delay_s"],
+            "qos_infeasible_pbs": ep["qos_infeasible"], "undelivered_pbs": ep["no_delivery"]}
+
+
+def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    return {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()}
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train ``cfg.algo`` for ``cfg.episodes`` episodes; evaluate the greedy policy.
+
+    Returns ``{"config", "curve", "eval_rows", "checkpoint", "wall_time_s"}``; ``curve`` is the
+    per-episode log, ``eval_rows`` the rows of ``baselines.evaluate`` for the greedy policy.
+    """
+    # Multi-threaded OpenBLAS on a loaded 2-core machine made a Cholesky 25x slower: one thread.
+    with threadpool_limits(limits=cfg.torch_threads):
+        return _train(cfg)
+
+
+def _train(cfg: TrainConfig) -> dict[str, Any]:
+    from baselines.evaluate import evaluate
+
+    torch.set_num_threads(cfg.torch_threads)
+    out = cfg.out
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    env = make_env(cfg)
+    dims = Dims.of(env)
+    rng = np.random.default_rng(cfg.seed)
+    learner = build_learner(cfg, dims, rng)
+    curve: list[dict[str, Any]] = []
+    start, elapsed = 0, 0.0
+    ckpt = None if out is None else out / CHECKPOINT
+    if cfg.resume:
+        if ckpt is None or not ckpt.exists():
+            raise FileNotFoundError(f"resume=True but there is no checkpoint at {ckpt}")
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        saved = TrainConfig.from_json(state["config"])
+        if saved.digest() != cfg.digest():
+            raise ValueError(f"{ckpt} was written by a different configuration")
+        learner.load_state_dict(state["learner"])
+        rng.bit_generator.state = state["rng"]["numpy"]
+        torch.set_rng_state(state["rng"]["torch"])
+        curve, start, elapsed = state["curve"], state["episode"], state["wall_time_s"]
+    if out is not None:
+        _atomic_json(cfg.to_json(), out / "config.json")
+        _write_log(curve, out / "log.csv")  # drops rows of episodes a kill lost
+    writer = None
+    if cfg.tensorboard and out is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"))
+
+    def save(episode: int) -> None:
+        if ckpt is None:
+            return
+        _atomic_save({
+            "config": cfg.to_json(), "dims": dims.__dict__, "learner": learner.state_dict(),
+            "rng": _rng_state(rng), "curve": curve, "episode": episode,
+            "wall_time_s": elapsed,
+        }, ckpt)
+
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.episodes, initial=start, desc=cfg.label, unit="ep")
+    for e in range(start, cfg.episodes):
+        t0 = time.perf_counter()
+        row: dict[str, Any] = {"episode": e, **run_episode(env, learner, e, True, cfg.seed)}
+        row.update(learner.end_episode(e))
+        row["wall_s"] = time.perf_counter() - t0
+        elapsed += row["wall_s"]
+        curve.append(row)
+        if out is not None:
+            with (out / "log.csv").open("a", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(row))
+                if f.tell() == 0:
+                    w.writeheader()
+                w.writerow(row)
+        if writer is not None:
+            for k, v in row.items():
+                if k != "episode" and isinstance(v, (int, float)) and np.isfinite(v):
+                    writer.add_scalar(k, v, e)
+        if bar is not None:
+            bar.set_postfix(ret=f"{row['return']:.1f}", delay=f"{row['total_delay_s']:.3f}s")
+            bar.update()
+        if (e + 1) % cfg.checkpoint_every == 0 or e + 1 == cfg.episodes:
+            save(e + 1)
+    if bar is not None:
+        bar.close()
+    if writer is not None:
+        writer.close()
+
+    policy = LearnedPolicy(learner)
+    eval_rows = evaluate(policy, make_env_config(cfg), seeds=cfg.eval_seeds or (cfg.seed,),
+                         beamformer=cfg.beamformer, **cfg.env_kwargs)
+    result = {"config": cfg.to_json(), "label": cfg.label, "curve": curve,
+              "eval_rows": eval_rows, "checkpoint": None if ckpt is None else str(ckpt),
+              "wall_time_s": elapsed}
+    if out is not None:
+        _atomic_json(result, out / "result.json")
+    return result
+
+
+def make_env_config(cfg: TrainConfig):  # -> ScenarioConfig
+    """The scenario config a run trains on (preset + overrides), for evaluation."""
+    from fgamcd_env.core.presets import get_config
+
+    return get_config(cfg.scenario, **cfg.overrides)

@@ -1,0 +1,265 @@
+"""Agents: networks against hand computations, augmentation rules (17)-(18), the ESN, replay,
+training smoke runs of every variant, exact resume, the CLI and policy loading."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from agents.augment import ESN, accept, select_synthetic, spectral_norm, synthetic_budget
+from agents.cli import main as train_main
+from agents.config import TrainConfig
+from agents.learner import Dims
+from agents.networks import ActionSemanticsActor, GroupLinear, QMixer, gumbel_binary
+from agents.policy import load_policy, make_policy
+from agents.qmix import index_to_bits, joint_masks
+from agents.replay import ReplayBuffer
+from agents.train import train
+from baselines.evaluate import evaluate
+from baselines.methods import BASELINES
+from fgamcd_env.env import FGAMCDParallelEnv
+
+# Tiny learners so a training run takes a second or two.
+TINY = dict(
+    scenario="small", episodes=3, progress=False, batch_size=16, updates_per_episode=2,
+    esn_reservoir=32, actor_hidden=(16, 8), mlp_actor_hidden=(16, 16), critic_hidden=(16, 16),
+    mixer_embed=8, hyper_hidden=8, qmix_hidden=8, aug_epochs=1, checkpoint_every=1,
+)
+
+
+# ---- config ---------------------------------------------------------------------------------
+def test_config_rejects_unknown_and_bad_values():
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        TrainConfig().replace(tau_0=0.5)
+    with pytest.raises(ValueError, match="augmentation"):
+        TrainConfig(augmentation="vae")
+    with pytest.raises(ValueError, match="esn_spectral_radius"):
+        TrainConfig(esn_spectral_radius=0.6)
+    with pytest.raises(ValueError, match="actor/critic switches"):
+        TrainConfig(algo="qmix-da", actor="mlp")
+
+
+def test_config_label_and_digest():
+    assert TrainConfig().label == "maasn-da"
+    assert TrainConfig(actor="mlp", augmentation="none").label == (
+        "maasn-da[actor=mlp;augmentation=none]")
+    assert TrainConfig(tau0=0.9, xi=1.2).label == "maasn-da[tau0=0.9,xi=1.2]"
+    a = TrainConfig(out="x", progress=False)
+    assert a.digest() == TrainConfig(out="y").digest()  # run-control fields are not hashed
+    assert a.digest() != TrainConfig(seed=1).digest()
+    assert TrainConfig.from_json(json.loads(json.dumps(a.to_json()))) == a
+
+
+# ---- networks -------------------------------------------------------------------------------
+def test_group_linear_is_one_linear_layer_per_agent():
+    torch.manual_seed(0)
+    layer = GroupLinear(3, 4, 2)
+    x = torch.randn(5, 3, 4)
+    y = layer(x)
+    for g in range(3):
+        expect = x[:, g] @ layer.weight[g] + layer.bias[g]
+        torch.testing.assert_close(y[:, g], expect)
+
+
+def test_action_semantics_logits_by_hand():
+    torch.manual_seed(1)
+    n, block = 3, 4  # o_n = 3 blocks of 4: own block, then m != n in increasing order
+    actor = ActionSemanticsActor(n, n * block, block, (6, 5), scale=2.0)
+    obs = torch.rand(2, n, n * block)
+    out = actor(obs)
+    assert out.shape == (2, n, n)
+
+    def mlp(seq, g, x):  # agent g's slice of a group MLP, applied by hand
+        h = torch.relu(x @ seq[0].weight[g] + seq[0].bias[g])
+        return h @ seq[2].weight[g] + seq[2].bias[g]
+
+    for i in range(n):
+        e_own = torch.relu(mlp(actor.own, i, obs[:, i]))
+        a_logit = e_own @ actor.own_head.weight[i] + actor.own_head.bias[i]
+        torch.testing.assert_close(out[:, i, 0], a_logit[:, 0])
+        for j in range(n - 1):
+            o_oth = obs[:, i, block * (j + 1): block * (j + 2)]
+            e_oth = torch.relu(mlp(actor.other, i, o_oth))
+            expect = 2.0 * torch.tanh((e_own * e_oth).sum(-1))
+            torch.testing.assert_close(out[:, i, 1 + j], expect)
+
+
+def test_mixer_is_monotone_in_every_local_q():
+    torch.manual_seed(2)
+    mixer = QMixer(4, 10, 8, 6)
+    qs = torch.randn(64, 4, requires_grad=True)
+    mixer(qs, torch.randn(64, 10)).sum().backward()
+    assert (qs.grad >= 0).all()
+
+
+def test_gumbel_binary_is_binary_with_sigmoid_probability_and_gradient():
+    logits = torch.tensor([-2.0, 0.0, 1.5]).repeat(20000, 1).requires_grad_()
+    gen = torch.Generator().manual_seed(0)
+    d = gumbel_binary(logits, 0.5, gen)
+    torch.testing.assert_close(d.detach(), d.detach().round())  # 0/1 up to float rounding
+    freq = d.detach().round().mean(0).numpy()
+    np.testing.assert_allclose(freq, 1 / (1 + np.exp(-np.array([-2.0, 0.0, 1.5]))), atol=0.015)
+    d.sum().backward()
+    assert logits.grad.abs().sum() > 0
+
+
+# ---- data augmentation ----------------------------------------------------------------------
+def test_synthetic_budget_closed_form():
+    assert synthetic_budget(0, 450, 0.8, 0.8, 10) == 360
+    assert synthetic_budget(9, 450, 0.8, 0.8, 10) == 360
+    assert synthetic_budget(10, 450, 0.8, 0.8, 10) == 288
+    assert synthetic_budget(25, 450, 0.8, 0.8, 10) == math.floor(360 * 0.64)  # 230
+    assert synthetic_budget(3, 32, 0.0, 0.8, 10) == 0
+
+
+def test_acceptance_and_selection():
+    real = np.zeros((5, 2))
+    # error norms 0.5, 1, 5, 1.2, 1
+    pred = np.array([[0.3, 0.4], [1.0, 0.0], [3.0, 4.0], [0.0, 1.2], [0.6, 0.8]])
+    np.testing.assert_array_equal(accept(pred, real, 1.12), [True, True, False, False, True])
+    rng = np.random.default_rng(0)
+    picked = select_synthetic(pred, real, 1.12, 2, rng)
+    assert len(picked) == 2 and set(picked) <= {0, 1, 4}
+    assert len(select_synthetic(pred, real, 1.12, 10, rng)) == 3
+
+
+def test_esn_echo_state_property_and_exact_incremental_ridge():
+    rng = np.random.default_rng(3)
+    esn = ESN(6, 2, 40, rng, spectral_radius=0.45, input_scale=0.45, ridge=1e-6)
+    assert spectral_norm(esn.eta_re) == pytest.approx(0.45, rel=1e-6)
+    assert np.linalg.norm(esn.eta_re, 2) < 0.5 and np.linalg.norm(esn.eta_in, 2) < 0.5
+    v = rng.standard_normal((60, 6))
+    # echo state: the state forgets where it started (contraction, ||eta_re|| < 1)
+    q_a, q_b = np.zeros(40), rng.standard_normal(40)
+    for x in v:
+        q_a = np.tanh(esn.eta_in @ x + esn.eta_re @ q_a)
+        q_b = np.tanh(esn.eta_in @ x + esn.eta_re @ q_b)
+    assert np.linalg.norm(q_a - q_b) < 1e-12
+    # labels that are a linear readout of the reservoir: ridge over two episodes recovers it
+    true_out = rng.standard_normal((2, 41))
+    v1, v2 = v[:30], v[30:]
+    y1, y2 = esn.states(v1) @ true_out.T, esn.states(v2) @ true_out.T
+    assert np.abs(esn.predict(v1)).max() == 0.0  # untrained readout
+    esn.tune(v1, y1)
+    esn.tune(v2, y2)
+    assert esn.samples == 60
+    np.testing.assert_allclose(esn.predict(v2), y2, atol=2e-3)
+    np.testing.assert_allclose(esn.predict(v1), y1, atol=2e-3)
+
+
+def test_replay_ring_buffer_overwrites_oldest():
+    buf = ReplayBuffer(4, {"x": ((2,), np.float32)})
+    buf.add(x=np.arange(6, dtype=np.float32).reshape(3, 2))
+    buf.add(x=np.array([[6, 7], [8, 9]], dtype=np.float32))
+    assert len(buf) == 4
+    assert sorted(buf.data["x"][:, 0].tolist()) == [2, 4, 6, 8]
+    with pytest.raises(KeyError):
+        buf.add(y=np.zeros((1, 2)))
+    state = buf.state_dict()
+    other = ReplayBuffer(4, {"x": ((2,), np.float32)})
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.data["x"], buf.data["x"])
+
+
+def test_joint_masks_follow_the_forcing_rules():
+    masks = joint_masks(np.array([True, False, True]))
+    assert masks.shape == (3, 8)
+    assert masks[1].tolist() == [True] + [False] * 7  # cannot cache: only "do nothing"
+    allowed = np.flatnonzero(masks[0])
+    assert allowed.tolist() == [0, 1, 3, 5, 7]  # migrate only with the cache bit set
+    np.testing.assert_array_equal(index_to_bits(np.array([0, 5, 6]), 3),
+                                  [[0, 0, 0], [1, 0, 1], [0, 1, 1]])
+
+
+# ---- training -------------------------------------------------------------------------------
+VARIANTS = [
+    dict(algo="maasn-da"),
+    dict(algo="maasn-da", actor="mlp"),
+    dict(algo="maasn-da", critic="independent"),
+    dict(algo="maasn-da", augmentation="none"),
+    dict(algo="maasn-da", augmentation="rnn"),
+    dict(algo="maasn-da", augmentation="cgan"),
+    dict(algo="qmix-da"),
+]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: TrainConfig(**v).label)
+def test_every_variant_trains_and_evaluates(variant):
+    res = train(TrainConfig(**TINY, **variant))
+    assert [r["episode"] for r in res["curve"]] == [0, 1, 2]
+    assert all(np.isfinite(r["return"]) and r["return"] <= 0 for r in res["curve"])
+    assert "critic_loss" in res["curve"][-1]
+    cols = set(evaluate(BASELINES["random"](), "small", seeds=[0])[0]) - {"policy"}
+    assert cols <= set(res["eval_rows"][0])
+    if variant.get("augmentation", "esn") != "none":
+        # a predictor that has seen episodes 0-1 gets some samples past (17) with a loose xi
+        res2 = train(TrainConfig(**{**TINY, "xi": 50.0}, **variant))
+        assert sum(r["synthetic_samples"] for r in res2["curve"][1:]) > 0
+        assert res2["curve"][0]["synthetic_samples"] <= res2["curve"][0]["synthetic_budget"]
+
+
+def _final_weights(path):
+    return torch.load(path, weights_only=False)["learner"]["modules"]
+
+
+@pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
+def test_resume_continues_exactly(tmp_path, algo, monkeypatch):
+    import agents.train as train_mod
+
+    cfg = TrainConfig(**{**TINY, "episodes": 4}, algo=algo)
+    full = train(cfg.replace(out=tmp_path / "full"))
+    real_run = train_mod.run_episode
+
+    def killed_in_episode_2(env, learner, episode, *args):
+        if episode == 2:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-episode
+        return real_run(env, learner, episode, *args)
+
+    monkeypatch.setattr(train_mod, "run_episode", killed_in_episode_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg.replace(out=tmp_path / "part"))
+    monkeypatch.setattr(train_mod, "run_episode", real_run)
+    part = train(cfg.replace(out=tmp_path / "part", resume=True))
+    assert [r["return"] for r in part["curve"]] == [r["return"] for r in full["curve"]]
+    a = _final_weights(tmp_path / "full" / "checkpoint.pt")
+    b = _final_weights(tmp_path / "part" / "checkpoint.pt")
+    for name in a:
+        if name.startswith("opt"):
+            continue
+        for key, tensor in a[name].items():
+            torch.testing.assert_close(tensor, b[name][key], rtol=0, atol=0)
+    log = (tmp_path / "part" / "log.csv").read_text().strip().splitlines()
+    assert len(log) == 1 + 4  # header + one row per episode, none duplicated
+    with pytest.raises(ValueError, match="different configuration"):
+        train(cfg.replace(out=tmp_path / "part", resume=True, seed=5))
+
+
+def test_cli_trains_and_loads_policy(tmp_path, capsys):
+    hp = [f"{k}={json.dumps(v)}" for k, v in TINY.items()
+          if k not in ("scenario", "episodes", "progress")]
+    argv = ["--algo", "maasn-da", "--scenario", "small", "--episodes", "2", "--quiet",
+            "--out", str(tmp_path / "run")]
+    for item in hp:
+        argv += ["--hp", item]
+    assert train_main(argv) == 0
+    assert "greedy policy on instance 0" in capsys.readouterr().out
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    policy = load_policy(tmp_path / "run" / "checkpoint.pt")
+    rows = evaluate(policy, "small", seeds=[0])
+    assert rows[0]["total_delay_s"] == pytest.approx(result["eval_rows"][0]["total_delay_s"])
+    assert train_main(["--out", str(tmp_path / "bad"), "--hp", "nope=1"]) == 2
+
+
+def test_make_policy_checks_the_env_size():
+    env = FGAMCDParallelEnv("small", seed=0)
+    policy = make_policy("qmix-da", env, **{k: v for k, v in TINY.items() if k != "scenario"})
+    rows = evaluate(policy, "small", seeds=[0])
+    assert rows[0]["steps"] == env.num_steps
+    big = FGAMCDParallelEnv("small", seed=0, num_nodes=4, num_users=8)
+    with pytest.raises(ValueError, match="was built for N=3"):
+        policy.reset(big)
+    assert Dims.of(big).agents == 4
