@@ -82,11 +82,11 @@ class TrainConfig:
 
     # --- ours: optimisation and exploration (the paper does not give them) ---
     lr_actor: float = 1e-3
-    lr_critic: float = 1e-3
+    lr_critic: float = 1e-4
     batch_size: int = 128
     buffer_size: int = 100_000  # transitions, real and synthetic
     updates_per_episode: int = 40  # gradient steps after each episode (Algorithm 1 l. 20-24)
-    target_tau: float = 0.01  # soft target update rate
+    target_tau: float = 0.005  # soft target update rate
     reward_scale: float = 0.1  # rewards divided by r1 = 10 so |r| is O(1) (B_r = 1)
     # Gumbel-Softmax temperature s_temp of (13): linear from start to end over training.
     temperature_start: float = 1.0
@@ -94,7 +94,10 @@ class TrainConfig:
     # tanh bounds the migration logit to [-1, 1], which would keep P(b = 1) in [0.27, 0.73]
     # under Gumbel sampling forever; the logit is tanh(<e_n, e_{n,m}>) * this scale.
     semantic_logit_scale: float = 5.0
-    # QMIX-DA: epsilon-greedy, linear from start to end over the first half of training.
+    # Exploration, linear from start to end over the first half of training. QMIX-DA:
+    # epsilon-greedy over joint indices. MAASN-DA: each bit of the Gumbel sample is replaced by
+    # a fair coin with this probability (ours: once the actor's logits grow, the Gumbel sample
+    # alone is nearly deterministic and exploration stops).
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     grad_clip: float = 10.0

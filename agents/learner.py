@@ -133,6 +133,12 @@ class Learner(ABC):
     def progress(self, episode: int) -> float:
         return min(1.0, episode / max(1, self.cfg.episodes - 1))
 
+    def epsilon(self, episode: int) -> float:
+        """Exploration rate: linear from epsilon_start to epsilon_end over half the episodes."""
+        c = self.cfg
+        p = min(1.0, episode / max(1.0, 0.5 * (c.episodes - 1)))
+        return c.epsilon_start + p * (c.epsilon_end - c.epsilon_start)
+
     # ---- state ----------------------------------------------------------------------------
     @abstractmethod
     def modules(self) -> dict[str, Any]:

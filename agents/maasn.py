@@ -2,8 +2,9 @@
 binary outputs, a value-decomposition critic (local critics + QMIX mixer), target networks with
 soft updates, and data augmentation experience replay (in :mod:`agents.learner`).
 
-Critic loss (21): (r + gamma Q_tot'(s', pi_hat(o')) - Q_tot(s, d))^2 with target actors and
-critics; actor loss (22): -Q(o_n, pi(o_n); theta_n) per agent, through the straight-through
+Critic loss (21): the TD error r + gamma Q_tot'(s', pi_hat(o')) - Q_tot(s, d) with target actors
+and critics (squared in the paper; we use the Huber loss, which kept the critic from diverging in
+our runs); actor loss (22): -Q(o_n, pi(o_n); theta_n) per agent, through the straight-through
 Gumbel sample so the local critic is evaluated at the binary action the env would execute.
 The target policy acts greedily (d = 1{logit > 0}). With ``critic="independent"`` each local
 critic is trained alone on r + gamma Q_n'(o_n', pi_hat(o_n')).
@@ -65,11 +66,12 @@ class MAASNDA(Learner):
     @torch.no_grad()
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         logits = self.actor(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
-        if explore:
-            bits = gumbel_binary(logits, self.temperature(episode), self.torch_gen) > 0.5
-        else:
-            bits = logits > 0
-        return bits.numpy().astype(np.int64)
+        if not explore:
+            return (logits > 0).numpy().astype(np.int64)
+        bits = (gumbel_binary(logits, self.temperature(episode), self.torch_gen) > 0.5).numpy()
+        flip = self.rng.random(bits.shape) < self.epsilon(episode)
+        bits[flip] = self.rng.random(int(flip.sum())) < 0.5
+        return bits.astype(np.int64)
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:
         cfg = self.cfg
@@ -90,7 +92,7 @@ class MAASNDA(Learner):
                 target = rew[:, None] + cfg.discount * not_done[:, None] * q_next
         q = self.critic(obs, act)
         pred = self.mixer(q, state) if self.mixer is not None else q
-        critic_loss = F.mse_loss(pred, target)
+        critic_loss = F.smooth_l1_loss(pred, target)
         self.opt_critic.zero_grad()
         critic_loss.backward()
         torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.grad_clip)

@@ -55,11 +55,6 @@ class QMIXDA(Learner):
         self.last_h = self.h[0].numpy().copy()
         self.last_idx = np.zeros(n, dtype=np.int64)
 
-    def epsilon(self, episode: int) -> float:
-        c = self.cfg
-        p = min(1.0, episode / max(1.0, 0.5 * (c.episodes - 1)))
-        return c.epsilon_start + p * (c.epsilon_end - c.epsilon_start)
-
     def begin_episode(self) -> None:
         super().begin_episode()
         self.h = torch.zeros(1, self.dims.agents, self.cfg.qmix_hidden)
@@ -105,7 +100,7 @@ class QMIXDA(Learner):
             q_next_t, _ = self.q_t(nxt, h1_t)
             q_next = q_next_t.gather(-1, best).squeeze(-1)
             target = rew + cfg.discount * not_done * self.mixer_t(q_next, nxt.reshape(b, -1))
-        loss = F.mse_loss(q_tot, target)
+        loss = F.smooth_l1_loss(q_tot, target)
         self.opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)

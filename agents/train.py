@@ -78,7 +78,7 @@ def run_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, explore: boo
         applied = np.array([infos[a]["applied"] for a in agents])
         r = float(rewards[agents[0]])
         ret += r
-        extra = {"next_cache_ok": can_cache(env)} if hasattr(learner, "epsilon") else {}
+        extra = {"next_cache_ok": can_cache(env)} if "next_mask" in learner.extra_fields else {}
         learner.record(obs, applied, r * learner.cfg.reward_scale, nxt, done, **extra)
         obs = nxt
     ep = infos[agents[0]]["episode"]
