@@ -31,3 +31,30 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+
+# ---- Interop: RLlib and TorchRL, each in its own venv (.venv-rllib, .venv-torchrl) -----------
+# RLlib pins its own gymnasium and TorchRL its tensordict, so they stay out of .venv; the tests
+# (interop/test_*.py) import the scripts in examples/. `make test-interop` builds what is missing.
+.PHONY: test-interop test-interop-rllib test-interop-torchrl venv-rllib venv-torchrl clean-interop
+
+.venv-%/.installed: pyproject.toml interop/requirements-%.txt
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-$*/bin/python -m pip install --quiet "torch==$(TORCH_VERSION)"
+	.venv-$*/bin/python -m pip install --quiet -e . -r interop/requirements-$*.txt
+	touch $@
+
+venv-rllib: .venv-rllib/.installed
+
+venv-torchrl: .venv-torchrl/.installed
+
+test-interop-rllib: .venv-rllib/.installed
+	.venv-rllib/bin/python -m pytest -q interop/test_rllib.py
+
+test-interop-torchrl: .venv-torchrl/.installed
+	.venv-torchrl/bin/python -m pytest -q interop/test_torchrl.py
+
+test-interop: test-interop-rllib test-interop-torchrl
+
+clean-interop:
+	rm -rf .venv-rllib .venv-torchrl
