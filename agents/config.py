@@ -88,6 +88,11 @@ class TrainConfig:
     updates_per_episode: int = 40  # gradient steps after each episode (Algorithm 1 l. 20-24)
     target_tau: float = 0.005  # soft target update rate
     reward_scale: float = 0.1  # rewards divided by r1 = 10 so |r| is O(1) (B_r = 1)
+    # Ours, off by default (0 = the paper's reward): the learner's reward also pays
+    # storage_cost * sum_n a_n(k) S(k) / C_n. With gamma = 0.95 and K = 450 the cost of filling
+    # the storage early lies beyond the discount horizon (caching and migrating an unrequested PB
+    # is free in (12)), and MAASN-DA learned to cache everything until storage ran out.
+    storage_cost: float = 0.0
     # Gumbel-Softmax temperature s_temp of (13): linear from start to end over training.
     temperature_start: float = 1.0
     temperature_end: float = 0.1
@@ -154,6 +159,8 @@ class TrainConfig:
         for name in ("esn_spectral_radius", "esn_input_scale"):
             if not 0.0 < getattr(self, name) < 0.5:
                 fail(name, "must be in (0, 0.5) for the echo state property (Assumption 2)")
+        if not (math.isfinite(self.storage_cost) and self.storage_cost >= 0):
+            fail("storage_cost", "must be a finite number >= 0")
         if not isinstance(self.overrides, dict) or not isinstance(self.env_kwargs, dict):
             fail("overrides", "overrides and env_kwargs must be dicts")
         if self.eval_seeds is not None:

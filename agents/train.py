@@ -78,8 +78,13 @@ def run_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, explore: boo
         applied = np.array([infos[a]["applied"] for a in agents])
         r = float(rewards[agents[0]])
         ret += r
+        r_learn = r * learner.cfg.reward_scale
+        if learner.cfg.storage_cost:
+            k = infos[agents[0]]["k"]
+            used = applied[:, 0].sum() * env.scenario.pb_sizes_bytes[k] / env.config.storage_bytes
+            r_learn -= learner.cfg.storage_cost * float(used)
         extra = {"next_cache_ok": can_cache(env)} if "next_mask" in learner.extra_fields else {}
-        learner.record(obs, applied, r * learner.cfg.reward_scale, nxt, done, **extra)
+        learner.record(obs, applied, r_learn, nxt, done, **extra)
         obs = nxt
     ep = infos[agents[0]]["episode"]
     return {"return": ret, "total_delay_s": ep["total_delay_s"],
