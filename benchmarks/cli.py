@@ -1,0 +1,116 @@
+"""``fgamcd-bench``: list, run and report the paper's figures and tables.
+
+    fgamcd-bench list
+    fgamcd-bench run fig8 [fig9 ...] [--quick] [--seeds 5] [--out results] [--workers 2]
+                          [--methods trimcaching,tdma] [--ray-address auto|HOST:PORT|local]
+    fgamcd-bench run all --quick
+    fgamcd-bench report [--out results]
+
+``run`` is resumable (finished cells are skipped) and exits with status 1 if any cell, plot or
+summary failed (the others are still done). ``--methods`` restricts the comparison methods
+(maasn-da, qmix-da, trimcaching, no_cooperation, tdma, coarse, centralised) to run; cells of other
+kinds always run. See ``benchmarks/runner.py`` for the layout of ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks import figures
+from benchmarks.methods import METHODS
+
+
+def _methods(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = sorted(set(names) - set(METHODS))
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown methods {unknown or text!r}; choose from {','.join(METHODS)}"
+        )
+    return names
+
+
+def _non_negative(text: str) -> int:
+    val = int(text)
+    if val < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be >= 0")
+    return val
+
+
+def _positive(text: str) -> int:
+    val = int(text)
+    if val < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be >= 1")
+    return val
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="fgamcd-bench", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the figure modules")
+    run = sub.add_parser("run", help="run figures (resumable)")
+    run.add_argument("names", nargs="+", metavar="NAME", help="figure NAMEs, or 'all'")
+    run.add_argument("--quick", action="store_true", help="small grids and budgets")
+    run.add_argument("--seeds", type=_positive, default=None, help="seeds per point")
+    run.add_argument("--out", type=Path, default=Path("results"))
+    run.add_argument("--workers", type=_non_negative, default=None,
+                     help="local worker processes (default: CPU count; 0: in this process)")
+    run.add_argument("--methods", type=_methods, default=None,
+                     help=f"comma-separated subset of {','.join(METHODS)}")
+    run.add_argument("--ray-address", default=None,
+                     help="run cells as Ray tasks: auto, HOST:PORT, or local")
+    run.add_argument("--no-progress", action="store_true")
+    rep = sub.add_parser("report", help="write <out>/report.md from the results")
+    rep.add_argument("--out", type=Path, default=Path("results"))
+    return ap
+
+
+def cmd_list() -> int:
+    reg = figures.registry()
+    for name, mod in reg.items():
+        try:
+            quick, full = len(mod.cells(True, None)), len(mod.cells(False, None))
+            counts = f"{quick:>4} quick / {full:>5} full cells"
+        except Exception as exc:  # show the figure even if its grid cannot be built
+            counts = f"cells() failed: {exc}"
+        agents = "needs agents" if mod.NEEDS_AGENTS else ""
+        print(f"{name:>8}  {counts}  {agents:12}  {mod.TITLE}")
+    for module, err in figures.broken().items():
+        print(f"  BROKEN  {module}: {err.strip().splitlines()[-1]}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        return cmd_list()
+    if args.command == "report":
+        from benchmarks.report import write_report
+
+        path = write_report(args.out)
+        print(f"wrote {path}")
+        return 0
+    from benchmarks.runner import format_report, run
+
+    try:
+        report = run(
+            args.names,
+            out=args.out,
+            quick=args.quick,
+            seeds=args.seeds,
+            workers=args.workers,
+            methods=args.methods,
+            ray_address=args.ray_address,
+            progress=not args.no_progress,
+        )
+    except (KeyError, ValueError) as exc:
+        print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""The methods compared in Figs. 8-14 and 18, and one function that runs a method at a point.
+
+``run_method(method, scenario, overrides, seed, ...)`` returns ``baselines.evaluate``-style rows
+(one per evaluation episode) for any method of ``METHODS``:
+
+- baselines (``trimcaching``, ``no_cooperation``, ``tdma``, ``coarse``) come from
+  ``baselines.methods.BASELINES`` and ``centralised`` from ``baselines.centralised``;
+- learned methods (``maasn-da``, ``qmix-da``) call ``agents.train.train(TrainConfig(...))``
+  (imported lazily, so everything else works without the ``agents`` package) and return the
+  rows of its evaluation.
+
+Results are cached under a cache directory (the runner sets ``<out>``): training runs (log,
+checkpoint, ``bench_result.json``) in ``<cache>/_policies/<hash>/``, where the hash is that of the
+``TrainConfig`` without its ``out`` and ``progress`` fields (``TrainConfig.digest()``, which also
+leaves out the other run-only fields), so the same (scenario point, seed, budget, switches)
+trains once across all figures, and a training killed midway resumes from its checkpoint;
+baseline evaluations go to ``<cache>/_evals/<hash>.json``. Scenario overrides are canonicalised
+first (values equal to the preset's are dropped), so e.g. Fig. 8 at 1.25 GB and Fig. 9 at 30
+users share the default point. Concurrent workers wanting the same hash
+serialise on a POSIX ``flock`` lock file (released by the OS if a holder dies), and results are
+written atomically (temporary file + ``os.replace``). Delete a cache entry after changing the
+code it depends on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LEARNED: tuple[str, ...] = ("maasn-da", "qmix-da")
+BASELINE_METHODS: tuple[str, ...] = ("trimcaching", "no_cooperation", "tdma", "coarse")
+METHODS: tuple[str, ...] = (*LEARNED, *BASELINE_METHODS, "centralised")
+# The five methods the paper's headline reductions compare MAASN-DA against, in its order.
+PAPER_COMPETITORS: tuple[str, ...] = ("qmix-da", "trimcaching", "no_cooperation", "tdma", "coarse")
+LABELS: dict[str, str] = {
+    "maasn-da": "MAASN-DA, proposed",
+    "qmix-da": "QMIX-DA",
+    "trimcaching": "TrimCaching",
+    "no_cooperation": "Without edge cooperation",
+    "tdma": "TDMA-based unicasting",
+    "coarse": "Coarse-grained caching",
+    "centralised": "Centralised reference (ours)",
+}
+STYLES: dict[str, dict[str, str]] = {
+    "maasn-da": {"color": "tab:red", "marker": "o"},
+    "qmix-da": {"color": "tab:blue", "marker": "s"},
+    "trimcaching": {"color": "tab:green", "marker": "^"},
+    "no_cooperation": {"color": "tab:purple", "marker": "v"},
+    "tdma": {"color": "tab:orange", "marker": "D"},
+    "coarse": {"color": "tab:brown", "marker": "x"},
+    "centralised": {"color": "black", "marker": "*"},
+}
+CACHE_ENV = "FGAMCD_BENCH_CACHE"
+_cache_dir: Path | None = None
+
+
+class AgentsUnavailableError(RuntimeError):
+    """A learned method was asked for but ``agents.train`` cannot be imported."""
+
+
+def set_cache_dir(path: str | Path | None) -> None:
+    """Directory for ``_policies/`` and ``_evals/`` (None: the ``FGAMCD_BENCH_CACHE`` env var)."""
+    global _cache_dir
+    _cache_dir = None if path is None else Path(path)
+
+
+def cache_dir() -> Path | None:
+    """The cache directory in effect, or None (no caching: train in a temporary directory)."""
+    if _cache_dir is not None:
+        return _cache_dir
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else None
+
+
+# ----------------------------------------------------------------------------- hashing / io
+def jsonable(obj: Any) -> Any:
+    """JSON-ready copy: tuples -> lists, numpy scalars/arrays -> Python, Paths -> str."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(dataclasses.asdict(obj))
+    return obj
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """Hex digest of the canonical JSON of ``obj`` (sorted keys): equal specs, equal hashes."""
+    text = json.dumps(jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def atomic_write_json(path: Path, payload: Any) -> None:
+    """Write JSON to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(jsonable(payload), fh, indent=1, allow_nan=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive ``flock`` on ``path`` (blocks; the OS releases it if the holder dies)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+# ----------------------------------------------------------------------------- overrides
+def config_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """JSON overrides as ``ScenarioConfig.replace`` wants them (lists -> tuples, nested too)."""
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, list):
+            return tuple(conv(x) for x in v)
+        if isinstance(v, Mapping):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return {k: conv(v) for k, v in (overrides or {}).items()}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0)
+        except (TypeError, ValueError):
+            return False
+    return jsonable(a) == jsonable(b)
+
+
+def canonical_overrides(scenario: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Overrides validated against the preset and without the values equal to the preset's.
+
+    Raises ``ValueError`` (from the config) for an unknown field or a bad value.
+    """
+    from fgamcd_env.core.presets import get_config
+
+    ov = config_overrides(overrides)
+    base = get_config(scenario)
+    get_config(scenario, **ov)  # validate the whole point once
+    out: dict[str, Any] = {}
+    for key, val in ov.items():
+        if key == "repository" and isinstance(val, Mapping):
+            repo = {k: v for k, v in val.items() if not _same(v, getattr(base.repository, k))}
+            if repo:
+                out[key] = repo
+        elif not _same(val, getattr(base, key)):
+            out[key] = val
+    return out
+
+
+# ----------------------------------------------------------------------------- methods
+def make_baseline(method: str) -> Any:
+    """A fresh baseline policy object for ``method`` (not the learned ones)."""
+    if method == "centralised":
+        from baselines.centralised import CentralisedReference
+
+        return CentralisedReference()
+    from baselines.methods import BASELINES
+
+    if method not in BASELINES:
+        raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
+    return BASELINES[method]()
+
+
+def _agents() -> tuple[Any, Any]:
+    try:
+        from agents.train import TrainConfig, train
+    except ImportError as exc:
+        raise AgentsUnavailableError(
+            "learned methods (maasn-da, qmix-da) need agents.train.train and TrainConfig, "
+            f"which cannot be imported here ({exc}). Run the baselines only, e.g. "
+            "`fgamcd-bench run fig8 --methods trimcaching,no_cooperation,tdma,coarse,centralised`."
+        ) from exc
+    return TrainConfig, train
+
+
+def _config_dict(cfg: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    return dict(vars(cfg))
+
+
+def _with_out(cfg: Any, out: Path) -> Any:
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.replace(cfg, out=out)
+    cfg.out = out
+    return cfg
+
+
+def train_cached(
+    algo: str,
+    scenario: str = "paper",
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    episodes: int = 600,
+    train_options: Mapping[str, Any] | None = None,
+    cache: Path | None = None,
+) -> dict[str, Any]:
+    """Train ``algo`` once per config (see the module docstring); the train result as a dict.
+
+    The dict holds ``eval_rows``, ``curve``, ``checkpoint`` (a path, or None without a cache),
+    ``config`` (the hashed TrainConfig fields), ``key`` and ``wall_s`` (of the original training).
+    """
+    if algo not in LEARNED:
+        raise ValueError(f"{algo!r} is not a learned method {LEARNED}")
+    if int(episodes) != episodes or episodes < 1:
+        raise ValueError(f"episodes={episodes!r}: must be a positive integer")
+    TrainConfig, train = _agents()
+    cache = cache_dir() if cache is None else cache
+    ov = config_overrides(canonical_overrides(scenario, overrides))
+    cfg = TrainConfig(
+        algo=algo,
+        scenario=scenario,
+        overrides=ov,
+        episodes=int(episodes),
+        seed=int(seed),
+        out=Path(tempfile.gettempdir()),
+        eval_seeds=(int(seed),),
+        progress=False,
+        **dict(train_options or {}),
+    )
+    fields = {k: v for k, v in _config_dict(cfg).items() if k not in ("out", "progress")}
+    # The agents' own digest leaves out every run-only field (out, progress, resume, ...).
+    key = str(cfg.digest())[:16] if callable(getattr(cfg, "digest", None)) else stable_hash(fields)
+
+    def run(out: Path) -> dict[str, Any]:
+        run_cfg = _with_out(cfg, out)
+        if (out / "checkpoint.pt").exists() and "resume" in _config_dict(cfg):
+            run_cfg = dataclasses.replace(run_cfg, resume=True)  # continue a killed training
+        t0 = time.perf_counter()
+        res = train(run_cfg)
+        return {
+            "key": key,
+            "config": fields,
+            "eval_rows": list(res["eval_rows"]),
+            "curve": list(res.get("curve", [])),
+            "checkpoint": str(res["checkpoint"]) if res.get("checkpoint") else None,
+            "wall_s": time.perf_counter() - t0,
+        }
+
+    if cache is None:
+        with tempfile.TemporaryDirectory(prefix="fgamcd-train-") as tmp:
+            result = jsonable(run(Path(tmp)))
+        result["checkpoint"] = None  # gone with the temporary directory
+        return result
+    run_dir = Path(cache) / "_policies" / key
+    done = run_dir / "bench_result.json"
+    with file_lock(run_dir.with_name(key + ".lock")):
+        if done.exists():
+            return json.loads(done.read_text())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        result = run(run_dir)
+        atomic_write_json(done, result)
+        return jsonable(result)
+
+
+def evaluate_cached(
+    method: str,
+    scenario: str = "paper",
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    beamformer: str = "fast",
+    cache: Path | None = None,
+) -> list[dict[str, Any]]:
+    """``baselines.evaluate`` of a baseline at one point and seed, cached under ``_evals/``."""
+    from baselines.evaluate import evaluate
+    from fgamcd_env.core.presets import get_config
+
+    policy = make_baseline(method)
+    cache = cache_dir() if cache is None else cache
+    ov = canonical_overrides(scenario, overrides)
+    key = stable_hash(
+        {"method": method, "scenario": scenario, "overrides": ov, "seed": int(seed),
+         "beamformer": beamformer}
+    )
+
+    def run() -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        rows = evaluate(policy, get_config(scenario, **config_overrides(ov)), seeds=[int(seed)],
+                        beamformer=beamformer)
+        wall = time.perf_counter() - t0
+        return [jsonable({**r, "method_wall_s": wall / len(rows)}) for r in rows]
+
+    if cache is None:
+        return run()
+    path = Path(cache) / "_evals" / f"{key}.json"
+    with file_lock(path.with_suffix(".lock")):
+        if path.exists():
+            return json.loads(path.read_text())["rows"]
+        rows = run()
+        atomic_write_json(path, {"method": method, "scenario": scenario, "overrides": ov,
+                                 "seed": seed, "beamformer": beamformer, "rows": rows})
+        return rows
+
+
+def run_method(
+    method: str,
+    scenario: str = "paper",
+    overrides: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    *,
+    episodes: int = 600,
+    train_options: Mapping[str, Any] | None = None,
+    beamformer: str = "fast",
+    cache: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluation rows of ``method`` at (``scenario`` + ``overrides``, ``seed``).
+
+    Learned methods are trained first (``episodes``, ``train_options`` go to ``TrainConfig``;
+    they use TrainConfig's own beamformer); baselines ignore ``episodes``. Every row gets
+    ``method`` and ``method_wall_s`` (seconds the evaluation, or training + evaluation, took when
+    it was computed, cached or not), and drops the per-node storage columns.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
+    if method in LEARNED:
+        res = train_cached(method, scenario, overrides, seed, episodes, train_options, cache)
+        rows = [{**r, "method_wall_s": res["wall_s"]} for r in res["eval_rows"]]
+    else:
+        rows = evaluate_cached(method, scenario, overrides, seed, beamformer, cache)
+    if not rows:
+        raise RuntimeError(f"{method} at {scenario} {dict(overrides or {})} returned no rows")
+    return [
+        {"method": method, **{k: v for k, v in r.items() if not k.startswith("storage_used_")}}
+        for r in rows
+    ]

@@ -1,0 +1,464 @@
+"""Resumable, parallel runner of the benchmark figure modules (``benchmarks/figures/``).
+
+A cell is one spec of ``module.cells(quick, seeds)``; its identity is ``stable_hash(spec)``. A
+finished cell is stored atomically (temporary file + ``os.replace``, by the driver) as
+``<out>/<NAME>/cells/<hash>.json`` holding the spec, its rows and its wall time; re-running skips
+cells whose file exists, so a kill loses at most the cells in flight, and a failed cell is simply
+tried again next time (its spec and traceback are kept in ``<hash>.error.txt`` meanwhile).
+
+Cells run
+
+- in a local ``ProcessPoolExecutor`` (``workers``, default: CPU count; ``spawn`` processes, one
+  BLAS/OpenMP thread each so N workers use N cores; ``workers=0`` runs them in this process), at
+  most ``workers`` at a time, so a worker that dies (killed, segfault) takes down only the cells
+  in flight: those are retried one at a time in a fresh pool, and the one that dies alone is
+  reported as failed;
+- or as Ray tasks (``ray_address``: ``"auto"``, ``"HOST:PORT"``, or ``"local"`` to start an
+  embedded instance; an already initialised Ray is used as is). Results come back to the driver,
+  which writes them; the cache of trained policies (``<out>/_policies``) is shared only if every
+  node sees ``<out>`` at the same path.
+
+After the cells, for every figure the rows of all its finished cells (the whole grid, whatever
+``methods`` selected) become ``<out>/<NAME>/<NAME>.csv``; ``plot`` writes the PNGs and
+``summary`` ``<out>/<NAME>/summary.md``; ``<out>/<NAME>/meta.json`` records the grid's
+completeness. A failing cell, plot or summary is reported with its spec and traceback while the
+rest goes on; ``RunReport.ok`` is False then (the CLI exits non-zero).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from benchmarks import figures
+from benchmarks.methods import (
+    LEARNED,
+    METHODS,
+    atomic_write_json,
+    jsonable,
+    set_cache_dir,
+    stable_hash,
+)
+
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a figure module's spec, its hash and its result file."""
+
+    figure: str
+    module: str
+    spec: dict[str, Any]
+    key: str
+    path: Path
+
+    def describe(self) -> str:
+        return f"{self.figure} cell {self.key} {json.dumps(jsonable(self.spec), sort_keys=True)}"
+
+
+@dataclass
+class FigureStatus:
+    name: str
+    total: int
+    done: int
+    csv: Path | None = None
+    plots: list[Path] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+@dataclass
+class RunReport:
+    """What ``run`` did: cells run / skipped, failures (description, traceback), figures."""
+
+    ran: int = 0
+    skipped: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    figures: dict[str, FigureStatus] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+# ----------------------------------------------------------------------------- planning
+def cell_path(out: Path, name: str, key: str) -> Path:
+    return Path(out) / name / "cells" / f"{key}.json"
+
+
+def resolve(names: Iterable[str | ModuleType]) -> list[ModuleType]:
+    """Figure modules from NAMEs (``"all"`` = every registered figure) or modules."""
+    mods: list[ModuleType] = []
+    for n in names:
+        if isinstance(n, ModuleType):
+            figures.validate(n)
+            mods.append(n)
+        elif n == "all":
+            mods.extend(figures.registry().values())
+        else:
+            mods.append(figures.get(n))
+    return list({m.NAME: m for m in mods}.values())
+
+
+def grid(module: ModuleType, out: Path, quick: bool, seeds: int | None) -> list[Cell]:
+    """Every cell of the module's grid (validated: JSON-serialisable, tagged with its figure)."""
+    cells = []
+    for spec in module.cells(quick, seeds):
+        if not isinstance(spec, dict) or spec.get("figure") != module.NAME:
+            raise ValueError(f"{module.__name__}.cells: spec {spec!r} must be a dict with "
+                             f"figure={module.NAME!r}")
+        try:
+            json.dumps(spec, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{module.__name__}.cells: spec {spec!r} is not JSON: {exc}") from exc
+        key = stable_hash(spec)
+        path = cell_path(out, module.NAME, key)
+        cells.append(Cell(module.NAME, module.__name__, spec, key, path))
+    keys = [c.key for c in cells]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{module.__name__}.cells returned duplicate specs")
+    return cells
+
+
+def read_cell(path: Path) -> dict[str, Any] | None:
+    """The stored result of a cell, or None if absent or unreadable (then it runs again)."""
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) and isinstance(payload.get("rows"), list) else None
+
+
+def selected(cell: Cell, methods: Sequence[str] | None) -> bool:
+    """``methods`` restricts cells whose ``method`` is a comparison method; others always run."""
+    m = cell.spec.get("method")
+    return methods is None or m not in METHODS or m in methods
+
+
+# ----------------------------------------------------------------------------- execution
+def execute(module_name: str, spec: dict[str, Any], cache: str | None) -> dict[str, Any]:
+    """Worker entry point (top level, picklable): run one cell, never raise.
+
+    Returns ``{"ok": True, "rows": [...], "wall_s": t}`` or ``{"ok": False, "error": tb}``.
+    """
+    t0 = time.perf_counter()
+    try:
+        if "torch" in sys.modules:  # keep one intra-op thread per worker
+            sys.modules["torch"].set_num_threads(1)
+        set_cache_dir(cache)
+        module = importlib.import_module(module_name)
+        rows = module.run_cell(spec)
+        check_rows(rows, module_name)
+        return {"ok": True, "rows": jsonable(rows), "wall_s": time.perf_counter() - t0}
+    except Exception:
+        return {"ok": False, "error": traceback.format_exc(), "wall_s": time.perf_counter() - t0}
+
+
+def check_rows(rows: Any, where: str) -> None:
+    """Rows must be a non-empty list of flat dicts of str/int/float/bool/None."""
+    if not isinstance(rows, list) or not rows:
+        raise TypeError(f"{where}.run_cell must return a non-empty list of dicts: {rows!r:.200}")
+    for r in rows:
+        if not isinstance(r, dict):
+            raise TypeError(f"{where}.run_cell returned a non-dict row {r!r:.200}")
+        bad = {k: type(v).__name__ for k, v in r.items()
+               if not isinstance(v, SCALARS) and not _is_numpy_scalar(v)}
+        if bad:
+            raise TypeError(f"{where}.run_cell row has non-scalar values {bad}")
+
+
+def _is_numpy_scalar(v: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(v, np.generic)
+
+
+@contextlib.contextmanager
+def single_threaded_env() -> Iterator[dict[str, str]]:
+    """Set the BLAS/OpenMP thread variables to 1 (unless set) for child processes; restore."""
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    for k in THREAD_VARS:
+        os.environ.setdefault(k, "1")
+    try:
+        yield {k: os.environ[k] for k in THREAD_VARS}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def project_root() -> Path:
+    """Directory holding the ``benchmarks`` package (for workers when it is not installed)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def ray_runtime_env() -> dict[str, Any]:
+    """Ray ``runtime_env`` for local workers: one BLAS thread and the project on PYTHONPATH."""
+    path = os.pathsep.join(p for p in (str(project_root()), os.environ.get("PYTHONPATH")) if p)
+    return {"env_vars": {**{k: "1" for k in THREAD_VARS}, "PYTHONPATH": path}}
+
+
+Outcome = Callable[[Cell, dict[str, Any]], None]
+
+
+def _run_inline(cells: list[Cell], cache: str, done: Outcome) -> None:
+    try:
+        for c in cells:
+            done(c, execute(c.module, c.spec, cache))
+    finally:
+        set_cache_dir(None)
+
+
+def _run_pool(cells: list[Cell], cache: str, workers: int, done: Outcome) -> None:
+    """At most ``workers`` cells in flight. If a worker dies, the pool breaks and every cell in
+    flight is lost: a cell lost alone is reported as failed, cells lost together are retried one
+    at a time (so the innocent ones finish and the culprit is found) in a fresh pool."""
+    queue = list(cells)
+    isolate: list[Cell] = []  # suspects, run alone
+    ctx = get_context("spawn")
+    while queue or isolate:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        running: dict[Future, Cell] = {}
+        lost: list[Cell] = []
+        try:
+            while True:
+                source = isolate if isolate else queue
+                limit = 1 if isolate else workers
+                while source and len(running) < limit and not lost:
+                    try:
+                        fut = pool.submit(execute, source[0].module, source[0].spec, cache)
+                    except BrokenProcessPool:  # a running cell killed the pool meanwhile
+                        break
+                    running[fut] = source.pop(0)
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    c = running.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        lost.append(c)
+                        continue
+                    done(c, outcome)
+                if lost and not running:
+                    break
+        finally:
+            pool.shutdown(wait=not lost, cancel_futures=True)
+        if len(lost) == 1:
+            done(lost[0], {"ok": False, "wall_s": 0.0, "error": (
+                "the worker process running this cell died (killed, out of memory or crashed)")})
+        else:
+            isolate.extend(lost)
+
+
+def _run_ray(cells: list[Cell], cache: str, address: str, done: Outcome) -> None:
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError("--ray-address needs Ray: pip install 'fgamcd-env[ray]'") from exc
+    started = False
+    if not ray.is_initialized():
+        ray.init(
+            address=None if address == "local" else address,
+            runtime_env=ray_runtime_env(),
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+        started = True
+    try:
+        task = ray.remote(num_cpus=1, max_retries=1)(execute)
+        refs = {task.remote(c.module, c.spec, cache): c for c in cells}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                c = refs.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except Exception:  # task or worker failure (e.g. the worker died)
+                    outcome = {"ok": False, "error": traceback.format_exc(), "wall_s": 0.0}
+                done(c, outcome)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ----------------------------------------------------------------------------- assembly
+def load_rows(cells: Sequence[Cell]) -> tuple[list[dict[str, Any]], int, float]:
+    """Rows of the finished cells (a cell file that cannot be read counts as not finished)."""
+    rows: list[dict[str, Any]] = []
+    n = 0
+    wall = 0.0
+    for c in cells:
+        payload = read_cell(c.path)
+        if payload is None:
+            continue
+        n += 1
+        wall += float(payload.get("wall_s", 0.0))
+        rows.extend(payload["rows"])
+    return rows, n, wall
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> Any:
+    """Tidy CSV of the rows (columns: union, in first-seen order), atomically; the DataFrame."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return pd.read_csv(path)
+
+
+def finish_figure(
+    module: ModuleType, cells: list[Cell], out: Path, quick: bool, seeds: int | None,
+    report: RunReport,
+) -> FigureStatus:
+    """CSV, plot, summary and meta of one figure from its finished cells."""
+    fig_dir = Path(out) / module.NAME
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    rows, n_done, wall = load_rows(cells)
+    status = FigureStatus(module.NAME, len(cells), n_done, wall_s=wall)
+    if rows:
+        csv_path = fig_dir / f"{module.NAME}.csv"
+        df = write_csv(rows, csv_path)
+        status.csv = csv_path
+        try:
+            status.plots = [Path(p) for p in module.plot(df, fig_dir)]
+        except Exception:
+            report.failures.append((f"{module.NAME}: plot", traceback.format_exc()))
+        try:
+            text = module.summary(df)
+            (fig_dir / "summary.md").write_text(text)
+        except Exception:
+            report.failures.append((f"{module.NAME}: summary", traceback.format_exc()))
+    atomic_write_json(fig_dir / "meta.json", {
+        "name": module.NAME,
+        "title": module.TITLE,
+        "quick": quick,
+        "seeds": seeds,
+        "cells_total": len(cells),
+        "cells_done": n_done,
+        "cells_wall_s": wall,
+        "csv": status.csv.name if status.csv else None,
+        "plots": [p.name for p in status.plots],
+        "updated": _dt.datetime.now().isoformat(timespec="seconds"),
+    })
+    return status
+
+
+# ----------------------------------------------------------------------------- main entry
+def run(
+    names: Iterable[str | ModuleType],
+    out: str | Path = "results",
+    quick: bool = False,
+    seeds: int | None = None,
+    workers: int | None = None,
+    methods: Sequence[str] | None = None,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> RunReport:
+    """Run the grids of the named figures (skipping finished cells), then assemble each figure."""
+    t0 = time.perf_counter()
+    out = Path(out).resolve()
+    mods = resolve(names)
+    if not mods:
+        raise ValueError("no figure to run")
+    if methods is not None:
+        unknown = sorted(set(methods) - set(METHODS))
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if workers < 0:
+        raise ValueError(f"workers={workers}: must be >= 0 (0 = run in this process)")
+    report = RunReport()
+    grids = {m.NAME: grid(m, out, quick, seeds) for m in mods}
+    todo: list[Cell] = []
+    for cells in grids.values():
+        for c in cells:
+            if read_cell(c.path) is not None:
+                report.skipped += 1
+            elif selected(c, methods):
+                todo.append(c)
+
+    # Longest first (learned methods train), so the pool does not end on one long cell.
+    todo.sort(key=lambda c: c.spec.get("method") not in LEARNED)
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="cells", unit="cell", dynamic_ncols=True)
+
+    def done(cell: Cell, outcome: dict[str, Any]) -> None:
+        err = cell.path.with_suffix(".error.txt")
+        if outcome.get("ok"):
+            atomic_write_json(cell.path, {
+                "figure": cell.figure, "key": cell.key, "spec": cell.spec,
+                "rows": outcome["rows"], "wall_s": outcome["wall_s"],
+                "finished": _dt.datetime.now().isoformat(timespec="seconds"),
+            })
+            with contextlib.suppress(FileNotFoundError):
+                err.unlink()
+            report.ran += 1
+        else:
+            report.failures.append((cell.describe(), outcome["error"]))
+            err.parent.mkdir(parents=True, exist_ok=True)
+            err.write_text(cell.describe() + "\n\n" + outcome["error"])
+        if bar is not None:
+            bar.set_postfix(failed=len(report.failures), refresh=False)
+            bar.update()
+
+    cache = str(out)
+    try:
+        with single_threaded_env():
+            if not todo:
+                pass
+            elif ray_address:
+                _run_ray(todo, cache, ray_address, done)
+            elif workers == 0:
+                _run_inline(todo, cache, done)
+            else:
+                _run_pool(todo, cache, min(workers, len(todo)), done)
+    finally:
+        if bar is not None:
+            bar.close()
+    for m in mods:
+        report.figures[m.NAME] = finish_figure(m, grids[m.NAME], out, quick, seeds, report)
+    report.wall_s = time.perf_counter() - t0
+    return report
+
+
+def format_report(report: RunReport) -> str:
+    """Human summary of a run: per figure cells done / total, then every failure in full."""
+    lines = [f"ran {report.ran} cell(s), skipped {report.skipped} finished, "
+             f"{len(report.failures)} failure(s), {report.wall_s:.1f} s"]
+    for st in report.figures.values():
+        where = st.csv if st.csv else "no rows yet"
+        lines.append(f"  {st.name:>8}: {st.done}/{st.total} cells, cell time {st.wall_s:.1f} s, "
+                     f"{where}, {len(st.plots)} plot(s)")
+    for what, tb in report.failures:
+        lines += ["", f"FAILED {what}", tb.rstrip()]
+    return "\n".join(lines)

@@ -1,0 +1,379 @@
+"""Benchmark engine: figure registry, resumable runner (inline, process pool, Ray), CLI, report,
+method caching and the sweep figures' analysis.
+
+This test module is itself a tiny figure module (``NAME = "toy_bench"``): worker processes import
+it by name, and environment variables steer its cells (fail, die, log each run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from benchmarks import cli, figures, methods, runner, sweeps
+
+# ----------------------------------------------------------------------------- toy figure
+NAME = "toy_bench"
+TITLE = "Toy figure of the runner tests"
+NEEDS_AGENTS = False
+
+
+def cells(quick: bool, seeds: int | None) -> list[dict[str, Any]]:
+    n = (1 if quick else 2) if seeds is None else seeds
+    return [
+        {"figure": NAME, "x": x, "method": m, "seed": s}
+        for x in (1, 2)
+        for m in ("tdma", "coarse")
+        for s in range(n)
+    ]
+
+
+def run_cell(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    log = os.environ.get("TOY_LOG")
+    if log:
+        with open(log, "a") as fh:
+            fh.write(json.dumps(spec, sort_keys=True) + "\n")
+    tag = f"{spec['x']}:{spec['method']}"
+    if tag == os.environ.get("TOY_FAIL"):
+        raise RuntimeError(f"toy failure at {tag}")
+    if tag == os.environ.get("TOY_DIE"):
+        os._exit(3)  # a killed worker: no exception, no result
+    delay = spec["x"] * (2.0 if spec["method"] == "tdma" else 1.0) + 0.1 * spec["seed"]
+    return [{**spec, "total_delay_s": delay}]
+
+
+def plot(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    for m, g in df.groupby("method"):
+        ax.plot(g["x"], g["total_delay_s"], "o", label=m)
+    path = Path(out_dir) / "toy_bench.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [path]
+
+
+def summary(df: pd.DataFrame) -> str:
+    return f"toy rows: {len(df)}\n"
+
+
+@pytest.fixture
+def toy(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    mod = sys.modules[__name__]
+    figures.register(mod)
+    for var in ("TOY_LOG", "TOY_FAIL", "TOY_DIE"):
+        monkeypatch.delenv(var, raising=False)
+    yield mod
+    figures.unregister(NAME)
+
+
+def _runs(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+# ----------------------------------------------------------------------------- registry
+def test_registry_lists_the_sweep_modules_with_valid_quick_grids() -> None:
+    reg = figures.registry()
+    for name in ("fig7", "fig8", "fig9", "fig10", "fig11", "fig12", "fig13", "fig14", "fig18"):
+        assert name in reg, (name, sorted(reg), figures.broken())
+        specs = reg[name].cells(True, None)
+        assert specs and all(s["figure"] == name for s in specs)
+        json.dumps(specs, allow_nan=False)
+        assert len({methods.stable_hash(s) for s in specs}) == len(specs)
+    assert list(reg).index("fig8") < list(reg).index("fig10")  # natural order
+    with pytest.raises(KeyError, match="unknown figure 'fig99'"):
+        figures.get("fig99")
+    bad = types.ModuleType("bad_fig")
+    bad.NAME, bad.TITLE, bad.NEEDS_AGENTS = "bad", "bad", False
+    with pytest.raises(TypeError, match="missing cells"):
+        figures.register(bad)
+
+
+def test_sweep_grids_follow_the_paper_and_share_the_default_point() -> None:
+    reg = figures.registry()
+    full = reg["fig9"].cells(False, None)
+    assert sorted({s["x"] for s in full}) == [18, 24, 30, 36, 42, 48]
+    assert {s["method"] for s in full} == set(methods.METHODS)
+    assert {s["seed"] for s in full} == set(range(sweeps.FULL_SEEDS))
+    # Table II's point has no overrides, whichever figure it comes from
+    default8 = [s for s in reg["fig8"].cells(True, None) if s["x"] == 1.25]
+    default9 = [s for s in reg["fig9"].cells(True, None) if s["x"] == 30]
+    assert default8 and all(s["overrides"] == {} for s in default8 + default9)
+    assert all(s["episodes"] == sweeps.QUICK_EPISODES
+               for s in default8 if s["method"] in methods.LEARNED)
+    fig14 = reg["fig14"].cells(True, None)
+    assert {(s["x"], s["series"]) for s in fig14} == {(4, 8.0), (4, 10.0), (6, 8.0), (6, 10.0)}
+    assert {s["method"] for s in fig14} == {"maasn-da", "centralised"}
+
+
+# ----------------------------------------------------------------------------- runner
+def test_run_twice_skips_finished_cells(toy: types.ModuleType, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "runs.log"
+    monkeypatch.setenv("TOY_LOG", str(log))
+    rep = runner.run([NAME], out=tmp_path / "res", quick=True, workers=0, progress=False)
+    assert rep.ok and rep.ran == 4 and rep.skipped == 0
+    assert len(_runs(log)) == 4
+    csv = tmp_path / "res" / NAME / f"{NAME}.csv"
+    df = pd.read_csv(csv)
+    assert len(df) == 4 and set(df["method"]) == {"tdma", "coarse"}
+    assert (tmp_path / "res" / NAME / "toy_bench.png").stat().st_size > 0
+    assert (tmp_path / "res" / NAME / "summary.md").read_text() == "toy rows: 4\n"
+    meta = json.loads((tmp_path / "res" / NAME / "meta.json").read_text())
+    assert meta["cells_done"] == meta["cells_total"] == 4
+
+    again = runner.run([NAME], out=tmp_path / "res", quick=True, workers=0, progress=False)
+    assert again.ok and again.ran == 0 and again.skipped == 4
+    assert len(_runs(log)) == 4  # nothing re-ran
+    # a corrupted cell file (e.g. written by hand) is not taken as finished; stray tmp files
+    # are ignored
+    cell_files = sorted((tmp_path / "res" / NAME / "cells").glob("*.json"))
+    cell_files[0].write_text('{"rows": [')
+    (cell_files[0].parent / ".junk.json.tmp").write_text("partial")
+    third = runner.run([NAME], out=tmp_path / "res", quick=True, workers=0, progress=False)
+    assert third.ran == 1 and third.skipped == 3
+    assert len(pd.read_csv(csv)) == 4
+
+
+def test_methods_filter_and_seeds(toy: types.ModuleType, tmp_path: Path) -> None:
+    rep = runner.run([NAME], out=tmp_path, quick=False, seeds=3, workers=0, progress=False,
+                     methods=["coarse"])
+    assert rep.ran == 6  # 2 x values x 3 seeds of coarse only
+    st = rep.figures[NAME]
+    assert (st.done, st.total) == (6, 12)
+    with pytest.raises(ValueError, match="unknown methods"):
+        runner.run([NAME], out=tmp_path, workers=0, progress=False, methods=["nope"])
+
+
+def test_failed_cell_is_reported_others_finish_and_rerun_retries_it(
+    toy: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "runs.log"
+    monkeypatch.setenv("TOY_LOG", str(log))
+    monkeypatch.setenv("TOY_FAIL", "2:coarse")
+    rep = runner.run([NAME], out=tmp_path / "res", quick=True, workers=0, progress=False)
+    assert not rep.ok and rep.ran == 3 and len(rep.failures) == 1
+    what, tb = rep.failures[0]
+    assert '"method": "coarse"' in what and '"x": 2' in what
+    assert "RuntimeError: toy failure at 2:coarse" in tb
+    assert "toy failure" in runner.format_report(rep)
+    errors = list((tmp_path / "res" / NAME / "cells").glob("*.error.txt"))
+    assert len(errors) == 1 and "Traceback" in errors[0].read_text()
+    assert len(pd.read_csv(tmp_path / "res" / NAME / f"{NAME}.csv")) == 3
+
+    monkeypatch.delenv("TOY_FAIL")
+    fixed = runner.run([NAME], out=tmp_path / "res", quick=True, workers=0, progress=False)
+    assert fixed.ok and fixed.ran == 1 and fixed.skipped == 3
+    assert _runs(log)[-1]["method"] == "coarse" and _runs(log)[-1]["x"] == 2
+    assert not list((tmp_path / "res" / NAME / "cells").glob("*.error.txt"))
+
+
+def test_process_pool_survives_a_killed_worker(
+    toy: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOY_DIE", "2:tdma")
+    rep = runner.run([NAME], out=tmp_path, quick=True, workers=2, progress=False)
+    assert [w for w, _ in rep.failures] and len(rep.failures) == 1
+    what, why = rep.failures[0]
+    assert '"method": "tdma"' in what and "worker process running this cell died" in why
+    assert rep.ran == 3
+    cell_dir = tmp_path / NAME / "cells"
+    stored = [runner.read_cell(p) for p in cell_dir.glob("*.json")]
+    assert len(stored) == 3 and all(s is not None for s in stored)
+    assert not list(cell_dir.glob("*.tmp")) and not list(cell_dir.glob(".*.tmp"))
+    assert sorted(pd.read_csv(tmp_path / NAME / f"{NAME}.csv")["total_delay_s"]) == [1, 2, 2]
+
+
+def test_ray_local_instance_runs_the_grid(toy: types.ModuleType, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=1, include_dashboard=False, runtime_env=runner.ray_runtime_env(),
+             log_to_driver=False)
+    try:
+        rep = runner.run([NAME], out=tmp_path, quick=True, ray_address="auto", progress=False)
+    finally:
+        ray.shutdown()
+    assert rep.ok, runner.format_report(rep)
+    assert rep.ran == 4
+    assert len(pd.read_csv(tmp_path / NAME / f"{NAME}.csv")) == 4
+
+
+# ----------------------------------------------------------------------------- CLI / report
+def test_cli_list_run_report(toy: types.ModuleType, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "fig8" in listed and "toy_bench" in listed and "needs agents" in listed
+    out = tmp_path / "res"
+    args = ["run", NAME, "--quick", "--out", str(out), "--workers", "0", "--no-progress"]
+    assert cli.main(args) == 0
+    assert "ran 4 cell(s)" in capsys.readouterr().out
+    assert cli.main(["run", "fig99", "--out", str(out), "--workers", "0"]) == 2
+    assert "unknown figure" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["run", NAME, "--methods", "bogus"])
+    assert cli.main(["report", "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "## Toy figure of the runner tests" in text
+    assert "![toy_bench](toy_bench/toy_bench.png)" in text and "toy rows: 4" in text
+    assert "## Missing" in text and "**fig8**" in text  # not run: listed, not dropped
+    row = "| fig8 | averaged over the x grid | — | QMIX-DA | 12.20 | — | missing (no results) |"
+    assert row in text
+
+
+# ----------------------------------------------------------------------------- sweeps analysis
+def _sweep_rows(delays: dict[str, list[float]], xs: list[float]) -> pd.DataFrame:
+    rows = []
+    for m, ds in delays.items():
+        for x, d in zip(xs, ds, strict=True):
+            for seed, jitter in ((0, -0.01), (1, 0.01)):
+                rows.append({"figure": "fig8", "panel": "storage_gb", "x": x, "method": m,
+                             "seed": seed, "total_delay_s": d + jitter, "qos_infeasible_pbs": 1,
+                             "undelivered_pbs": 0, "requested_pbs": 100})
+    return pd.DataFrame(rows)
+
+
+def test_reductions_verdicts_summary_and_plot(tmp_path: Path) -> None:
+    fig8 = figures.get("fig8")
+    delays = {
+        "maasn-da": [2.0, 1.0],
+        "qmix-da": [2.5, 1.25],  # 20 % at both points
+        "trimcaching": [2.0, 1.0],  # 0 %
+        "no_cooperation": [1.0, 0.5],  # -100 %: MAASN-DA slower
+        "tdma": [2.8, 1.5],  # 28.57 %, 33.33 % -> 30.95 %
+        "coarse": [6.0, 3.0],  # 66.67 %
+    }
+    df = _sweep_rows(delays, [0.8, 1.25])
+    red = fig8.SWEEP.reductions(df)
+    assert red["qmix-da"] == pytest.approx(20.0)
+    assert red["trimcaching"] == pytest.approx(0.0, abs=1e-9)
+    assert red["tdma"] == pytest.approx((100 * 0.8 / 2.8 + 100 * 0.5 / 1.5) / 2)
+    assert math.isnan(red["centralised"])
+    assert sweeps.agreement(red["coarse"], 67.86) == "agree"
+    assert sweeps.agreement(red["qmix-da"], 12.20) == "same direction, +7.8 pp off"
+    assert sweeps.agreement(red["no_cooperation"], 23.30) == "disagree (opposite sign)"
+    assert sweeps.agreement(math.nan, 1.0) == "not measured"
+    text = fig8.summary(df)
+    assert "| Coarse-grained caching | 67.86 | 66.67 | agree |" in text
+    assert "Ours: agree (6/6 methods)" in text  # every curve falls with storage here
+    flat = _sweep_rows({"maasn-da": [1.0, 1.0], "tdma": [1.0, 1.5]}, [0.8, 1.25])
+    assert "(0/2 methods; opposite: TDMA-based unicasting; flat: MAASN-DA, proposed)" in (
+        fig8.summary(flat)
+    )
+    paths = fig8.plot(df, tmp_path)
+    assert paths == [tmp_path / "fig8.png"] and paths[0].stat().st_size > 10_000
+
+
+def test_fig13_headline_is_taken_at_the_papers_reuse_ratio() -> None:
+    fig13 = figures.get("fig13")
+    df = _sweep_rows({"maasn-da": [1.0, 2.0], "coarse": [2.0, 2.0]}, [0.087, 0.2])
+    df["panel"] = "reuse_ratio"
+    assert fig13.SWEEP.reductions(df)["coarse"] == pytest.approx(50.0)
+
+
+# ----------------------------------------------------------------------------- methods
+def test_canonical_overrides_drop_defaults_and_validate() -> None:
+    assert methods.canonical_overrides("paper", {"storage_bytes": 1.25e9, "num_users": 30}) == {}
+    assert methods.canonical_overrides(
+        "paper", {"num_users": 18, "repository": {"reuse_ratios": [0.3341, 0.25, 0.45]}}
+    ) == {"num_users": 18}
+    with pytest.raises(ValueError, match="unknown ScenarioConfig field"):
+        methods.canonical_overrides("paper", {"num_nodez": 4})
+    assert methods.stable_hash({"a": 1, "b": (1, 2)}) == methods.stable_hash({"b": [1, 2], "a": 1})
+
+
+def test_run_method_baseline_on_small_is_cached(tmp_path: Path) -> None:
+    rows = methods.run_method("tdma", "small", {"storage_bytes": 5e7}, seed=1, cache=tmp_path)
+    assert len(rows) == 1 and rows[0]["method"] == "tdma" and rows[0]["seed"] == 1
+    assert rows[0]["total_delay_s"] > 0 and not any(k.startswith("storage_used") for k in rows[0])
+    files = list((tmp_path / "_evals").glob("*.json"))
+    assert len(files) == 1
+    again = methods.run_method("tdma", "small", {"storage_bytes": 5e7}, seed=1, cache=tmp_path)
+    assert again == rows and len(list((tmp_path / "_evals").glob("*.json"))) == 1
+    with pytest.raises(ValueError, match="unknown method"):
+        methods.run_method("oracle", "small")
+
+
+def test_sweep_cell_on_small_returns_tidy_rows() -> None:
+    sweep = sweeps.Sweep(
+        name="fig8", title="t", scenario="small", methods=("no_cooperation",),
+        panels=(sweeps.Axis("storage_gb", "C_n (GB)", (0.05, 0.1), (0.05,),
+                            lambda gb: {"storage_bytes": gb * 1e9}),),
+    )
+    (spec,) = sweep.cells(True, None)
+    rows = sweeps.run_point(spec)
+    assert rows[0]["x"] == 0.05 and rows[0]["panel"] == "storage_gb"
+    assert json.loads(rows[0]["overrides"]) == {"storage_bytes": 5e7}
+    assert rows[0]["num_pbs"] == 32 and 0 < rows[0]["reuse_ratio_achieved"] < 1
+    runner.check_rows(rows, "sweep")
+
+
+@dataclasses.dataclass(frozen=True)
+class FakeTrainConfig:
+    algo: str
+    scenario: str = "paper"
+    overrides: dict = dataclasses.field(default_factory=dict)
+    episodes: int = 600
+    seed: int = 0
+    out: Path = Path("runs")
+    eval_seeds: tuple = (0,)
+    progress: bool = True
+    actor: str = "action_semantics"
+    tau0: float = 0.8
+
+
+def test_learned_training_is_cached_by_config_hash(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[FakeTrainConfig] = []
+
+    def fake_train(cfg: FakeTrainConfig) -> dict[str, Any]:
+        calls.append(cfg)
+        (cfg.out / "ckpt.pt").write_text("weights")
+        curve = [{"episode": e, "return": -100.0 + e, "total_delay_s": 2.0 - 0.1 * e}
+                 for e in range(cfg.episodes)]
+        return {"eval_rows": [{"policy": cfg.algo, "seed": cfg.seed, "total_delay_s": 1.5}],
+                "curve": curve, "checkpoint": cfg.out / "ckpt.pt"}
+
+    fake = types.ModuleType("agents.train")
+    fake.TrainConfig, fake.train = FakeTrainConfig, fake_train
+    monkeypatch.setitem(sys.modules, "agents.train", fake)
+    methods.set_cache_dir(tmp_path)
+    try:
+        rows = methods.run_method("maasn-da", "paper", {"storage_bytes": 1.25e9}, 0, episodes=3)
+        again = methods.run_method("maasn-da", "paper", {}, 0, episodes=3)  # same point
+        assert len(calls) == 1 and rows == again
+        assert rows[0]["method"] == "maasn-da" and rows[0]["total_delay_s"] == 1.5
+        assert calls[0].overrides == {} and calls[0].progress is False
+        assert calls[0].out.parent == tmp_path / "_policies"
+        assert (calls[0].out / "ckpt.pt").exists()
+        fig7 = figures.get("fig7")
+        spec = next(s for s in fig7.cells(True, None) if s["variant"] == "maasn-da")
+        spec = {**spec, "episodes": 3}
+        curve = fig7.run_cell(spec)  # the same training as the sweep's default point
+        assert len(calls) == 1 and [r["episode"] for r in curve] == [0, 1, 2]
+        spec_mlp = next(s for s in fig7.cells(True, None) if s["variant"] == "no-action-semantics")
+        fig7.run_cell({**spec_mlp, "episodes": 3})
+        assert len(calls) == 2 and calls[1].actor == "mlp"
+        df = pd.DataFrame(curve + fig7.run_cell({**spec_mlp, "episodes": 3}))
+        assert "Without action semantics actor" in fig7.summary(df)
+        assert fig7.plot(df, tmp_path)[0].exists()
+    finally:
+        methods.set_cache_dir(None)
+
+
+def test_learned_method_without_agents_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "agents.train", None)  # import raises ImportError
+    with pytest.raises(methods.AgentsUnavailableError, match="--methods trimcaching"):
+        methods.run_method("qmix-da", "small", {}, 0, episodes=1)
