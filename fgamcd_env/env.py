@@ -13,9 +13,12 @@ Episode end        truncation after K steps (or ``max_cycles``); no termination
 =================  ===================================================================
 
 Arguments of ``parallel_env`` / ``raw_env``: ``scenario`` (preset name or ``ScenarioConfig``),
-``seed`` (instance seed), ``beamformer`` (``"fast" | "sdp_dc" | "nonrobust" | "mrt_tdma"``),
-``error_model`` (``"stacked"`` (28) or ``"per_node"`` (4)), ``eps_hot`` (hybrid multicast: PBs with
-at most ``eps_hot`` requesting users are unicast, None = always broadcast), ``full_comp`` (every
+``seed`` (instance seed), ``beamformer`` (``"fast" | "sdp_dc" | "nonrobust" | "mrt_tdma" |
+"best"``; ``"best"`` is beyond the paper: an oracle that delivers each PB by robust CoMP
+(``"fast"``) or TDMA unicasting (``"mrt_tdma"``), whichever gives the better reward (12), i.e.
+QoS-feasible first, then the lower delay; used by the centralised reference), ``error_model``
+(``"stacked"`` (28) or ``"per_node"`` (4)), ``eps_hot`` (hybrid multicast: PBs with at most
+``eps_hot`` requesting users are unicast, None = always broadcast), ``full_comp`` (every
 node that can receive the PB takes part: the caching node migrates it to all others),
 ``delivery_groups`` (``"pb"``: one broadcast to every requester of PB k; ``"model"``: one per
 requested model, for whole-model delivery), ``cooperation`` (False: no migration, each node
@@ -24,7 +27,8 @@ reset), ``action_masks``, ``max_cycles``, ``render_mode`` (``"ansi" | "rgb_array
 "human"``) and scenario overrides as keywords.
 
 The instance is static by default (the paper's setting): beamforming results are memoised by
-(k, participating nodes), so repeated training episodes never re-solve the same problem.
+(k, participating nodes, delivery method), so repeated training episodes never re-solve the same
+problem (``"best"`` reuses the memoised ``"fast"`` and ``"mrt_tdma"`` deliveries).
 
 Version history: v0 — first release.
 
@@ -61,7 +65,14 @@ from fgamcd_env.core import system
 from fgamcd_env.core.config import ScenarioConfig
 from fgamcd_env.core.presets import get_config
 from fgamcd_env.core.scenario import Scenario, make_instance
-from fgamcd_env.delivery import DELIVERY_GROUPS, DELIVERY_METHODS, Delivery, deliver
+from fgamcd_env.delivery import (
+    BEST_OF,
+    DELIVERY_GROUPS,
+    DELIVERY_METHODS,
+    Delivery,
+    better_delivery,
+    deliver,
+)
 
 AGENT_PREFIX = "edge_"
 
@@ -129,7 +140,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         self.agents: list[str] = []
         self._obs_size = n * (2 + self.config.users_per_node)
         self.state_space = gymnasium.spaces.Box(0.0, 1.0, (n * self._obs_size,), np.float32)
-        self._memo: dict[tuple[int, bytes], Delivery] = {}
+        self._memo: dict[tuple[int, bytes, str], Delivery] = {}
         self.memo_hits = 0
         self._k = 0
         self._remaining = np.full(n, float(self.config.storage_bytes))
@@ -235,23 +246,38 @@ class FGAMCDParallelEnv(ParallelEnv):
             bits[i, [m for m in range(n) if m != i]] = row[1:]
         return bits
 
-    def delivery(self, k: int, participating: np.ndarray) -> Delivery:
-        """Beamforming outcome of PB k for a participation vector (memoised on static instances)."""
-        key = (k, np.asarray(participating, dtype=bool).tobytes())
+    def delivery(self, k: int, participating: np.ndarray, method: str | None = None) -> Delivery:
+        """Beamforming outcome of PB k for a participation vector (memoised on static instances).
+
+        ``method`` overrides the env's ``beamformer`` for this call (planners compare modes).
+        """
+        method = self.beamformer if method is None else method
+        if method not in DELIVERY_METHODS:
+            raise ValueError(f"method={method!r}: must be one of {DELIVERY_METHODS}")
+        lam = np.asarray(participating, dtype=bool)
+        key = (k, lam.tobytes(), method)
         hit = self._memo.get(key)
         if hit is not None:
             self.memo_hits += 1
             return hit
-        out = deliver(
-            self.scenario,
-            k,
-            participating,
-            method=self.beamformer,
-            error_model=self.error_model,
-            eps_hot=self.eps_hot,
-            groups=self.delivery_groups,
-            cooperation=self.cooperation,
-        )
+        if method == "best":
+            cfg = self.config
+            out = better_delivery(
+                [self.delivery(k, lam, m) for m in BEST_OF],
+                cfg.penalty_qos,
+                cfg.penalty_no_delivery,
+            )
+        else:
+            out = deliver(
+                self.scenario,
+                k,
+                lam,
+                method=method,
+                error_model=self.error_model,
+                eps_hot=self.eps_hot,
+                groups=self.delivery_groups,
+                cooperation=self.cooperation,
+            )
         self._memo[key] = out
         return out
 
@@ -263,14 +289,15 @@ class FGAMCDParallelEnv(ParallelEnv):
     @property
     def memo_size(self) -> int:
         """Number of distinct beamforming problems solved for the current instance."""
-        return len(self._memo)
+        return sum(key[2] != "best" for key in self._memo)
 
     def pb_outcome(
-        self, k: int, cache: np.ndarray, migrate: np.ndarray
+        self, k: int, cache: np.ndarray, migrate: np.ndarray, method: str | None = None
     ) -> tuple[system.RewardTerms, Delivery | None, np.ndarray]:
         """Reward terms, delivery and participation of PB k for applied decisions (no state change).
 
-        Planners use it to score decisions against the exact simulator.
+        Planners use it to score decisions against the exact simulator; ``method`` overrides the
+        env's ``beamformer`` (e.g. to plan under one mode and score under ``"best"``).
         """
         sc, cfg = self.scenario, self.config
         size = float(sc.pb_sizes_bytes[k])
@@ -278,7 +305,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         requested = bool(self._requested[k])
         mig_delay = system.migration_delay_s(migrate, size, sc.backhaul_bps[k])
         if requested and lam.any():
-            out = self.delivery(k, lam)
+            out = self.delivery(k, lam, method)
             terms = system.reward_terms(
                 True,
                 True,
