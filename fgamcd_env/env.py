@@ -51,7 +51,6 @@ array([0.002, 1.   , 1.   , 1.   ], dtype=float32)
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
@@ -151,19 +150,25 @@ class FGAMCDParallelEnv(ParallelEnv):
         self._setup_instance()
 
     # ---- spaces ------------------------------------------------------------------------------
-    @functools.cache  # noqa: B019 - one space object per agent, as PettingZoo
+    # One space object per agent, kept on the instance (a functools.cache on the method would
+    # keep every env ever created alive through the class-level cache).
     def observation_space(self, agent: str) -> gymnasium.spaces.Space:
-        box = gymnasium.spaces.Box(0.0, 1.0, (self._obs_size,), np.float32)
-        if not self.action_masks:
-            return box
-        mask = gymnasium.spaces.Tuple(
-            [gymnasium.spaces.MultiBinary(2) for _ in range(self.config.num_nodes)]
-        )
-        return gymnasium.spaces.Dict({"observation": box, "action_mask": mask})
+        spaces = self.__dict__.setdefault("_obs_spaces", {})
+        if agent not in spaces:
+            box = gymnasium.spaces.Box(0.0, 1.0, (self._obs_size,), np.float32)
+            if self.action_masks:
+                mask = gymnasium.spaces.Tuple(
+                    [gymnasium.spaces.MultiBinary(2) for _ in range(self.config.num_nodes)]
+                )
+                box = gymnasium.spaces.Dict({"observation": box, "action_mask": mask})
+            spaces[agent] = box
+        return spaces[agent]
 
-    @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> gymnasium.spaces.Space:
-        return gymnasium.spaces.MultiDiscrete([2] * self.config.num_nodes)
+        spaces = self.__dict__.setdefault("_act_spaces", {})
+        if agent not in spaces:
+            spaces[agent] = gymnasium.spaces.MultiDiscrete([2] * self.config.num_nodes)
+        return spaces[agent]
 
     # ---- episode -----------------------------------------------------------------------------
     @property

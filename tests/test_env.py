@@ -287,3 +287,16 @@ def test_solver_failure_never_crashes_an_episode(monkeypatch):
     assert info["terms"]["qos_infeasible"] and "solver exploded" in info["solver_status"]
     assert info["beamformer"] == "mrt_tdma"
     assert rewards["edge_0"] <= -env.config.penalty_qos
+
+
+def test_spaces_are_cached_per_instance_and_envs_are_collected():
+    import gc
+    import weakref
+
+    env = fgamcd_env.parallel_env("small", seed=0)
+    assert env.observation_space("edge_0") is env.observation_space("edge_0")
+    assert env.action_space("edge_1") is env.action_space("edge_1")
+    ref = weakref.ref(env)
+    del env
+    gc.collect()
+    assert ref() is None  # nothing (e.g. a class-level cache) keeps a dropped env alive
