@@ -93,6 +93,10 @@ class TrainConfig:
     # the storage early lies beyond the discount horizon (caching and migrating an unrequested PB
     # is free in (12)), and MAASN-DA learned to cache everything until storage ran out.
     storage_cost: float = 0.0
+    # (12) pays 0 for a PB nobody requests, yet the objective (8) counts its migration delay, so
+    # a learner on (12) migrates unrequested PBs for free (our runs: 20-25 s of delay, almost all
+    # migration). True (ours): the learner also pays that migration delay; False: (12) as printed.
+    charge_all_migrations: bool = True
     # Gumbel-Softmax temperature s_temp of (13): linear from start to end over training.
     temperature_start: float = 1.0
     temperature_end: float = 0.1

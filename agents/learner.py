@@ -45,6 +45,27 @@ def can_cache(env: FGAMCDParallelEnv) -> np.ndarray:
     return free >= env.scenario.pb_sizes_bytes[k]
 
 
+def learning_reward(
+    cfg: TrainConfig,
+    reward: np.ndarray | float,
+    storage_used: np.ndarray | float,
+    requested: np.ndarray | bool,
+    migration_delay_s: np.ndarray | float,
+) -> np.ndarray:
+    """The reward the learners train on, from the env's reward (12) of a step.
+
+    ``reward * reward_scale``, minus ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``),
+    minus the scaled migration delay of PBs nobody requests when ``charge_all_migrations``
+    (see TrainConfig). Works element-wise on arrays of steps.
+    """
+    r = np.asarray(reward, dtype=np.float64) * cfg.reward_scale
+    r = r - cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
+    if cfg.charge_all_migrations:
+        unrequested = ~np.asarray(requested, dtype=bool)
+        r = r - unrequested * np.asarray(migration_delay_s, dtype=np.float64) * cfg.reward_scale
+    return r
+
+
 class Learner(ABC):
     """Base of the two learners. Subclasses build networks and implement act/update/state."""
 

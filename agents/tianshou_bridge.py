@@ -38,7 +38,7 @@ from tianshou.algorithm.algorithm_base import Policy
 from tianshou.data import Batch, ReplayBuffer, ReplayBufferManager
 
 import fgamcd_env  # noqa: F401 - registers fgamcd/FGAMCD-Centralised-v0
-from agents.learner import Learner, can_cache
+from agents.learner import Learner, can_cache, learning_reward
 from agents.qmix import QMIXDA, joint_masks
 
 ENV_ID = "fgamcd/FGAMCD-Centralised-v0"
@@ -46,16 +46,19 @@ ENV_ID = "fgamcd/FGAMCD-Centralised-v0"
 
 class LearnerView(gymnasium.Wrapper):
     """The centralised view with a fixed-key ``info``: ``k``, ``cache_ok``, ``applied``,
-    ``storage_used`` (fixed keys so that tianshou's buffer can store it)."""
+    ``storage_used``, ``requested``, ``migration_delay_s`` (fixed keys so that tianshou's buffer
+    can store it; the last three feed :func:`agents.learner.learning_reward`)."""
 
     def __init__(self, env: gymnasium.Env) -> None:
         super().__init__(env)
         self.par = env.unwrapped.par  # the FGAMCDParallelEnv behind the CentralisedEnv
         self.num_agents = self.par.config.num_nodes
 
-    def _info(self, k: int, applied: np.ndarray, storage_used: float) -> dict[str, Any]:
+    def _info(self, k: int, applied: np.ndarray, storage_used: float, requested: bool = False,
+              migration_delay_s: float = 0.0) -> dict[str, Any]:
         return {"k": k, "cache_ok": can_cache(self.par), "applied": applied,
-                "storage_used": storage_used}
+                "storage_used": storage_used, "requested": requested,
+                "migration_delay_s": migration_delay_s}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, _ = self.env.reset(seed=seed, options=options)
@@ -71,7 +74,10 @@ class LearnerView(gymnasium.Wrapper):
         applied = np.concatenate([cache[:, None], migrate[others].reshape(n, n - 1)], axis=1)
         size = self.par.scenario.pb_sizes_bytes[k]
         used = float(cache.sum() * size / self.par.config.storage_bytes)
-        return obs, rew, term, trunc, self._info(k, applied, used)
+        terms = info["terms"]
+        return obs, rew, term, trunc, self._info(
+            k, applied, used, bool(terms["requested"]), float(terms["migration_delay_s"])
+        )
 
 
 def make_env(scenario: str = "small", seed: int = 0, **kwargs: Any) -> LearnerView:
@@ -174,9 +180,10 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
             ep = {
                 "obs": np.asarray(data.obs[sl], np.float32).reshape(t, dims.agents, dims.obs),
                 "act": np.asarray(data.info.applied[sl], np.float32),
-                "rew": (np.asarray(data.rew[sl], np.float64) * cfg.reward_scale
-                        - cfg.storage_cost * np.asarray(data.info.storage_used[sl])
-                        ).astype(np.float32),
+                "rew": learning_reward(
+                    cfg, data.rew[sl], data.info.storage_used[sl], data.info.requested[sl],
+                    data.info.migration_delay_s[sl],
+                ).astype(np.float32),
                 "next_obs": np.asarray(data.obs_next[sl], np.float32).reshape(
                     t, dims.agents, dims.obs),
                 "done": done[sl].astype(np.float32),

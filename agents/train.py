@@ -23,7 +23,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from agents.config import TrainConfig
-from agents.learner import Dims, can_cache
+from agents.learner import Dims, can_cache, learning_reward
 from agents.policy import LearnedPolicy, build_learner, unpack_obs
 from fgamcd_env.env import FGAMCDParallelEnv
 
@@ -78,11 +78,11 @@ def run_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, explore: boo
         applied = np.array([infos[a]["applied"] for a in agents])
         r = float(rewards[agents[0]])
         ret += r
-        r_learn = r * learner.cfg.reward_scale
-        if learner.cfg.storage_cost:
-            k = infos[agents[0]]["k"]
-            used = applied[:, 0].sum() * env.scenario.pb_sizes_bytes[k] / env.config.storage_bytes
-            r_learn -= learner.cfg.storage_cost * float(used)
+        terms = infos[agents[0]]["terms"]
+        size = env.scenario.pb_sizes_bytes[infos[agents[0]]["k"]]
+        used = applied[:, 0].sum() * size / env.config.storage_bytes
+        r_learn = float(learning_reward(learner.cfg, r, used, terms["requested"],
+                                        terms["migration_delay_s"]))
         extra = {"next_cache_ok": can_cache(env)} if "next_mask" in learner.extra_fields else {}
         learner.record(obs, applied, r_learn, nxt, done, **extra)
         obs = nxt

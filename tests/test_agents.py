@@ -108,6 +108,21 @@ def test_gumbel_binary_is_binary_with_sigmoid_probability_and_gradient():
 
 
 # ---- data augmentation ----------------------------------------------------------------------
+def test_learning_reward_by_hand():
+    from agents.learner import learning_reward
+
+    cfg = TrainConfig(reward_scale=0.1, storage_cost=2.0)
+    # requested PB: -(T + penalty) scaled, minus 2 * (storage share used): -1.5*0.1 - 2*0.25
+    assert learning_reward(cfg, -1.5, 0.25, True, 0.3) == pytest.approx(-0.65)
+    # unrequested PB: (12) gives 0, the migration delay 0.3 s is charged: -0.03 - 0.5
+    assert learning_reward(cfg, 0.0, 0.25, False, 0.3) == pytest.approx(-0.53)
+    paper = cfg.replace(storage_cost=0.0, charge_all_migrations=False)
+    assert learning_reward(paper, 0.0, 0.25, False, 0.3) == 0.0
+    np.testing.assert_allclose(
+        learning_reward(cfg, np.array([-1.5, 0.0]), np.array([0.25, 0.25]),
+                        np.array([True, False]), np.array([0.3, 0.3])), [-0.65, -0.53])
+
+
 def test_synthetic_budget_closed_form():
     assert synthetic_budget(0, 450, 0.8, 0.8, 10) == 360
     assert synthetic_budget(9, 450, 0.8, 0.8, 10) == 360

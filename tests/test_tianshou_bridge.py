@@ -95,10 +95,14 @@ def _check_against_replay(raw: Batch, ep: dict, ep_cost: dict, learner, seed: in
         used = sum(infos[agents[0]]["cache"]) * env.scenario.pb_sizes_bytes[k]
         used /= env.config.storage_bytes
         cached_any |= used > 0
+        terms = infos[agents[0]]["terms"]
+        # charge_all_migrations: an unrequested PB's migration delay is charged too
+        extra = 0.0 if terms["requested"] else terms["migration_delay_s"] * scale
         for j, a in enumerate(agents):
             assert raw.rew[t] == rew[a]  # what tianshou stored is the reward agent a got
-            assert ep["rew"][t] == np.float32(rew[a] * scale)
-            assert ep_cost["rew"][t] == pytest.approx(rew[a] * scale - COST * used, rel=1e-5)
+            assert ep["rew"][t] == np.float32(rew[a] * scale - extra)
+            assert ep_cost["rew"][t] == pytest.approx(
+                rew[a] * scale - extra - COST * used, rel=1e-5)
             np.testing.assert_array_equal(ep["next_obs"][t, j], nxt[a])  # at done: o_n(K-1)
             np.testing.assert_array_equal(ep["act"][t, j], infos[a]["applied"])
         assert bool(ep["done"][t]) == done == bool(raw.truncated[t])
