@@ -61,12 +61,14 @@ class ActionSemanticsActor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         b, n, _ = obs.shape
-        e_own = F.relu(self.own(obs))  # (B, N, emb)
+        # Embeddings are the sub-modules' linear outputs: after a ReLU both would be >= 0, the
+        # inner product too, and every migration logit would sit at or above 0 (always migrate).
+        e_own = self.own(obs)  # (B, N, emb)
         a_logit = self.own_head(e_own)  # (B, N, 1)
         oth = obs[:, :, self.block:].reshape(b, n, n - 1, self.block)
         # the same sub-module for every m: fold m into the batch, keep the agent axis
         oth = oth.permute(0, 2, 1, 3).reshape(b * (n - 1), n, self.block)
-        e_oth = F.relu(self.other(oth)).reshape(b, n - 1, n, -1).permute(0, 2, 1, 3)
+        e_oth = self.other(oth).reshape(b, n - 1, n, -1).permute(0, 2, 1, 3)
         b_logit = self.scale * torch.tanh((e_own.unsqueeze(2) * e_oth).sum(-1))  # (B, N, N-1)
         return torch.cat([a_logit, b_logit], dim=-1)
 

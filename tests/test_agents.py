@@ -78,14 +78,15 @@ def test_action_semantics_logits_by_hand():
         return h @ seq[2].weight[g] + seq[2].bias[g]
 
     for i in range(n):
-        e_own = torch.relu(mlp(actor.own, i, obs[:, i]))
+        e_own = mlp(actor.own, i, obs[:, i])
         a_logit = e_own @ actor.own_head.weight[i] + actor.own_head.bias[i]
         torch.testing.assert_close(out[:, i, 0], a_logit[:, 0])
         for j in range(n - 1):
             o_oth = obs[:, i, block * (j + 1): block * (j + 2)]
-            e_oth = torch.relu(mlp(actor.other, i, o_oth))
+            e_oth = mlp(actor.other, i, o_oth)
             expect = 2.0 * torch.tanh((e_own * e_oth).sum(-1))
             torch.testing.assert_close(out[:, i, 1 + j], expect)
+    assert (out[:, :, 1:] < 0).any()  # migration logits can say "no" (signed embeddings)
 
 
 def test_mixer_is_monotone_in_every_local_q():
