@@ -81,8 +81,10 @@ class TrainConfig:
     qmix_hidden: int = 64  # DRQN width (fc -> GRU -> fc)
 
     # --- ours: optimisation and exploration (the paper does not give them) ---
-    lr_actor: float = 1e-3
-    lr_critic: float = 1e-4
+    # actor slower than critic, as in DDPG; the reverse (1e-3 / 1e-4) let the actor chase an
+    # untrained critic (paper, 150 episodes: return -264 with these against -1,550)
+    lr_actor: float = 1e-4
+    lr_critic: float = 1e-3  # also QMIX-DA's learning rate
     batch_size: int = 128
     buffer_size: int = 100_000  # transitions, real and synthetic
     updates_per_episode: int = 40  # gradient steps after each episode (Algorithm 1 l. 20-24)
@@ -97,6 +99,12 @@ class TrainConfig:
     # a learner on (12) migrates unrequested PBs for free (our runs: 20-25 s of delay, almost all
     # migration). True (ours): the learner also pays that migration delay; False: (12) as printed.
     charge_all_migrations: bool = True
+    # Ours (1 = the paper's reward): weight of the delay T(k) against the penalties r1, r2 in
+    # the learner's reward. In (12) a PB's delay (milliseconds) is 1e-3 of one penalty (10), far
+    # below the critic's noise, so a learner on (12) optimises penalty counts and never delay.
+    # 100: 10 ms of delay weighs 0.1 penalty (paper, 150 episodes: weight 30 / 100 / 300 gave
+    # 6.0 / 3.0 / 1.7 s of delay and 13 / 18 / 23 undelivered PBs).
+    delay_weight: float = 100.0
     # Gumbel-Softmax temperature s_temp of (13): linear from start to end over training.
     temperature_start: float = 1.0
     temperature_end: float = 0.1
@@ -110,6 +118,10 @@ class TrainConfig:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     grad_clip: float = 10.0
+    # Ours, as in MADDPG's Gumbel-Softmax actors: the actor loss adds logit_l2 * mean(logit^2).
+    # Without it the caching logits ran to +-20 within a few dozen episodes, where the Gumbel
+    # sample's gradient is zero, and the policy froze into "always" / "never" cache per node.
+    logit_l2: float = 1e-3
     cgan_noise: int = 16  # latent size of the cGAN generator
     aug_epochs: int = 2  # gradient epochs per episode of the RNN / cGAN augmenters
     torch_threads: int = 1
@@ -155,7 +167,7 @@ class TrainConfig:
             fail("epsilon_start", "need 0 <= epsilon_end <= epsilon_start <= 1")
         if not 0.0 < self.temperature_end <= self.temperature_start:
             fail("temperature_start", "need 0 < temperature_end <= temperature_start")
-        for name in ("xi", "lr_actor", "lr_critic", "reward_scale", "esn_ridge",
+        for name in ("xi", "lr_actor", "lr_critic", "reward_scale", "esn_ridge", "delay_weight",
                      "semantic_logit_scale", "grad_clip"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
@@ -163,8 +175,10 @@ class TrainConfig:
         for name in ("esn_spectral_radius", "esn_input_scale"):
             if not 0.0 < getattr(self, name) < 0.5:
                 fail(name, "must be in (0, 0.5) for the echo state property (Assumption 2)")
-        if not (math.isfinite(self.storage_cost) and self.storage_cost >= 0):
-            fail("storage_cost", "must be a finite number >= 0")
+        for name in ("storage_cost", "logit_l2"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                fail(name, "must be a finite number >= 0")
         if not isinstance(self.overrides, dict) or not isinstance(self.env_kwargs, dict):
             fail("overrides", "overrides and env_kwargs must be dicts")
         if self.eval_seeds is not None:

@@ -51,19 +51,21 @@ def learning_reward(
     storage_used: np.ndarray | float,
     requested: np.ndarray | bool,
     migration_delay_s: np.ndarray | float,
+    delay_s: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """The reward the learners train on, from the env's reward (12) of a step.
 
-    ``reward * reward_scale``, minus ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``),
-    minus the scaled migration delay of PBs nobody requests when ``charge_all_migrations``
-    (see TrainConfig). Works element-wise on arrays of steps.
+    ``reward`` with the delay T(k) (``delay_s``, part of ``reward`` for a requested PB) weighted
+    by ``delay_weight`` instead of 1, minus the migration delay of PBs nobody requests (also
+    weighted) when ``charge_all_migrations``; all times ``reward_scale``; minus
+    ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``). Works element-wise on arrays.
     """
-    r = np.asarray(reward, dtype=np.float64) * cfg.reward_scale
-    r = r - cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
+    req = np.asarray(requested, dtype=bool)
+    w = cfg.delay_weight
+    r = np.asarray(reward, dtype=np.float64) - (w - 1.0) * req * np.asarray(delay_s, np.float64)
     if cfg.charge_all_migrations:
-        unrequested = ~np.asarray(requested, dtype=bool)
-        r = r - unrequested * np.asarray(migration_delay_s, dtype=np.float64) * cfg.reward_scale
-    return r
+        r = r - (~req) * w * np.asarray(migration_delay_s, dtype=np.float64)
+    return r * cfg.reward_scale - cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
 
 
 class Learner(ABC):

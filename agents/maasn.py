@@ -98,8 +98,9 @@ class MAASNDA(Learner):
         torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.grad_clip)
         self.opt_critic.step()
 
-        d = gumbel_binary(self.actor(obs), self.temperature(episode), self.torch_gen, hard=True)
-        actor_loss = -self.critic(obs, d).mean()
+        logits = self.actor(obs)
+        d = gumbel_binary(logits, self.temperature(episode), self.torch_gen, hard=True)
+        actor_loss = -self.critic(obs, d).mean() + cfg.logit_l2 * logits.square().mean()
         self.opt_actor.zero_grad()
         actor_loss.backward()
         torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)

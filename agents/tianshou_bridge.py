@@ -46,8 +46,8 @@ ENV_ID = "fgamcd/FGAMCD-Centralised-v0"
 
 class LearnerView(gymnasium.Wrapper):
     """The centralised view with a fixed-key ``info``: ``k``, ``cache_ok``, ``applied``,
-    ``storage_used``, ``requested``, ``migration_delay_s`` (fixed keys so that tianshou's buffer
-    can store it; the last three feed :func:`agents.learner.learning_reward`)."""
+    ``storage_used``, ``requested``, ``migration_delay_s``, ``delay_s`` (fixed keys so that
+    tianshou's buffer can store it; the last four feed :func:`agents.learner.learning_reward`)."""
 
     def __init__(self, env: gymnasium.Env) -> None:
         super().__init__(env)
@@ -55,10 +55,10 @@ class LearnerView(gymnasium.Wrapper):
         self.num_agents = self.par.config.num_nodes
 
     def _info(self, k: int, applied: np.ndarray, storage_used: float, requested: bool = False,
-              migration_delay_s: float = 0.0) -> dict[str, Any]:
+              migration_delay_s: float = 0.0, delay_s: float = 0.0) -> dict[str, Any]:
         return {"k": k, "cache_ok": can_cache(self.par), "applied": applied,
                 "storage_used": storage_used, "requested": requested,
-                "migration_delay_s": migration_delay_s}
+                "migration_delay_s": migration_delay_s, "delay_s": delay_s}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, _ = self.env.reset(seed=seed, options=options)
@@ -76,7 +76,8 @@ class LearnerView(gymnasium.Wrapper):
         used = float(cache.sum() * size / self.par.config.storage_bytes)
         terms = info["terms"]
         return obs, rew, term, trunc, self._info(
-            k, applied, used, bool(terms["requested"]), float(terms["migration_delay_s"])
+            k, applied, used, bool(terms["requested"]), float(terms["migration_delay_s"]),
+            float(terms["delay_s"]),
         )
 
 
@@ -182,7 +183,7 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
                 "act": np.asarray(data.info.applied[sl], np.float32),
                 "rew": learning_reward(
                     cfg, data.rew[sl], data.info.storage_used[sl], data.info.requested[sl],
-                    data.info.migration_delay_s[sl],
+                    data.info.migration_delay_s[sl], data.info.delay_s[sl],
                 ).astype(np.float32),
                 "next_obs": np.asarray(data.obs_next[sl], np.float32).reshape(
                     t, dims.agents, dims.obs),

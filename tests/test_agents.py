@@ -112,7 +112,7 @@ def test_gumbel_binary_is_binary_with_sigmoid_probability_and_gradient():
 def test_learning_reward_by_hand():
     from agents.learner import learning_reward
 
-    cfg = TrainConfig(reward_scale=0.1, storage_cost=2.0)
+    cfg = TrainConfig(reward_scale=0.1, storage_cost=2.0, delay_weight=1.0)
     # requested PB: -(T + penalty) scaled, minus 2 * (storage share used): -1.5*0.1 - 2*0.25
     assert learning_reward(cfg, -1.5, 0.25, True, 0.3) == pytest.approx(-0.65)
     # unrequested PB: (12) gives 0, the migration delay 0.3 s is charged: -0.03 - 0.5
@@ -122,6 +122,13 @@ def test_learning_reward_by_hand():
     np.testing.assert_allclose(
         learning_reward(cfg, np.array([-1.5, 0.0]), np.array([0.25, 0.25]),
                         np.array([True, False]), np.array([0.3, 0.3])), [-0.65, -0.53])
+    # delay_weight 4: T(k) = 0.5 s of the requested PB's -1.5 (penalty 1) counts 4 times:
+    # -(4 * 0.5 + 1) * 0.1 - 0.5; the unrequested PB's migration 0.3 s too: -4 * 0.03 - 0.5
+    heavy = cfg.replace(delay_weight=4.0)
+    np.testing.assert_allclose(
+        learning_reward(heavy, np.array([-1.5, 0.0]), np.array([0.25, 0.25]),
+                        np.array([True, False]), np.array([0.3, 0.3]), np.array([0.5, 0.0])),
+        [-0.8, -0.62])
 
 
 def test_synthetic_budget_closed_form():
@@ -189,6 +196,33 @@ def test_joint_masks_follow_the_forcing_rules():
     assert allowed.tolist() == [0, 1, 3, 5, 7]  # migrate only with the cache bit set
     np.testing.assert_array_equal(index_to_bits(np.array([0, 5, 6]), 3),
                                   [[0, 0, 0], [1, 0, 1], [0, 1, 1]])
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_logit_l2_pulls_saturated_logits_back(l2):
+    """With a critic that ignores the action, only the logit penalty moves the actor: it shrinks
+    saturated caching logits (where the Gumbel sample has no gradient), and nothing else does."""
+    from agents.maasn import MAASNDA
+
+    env = FGAMCDParallelEnv("small", seed=0)
+    dims = Dims.of(env)
+    cfg = TrainConfig(**{**TINY, "logit_l2": l2, "lr_actor": 0.05})
+    learner = MAASNDA(cfg, dims, np.random.default_rng(0))
+    with torch.no_grad():
+        for p in learner.critic.parameters():
+            p.zero_()
+        learner.actor.own_head.bias.fill_(20.0)  # cache logits around +20: saturated
+    obs = np.random.default_rng(1).random((16, dims.agents, dims.obs)).astype(np.float32)
+    batch = {"obs": obs, "act": np.zeros((16, dims.agents, dims.agents), np.float32),
+             "rew": np.zeros(16, np.float32), "next_obs": obs, "done": np.zeros(16, np.float32)}
+    before = learner.logits(obs[0])[:, 0].copy()
+    for _ in range(20):
+        learner.update(batch, episode=0)
+    after = learner.logits(obs[0])[:, 0]
+    if l2 == 0.0:
+        np.testing.assert_allclose(after, before, atol=1e-5)
+    else:
+        assert np.all(after < before - 0.5)
 
 
 # ---- training -------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ from agents.tianshou_bridge import (
     make_env,
 )
 
-TINY = dict(batch_size=16, updates_per_episode=1, esn_reservoir=16, actor_hidden=(8, 4),
-            critic_hidden=(8, 8), mixer_embed=4, hyper_hidden=4)
+TINY = dict(storage_cost=0.0, batch_size=16, updates_per_episode=1, esn_reservoir=16,
+            actor_hidden=(8, 4), critic_hidden=(8, 8), mixer_embed=4, hyper_hidden=4)
 ALGOS = ("maasn-da", "qmix-da")
 COST = 0.5  # storage_cost used to check the learner's reward shaping
 
@@ -96,11 +96,14 @@ def _check_against_replay(raw: Batch, ep: dict, ep_cost: dict, learner, seed: in
         used /= env.config.storage_bytes
         cached_any |= used > 0
         terms = infos[agents[0]]["terms"]
-        # charge_all_migrations: an unrequested PB's migration delay is charged too
-        extra = 0.0 if terms["requested"] else terms["migration_delay_s"] * scale
+        # delay_weight w: T(k) counts w times; charge_all_migrations: an unrequested PB's
+        # migration delay is charged too (also w times)
+        w = learner.cfg.delay_weight
+        extra = ((w - 1.0) * terms["delay_s"] if terms["requested"]
+                 else w * terms["migration_delay_s"]) * scale
         for j, a in enumerate(agents):
             assert raw.rew[t] == rew[a]  # what tianshou stored is the reward agent a got
-            assert ep["rew"][t] == np.float32(rew[a] * scale - extra)
+            assert ep["rew"][t] == pytest.approx(rew[a] * scale - extra, rel=1e-6, abs=1e-7)
             assert ep_cost["rew"][t] == pytest.approx(
                 rew[a] * scale - extra - COST * used, rel=1e-5)
             np.testing.assert_array_equal(ep["next_obs"][t, j], nxt[a])  # at done: o_n(K-1)
