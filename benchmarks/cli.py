@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"comma-separated subset of {','.join(METHODS)}")
     run.add_argument("--ray-address", default=None,
                      help="run cells as Ray tasks: auto, HOST:PORT, or local")
+    run.add_argument("--episodes", type=_positive, default=None,
+                     help="training episodes of learned methods (default 600; --quick: 2)")
     run.add_argument("--no-progress", action="store_true")
     rep = sub.add_parser("report", help="write <out>/report.md from the results")
     rep.add_argument("--out", type=Path, default=Path("results"))
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             methods=args.methods,
             ray_address=args.ray_address,
             progress=not args.no_progress,
+            episodes=args.episodes,
         )
     except (KeyError, ValueError) as exc:
         print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)

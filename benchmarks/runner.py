@@ -122,13 +122,22 @@ def resolve(names: Iterable[str | ModuleType]) -> list[ModuleType]:
     return list({m.NAME: m for m in mods}.values())
 
 
-def grid(module: ModuleType, out: Path, quick: bool, seeds: int | None) -> list[Cell]:
-    """Every cell of the module's grid (validated: JSON-serialisable, tagged with its figure)."""
+def grid(module: ModuleType, out: Path, quick: bool, seeds: int | None,
+         episodes: int | None = None) -> list[Cell]:
+    """Every cell of the module's grid (validated: JSON-serialisable, tagged with its figure).
+
+    ``episodes`` replaces the training budget of every cell that trains (has ``episodes``).
+    """
+    if episodes is not None and (isinstance(episodes, bool) or int(episodes) != episodes
+                                 or episodes < 1):
+        raise ValueError(f"episodes={episodes!r}: must be a positive integer")
     cells = []
     for spec in module.cells(quick, seeds):
         if not isinstance(spec, dict) or spec.get("figure") != module.NAME:
             raise ValueError(f"{module.__name__}.cells: spec {spec!r} must be a dict with "
                              f"figure={module.NAME!r}")
+        if episodes is not None and "episodes" in spec:
+            spec = {**spec, "episodes": int(episodes)}
         try:
             json.dumps(spec, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -380,8 +389,12 @@ def run(
     methods: Sequence[str] | None = None,
     ray_address: str | None = None,
     progress: bool = True,
+    episodes: int | None = None,
 ) -> RunReport:
-    """Run the grids of the named figures (skipping finished cells), then assemble each figure."""
+    """Run the grids of the named figures (skipping finished cells), then assemble each figure.
+
+    ``episodes`` overrides the training budget of learned methods (default: 600, quick: 2).
+    """
     t0 = time.perf_counter()
     out = Path(out).resolve()
     mods = resolve(names)
@@ -395,7 +408,7 @@ def run(
     if workers < 0:
         raise ValueError(f"workers={workers}: must be >= 0 (0 = run in this process)")
     report = RunReport()
-    grids = {m.NAME: grid(m, out, quick, seeds) for m in mods}
+    grids = {m.NAME: grid(m, out, quick, seeds, episodes) for m in mods}
     todo: list[Cell] = []
     for cells in grids.values():
         for c in cells:

@@ -102,6 +102,22 @@ def test_registry_lists_the_sweep_modules_with_valid_quick_grids() -> None:
         figures.register(bad)
 
 
+def test_episodes_override_changes_only_training_cells(tmp_path: Path) -> None:
+    fig8 = figures.registry()["fig8"]
+    base = runner.grid(fig8, tmp_path, True, 1)
+    over = runner.grid(fig8, tmp_path, True, 1, episodes=7)
+    assert [c.spec.get("method") for c in base] == [c.spec.get("method") for c in over]
+    for b, o in zip(base, over, strict=True):
+        if "episodes" in b.spec:  # learned methods: new budget, new cell
+            assert o.spec["episodes"] == 7 and o.key != b.key
+        else:  # heuristics: the same cell, reused
+            assert o.spec == b.spec and o.key == b.key
+    assert any("episodes" in c.spec for c in base) and any("episodes" not in c.spec for c in base)
+    with pytest.raises(ValueError, match="positive integer"):
+        runner.grid(fig8, tmp_path, True, 1, episodes=0)
+    assert cli.build_parser().parse_args(["run", "fig7", "--episodes", "9"]).episodes == 9
+
+
 def test_sweep_grids_follow_the_paper_and_share_the_default_point() -> None:
     reg = figures.registry()
     full = reg["fig9"].cells(False, None)
