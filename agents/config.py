@@ -105,6 +105,10 @@ class TrainConfig:
     # 100: 10 ms of delay weighs 0.1 penalty (paper, 150 episodes: weight 30 / 100 / 300 gave
     # 6.0 / 3.0 / 1.7 s of delay and 13 / 18 / 23 undelivered PBs).
     delay_weight: float = 100.0
+    # Ours: the learner's reward is clipped below at -reward_clip (after scaling; 3 = three
+    # penalties). A PB broadcast at a near-zero worst-case rate has a delay of minutes, and with
+    # delay_weight 100 one such step gave a reward of -1,500 and made the critic diverge.
+    reward_clip: float = 3.0
     # Gumbel-Softmax temperature s_temp of (13): linear from start to end over training.
     temperature_start: float = 1.0
     temperature_end: float = 0.1
@@ -168,6 +172,7 @@ class TrainConfig:
         if not 0.0 < self.temperature_end <= self.temperature_start:
             fail("temperature_start", "need 0 < temperature_end <= temperature_start")
         for name in ("xi", "lr_actor", "lr_critic", "reward_scale", "esn_ridge", "delay_weight",
+                     "reward_clip",
                      "semantic_logit_scale", "grad_clip"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):

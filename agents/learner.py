@@ -57,15 +57,17 @@ def learning_reward(
 
     ``reward`` with the delay T(k) (``delay_s``, part of ``reward`` for a requested PB) weighted
     by ``delay_weight`` instead of 1, minus the migration delay of PBs nobody requests (also
-    weighted) when ``charge_all_migrations``; all times ``reward_scale``; minus
-    ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``). Works element-wise on arrays.
+    weighted) when ``charge_all_migrations``; all times ``reward_scale`` and clipped below at
+    ``-reward_clip``; minus ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``).
+    Works element-wise on arrays.
     """
     req = np.asarray(requested, dtype=bool)
     w = cfg.delay_weight
     r = np.asarray(reward, dtype=np.float64) - (w - 1.0) * req * np.asarray(delay_s, np.float64)
     if cfg.charge_all_migrations:
         r = r - (~req) * w * np.asarray(migration_delay_s, dtype=np.float64)
-    return r * cfg.reward_scale - cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
+    r = np.maximum(r * cfg.reward_scale, -cfg.reward_clip)
+    return r - cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
 
 
 class Learner(ABC):

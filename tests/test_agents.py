@@ -129,6 +129,8 @@ def test_learning_reward_by_hand():
         learning_reward(heavy, np.array([-1.5, 0.0]), np.array([0.25, 0.25]),
                         np.array([True, False]), np.array([0.3, 0.3]), np.array([0.5, 0.0])),
         [-0.8, -0.62])
+    # a delay of 100 s would give -(4 * 100 + 1) * 0.1 = -40.1: clipped at -reward_clip = -3
+    assert learning_reward(heavy, -101.0, 0.25, True, 0.0, 100.0) == pytest.approx(-3.5)
 
 
 def test_synthetic_budget_closed_form():
