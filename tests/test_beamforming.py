@@ -299,3 +299,53 @@ def test_monte_carlo_stacked_set_and_tdma(paper):
     td = solve(prob, "mrt_tdma", "per_node")
     rep = monte_carlo_check(prob, td, 500)
     np.testing.assert_allclose(rep.min_rates_bps, td.rates_bps, rtol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def tiny_233():
+    """N_par = 2 nodes, M = 3 antennas, U = 2 users (all sizes different)."""
+    sc = fgamcd_env.make_scenario("small", seed=0, num_antennas=3)
+    prob = problem_from_scenario(sc, 5, _mask(3, [0, 1]), [0, 1])
+    assert (prob.num_nodes, prob.num_antennas, prob.num_users) == (2, 3, 2)
+    return prob
+
+
+@pytest.mark.parametrize("error_model", ["stacked", "per_node"])
+def test_sdp_const_build_matches_param_build(tiny_233, error_model):
+    """The constant-data problem (large shapes) is the parameterised one: same SDR gamma, same
+    DC-iteration beamformer rate (per_node also goes through the QoS re-solve here)."""
+    out = {}
+    for build in ("param", "const"):
+        raw = sdp_mod.solve_sdp_dc(tiny_233, error_model, SdpOptions(build=build))
+        assert raw["build"] == build and raw["status"] in ("optimal", "optimal_inaccurate")
+        res = solve(tiny_233, "sdp_dc", error_model, options=SdpOptions(build=build))
+        out[build] = (raw, res)
+    (rp, p), (rc, c) = out["param"], out["const"]
+    assert rc["sdr_gamma"] == pytest.approx(rp["sdr_gamma"], rel=1e-4)
+    assert rc["qos_in_sdp"] == rp["qos_in_sdp"]
+    assert c.sdr_bound_bps == pytest.approx(p.sdr_bound_bps, rel=1e-4)
+    assert c.min_rate_bps == pytest.approx(p.min_rate_bps, rel=1e-3)
+    np.testing.assert_allclose(c.rates_bps, p.rates_bps, rtol=1e-3)
+
+
+def test_sdp_build_choice_and_const_model(tiny_233):
+    assert isinstance(sdp_mod._get_model(2, 3, 2, "stacked", False), sdp_mod._SdpModel)
+    big = sdp_mod._get_model(12, 60, 6, "stacked", False)  # Table III's full CoMP: no DPP
+    assert isinstance(big, sdp_mod._ConstModel) and big.problem is None  # built lazily
+    forced = sdp_mod._get_model(2, 3, 2, "stacked", False, "const")
+    assert isinstance(forced, sdp_mod._ConstModel)
+    forced.set(tiny_233, "stacked", qos=False)
+    assert forced.problem.parameters() == []  # numbers only: compiled without DPP tensors
+    n_cons = len(forced.problem.constraints)
+    forced.set_dc(1.0, np.ones(6) / np.sqrt(6))  # a DC step only replaces the objective
+    assert forced.problem.parameters() == [] and len(forced.problem.constraints) == n_cons
+    with pytest.raises(ValueError, match="build"):
+        sdp_mod._get_model(2, 3, 2, "stacked", False, "magic")
+
+
+def test_sdp_skips_clarabel_beyond_its_memory(tiny_233):
+    assert sdp_mod.clarabel_kkt_gb(6, 20, 4) > 100 > sdp_mod.clarabel_kkt_gb(2, 3, 2)
+    res = solve(tiny_233, "sdp_dc", options=SdpOptions(solvers=("CLARABEL", "SCS"),
+                                                       clarabel_max_gb=0.0))
+    assert res.solver == "SCS" and "skipped" in res.info["errors"]["CLARABEL"]
+    assert res.status in ("optimal", "optimal_inaccurate")
