@@ -109,6 +109,12 @@ class TrainConfig:
     # penalties). A PB broadcast at a near-zero worst-case rate has a delay of minutes, and with
     # delay_weight 100 one such step gave a reward of -1,500 and made the critic diverge.
     reward_clip: float = 3.0
+    # Ours (False = the paper's reward): a requested PB that nobody delivers gets the learner's
+    # lowest reward, -reward_clip, instead of r2. In (12) with r1 = r2 a QoS-infeasible delivery
+    # costs r1 + T(k) > r2, and delay_weight widens that gap, so dropping a hard PB is the
+    # learner's best move: 600 paper episodes ended with 65 undelivered PBs (greedy); with
+    # no-delivery at the floor (r2 = 30), 300 episodes ended with 1.
+    undelivered_at_floor: bool = True
     # Gumbel-Softmax temperature s_temp of (13): linear from start to end over training.
     temperature_start: float = 1.0
     temperature_end: float = 0.1

@@ -52,13 +52,15 @@ def learning_reward(
     requested: np.ndarray | bool,
     migration_delay_s: np.ndarray | float,
     delay_s: np.ndarray | float = 0.0,
+    no_delivery: np.ndarray | bool = False,
 ) -> np.ndarray:
     """The reward the learners train on, from the env's reward (12) of a step.
 
     ``reward`` with the delay T(k) (``delay_s``, part of ``reward`` for a requested PB) weighted
     by ``delay_weight`` instead of 1, minus the migration delay of PBs nobody requests (also
     weighted) when ``charge_all_migrations``; all times ``reward_scale`` and clipped below at
-    ``-reward_clip``; minus ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``).
+    ``-reward_clip``, where a requested PB nobody delivers (``no_delivery``) lands when
+    ``undelivered_at_floor``; minus ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``).
     Works element-wise on arrays.
     """
     req = np.asarray(requested, dtype=bool)
@@ -67,6 +69,8 @@ def learning_reward(
     if cfg.charge_all_migrations:
         r = r - (~req) * w * np.asarray(migration_delay_s, dtype=np.float64)
     r = np.maximum(r * cfg.reward_scale, -cfg.reward_clip)
+    if cfg.undelivered_at_floor:
+        r = np.where(np.asarray(no_delivery, dtype=bool), -cfg.reward_clip, r)
     return r - cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
 
 

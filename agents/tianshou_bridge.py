@@ -46,8 +46,9 @@ ENV_ID = "fgamcd/FGAMCD-Centralised-v0"
 
 class LearnerView(gymnasium.Wrapper):
     """The centralised view with a fixed-key ``info``: ``k``, ``cache_ok``, ``applied``,
-    ``storage_used``, ``requested``, ``migration_delay_s``, ``delay_s`` (fixed keys so that
-    tianshou's buffer can store it; the last four feed :func:`agents.learner.learning_reward`)."""
+    ``storage_used``, ``requested``, ``migration_delay_s``, ``delay_s``, ``no_delivery`` (fixed
+    keys so that tianshou's buffer can store it; the last five feed
+    :func:`agents.learner.learning_reward`)."""
 
     def __init__(self, env: gymnasium.Env) -> None:
         super().__init__(env)
@@ -55,10 +56,12 @@ class LearnerView(gymnasium.Wrapper):
         self.num_agents = self.par.config.num_nodes
 
     def _info(self, k: int, applied: np.ndarray, storage_used: float, requested: bool = False,
-              migration_delay_s: float = 0.0, delay_s: float = 0.0) -> dict[str, Any]:
+              migration_delay_s: float = 0.0, delay_s: float = 0.0,
+              no_delivery: bool = False) -> dict[str, Any]:
         return {"k": k, "cache_ok": can_cache(self.par), "applied": applied,
                 "storage_used": storage_used, "requested": requested,
-                "migration_delay_s": migration_delay_s, "delay_s": delay_s}
+                "migration_delay_s": migration_delay_s, "delay_s": delay_s,
+                "no_delivery": no_delivery}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, _ = self.env.reset(seed=seed, options=options)
@@ -77,7 +80,7 @@ class LearnerView(gymnasium.Wrapper):
         terms = info["terms"]
         return obs, rew, term, trunc, self._info(
             k, applied, used, bool(terms["requested"]), float(terms["migration_delay_s"]),
-            float(terms["delay_s"]),
+            float(terms["delay_s"]), bool(terms["no_delivery"]),
         )
 
 
@@ -184,6 +187,7 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
                 "rew": learning_reward(
                     cfg, data.rew[sl], data.info.storage_used[sl], data.info.requested[sl],
                     data.info.migration_delay_s[sl], data.info.delay_s[sl],
+                    data.info.no_delivery[sl],
                 ).astype(np.float32),
                 "next_obs": np.asarray(data.obs_next[sl], np.float32).reshape(
                     t, dims.agents, dims.obs),

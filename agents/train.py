@@ -82,7 +82,8 @@ def run_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, explore: boo
         size = env.scenario.pb_sizes_bytes[infos[agents[0]]["k"]]
         used = applied[:, 0].sum() * size / env.config.storage_bytes
         r_learn = float(learning_reward(learner.cfg, r, used, terms["requested"],
-                                        terms["migration_delay_s"], terms["delay_s"]))
+                                        terms["migration_delay_s"], terms["delay_s"],
+                                        terms["no_delivery"]))
         extra = {"next_cache_ok": can_cache(env)} if "next_mask" in learner.extra_fields else {}
         learner.record(obs, applied, r_learn, nxt, done, **extra)
         obs = nxt

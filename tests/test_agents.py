@@ -131,6 +131,15 @@ def test_learning_reward_by_hand():
         [-0.8, -0.62])
     # a delay of 100 s would give -(4 * 100 + 1) * 0.1 = -40.1: clipped at -reward_clip = -3
     assert learning_reward(heavy, -101.0, 0.25, True, 0.0, 100.0) == pytest.approx(-3.5)
+    # nobody delivers a requested PB: (12) gives -r2 = -10 (scaled -1), above a QoS-infeasible
+    # delivery's -(10 + 4 * 0.5) * 0.1 = -1.2; at the floor it is -3 - 0.5, below every delivery
+    assert learning_reward(heavy, -10.0, 0.25, True, 0.0, 0.0, True) == pytest.approx(-3.5)
+    assert learning_reward(heavy, -10.5, 0.25, True, 0.0, 0.5, False) == pytest.approx(-1.7)
+    off = heavy.replace(undelivered_at_floor=False)
+    assert learning_reward(off, -10.0, 0.25, True, 0.0, 0.0, True) == pytest.approx(-1.5)
+    np.testing.assert_allclose(
+        learning_reward(heavy, np.array([-10.0, -10.0]), 0.0, True, 0.0, 0.0,
+                        np.array([True, False])), [-3.0, -1.0])
 
 
 def test_synthetic_budget_closed_form():

@@ -104,6 +104,8 @@ def _check_against_replay(raw: Batch, ep: dict, ep_cost: dict, learner, seed: in
         for j, a in enumerate(agents):
             assert raw.rew[t] == rew[a]  # what tianshou stored is the reward agent a got
             shaped = max(rew[a] * scale - extra, -learner.cfg.reward_clip)
+            if terms["no_delivery"] and learner.cfg.undelivered_at_floor:
+                shaped = -learner.cfg.reward_clip
             assert ep["rew"][t] == pytest.approx(shaped, rel=1e-6, abs=1e-7)
             assert ep_cost["rew"][t] == pytest.approx(shaped - COST * used, rel=1e-5)
             np.testing.assert_array_equal(ep["next_obs"][t, j], nxt[a])  # at done: o_n(K-1)
