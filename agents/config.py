@@ -115,6 +115,11 @@ class TrainConfig:
     # learner's best move: 600 paper episodes ended with 65 undelivered PBs (greedy); with
     # no-delivery at the floor (r2 = 30), 300 episodes ended with 1.
     undelivered_at_floor: bool = True
+    # Ours: TD targets are clipped to the range every discounted return of the learner's reward
+    # lies in, [-(reward_clip + N storage_cost) / (1 - gamma), 0]. MAASN-DA's critic bootstraps
+    # on the target actor's greedy actions and overestimated without bound: after 600 paper
+    # episodes Q_tot averaged +494 on replayed samples whose rewards all lie in [-3, 0].
+    clip_target: bool = True
     # Gumbel-Softmax temperature s_temp of (13): linear from start to end over training.
     temperature_start: float = 1.0
     temperature_end: float = 0.1
@@ -190,6 +195,9 @@ class TrainConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 fail(name, "must be a finite number >= 0")
+        for name in ("charge_all_migrations", "undelivered_at_floor", "clip_target"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, "must be True or False")
         if not isinstance(self.overrides, dict) or not isinstance(self.env_kwargs, dict):
             fail("overrides", "overrides and env_kwargs must be dicts")
         if self.eval_seeds is not None:

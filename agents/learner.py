@@ -74,6 +74,21 @@ def learning_reward(
     return r - cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
 
 
+def value_range(cfg: TrainConfig, agents: int) -> tuple[float, float]:
+    """Bounds of every discounted return of :func:`learning_reward`: each reward lies in
+    ``[-(reward_clip + agents * storage_cost), 0]`` (at most every node caches a PB no larger
+    than its storage), so a return lies in that interval divided by ``1 - discount``."""
+    return -(cfg.reward_clip + agents * cfg.storage_cost) / (1.0 - cfg.discount), 0.0
+
+
+def clip_target(cfg: TrainConfig, agents: int, target: torch.Tensor) -> torch.Tensor:
+    """``target`` clipped to :func:`value_range` when ``cfg.clip_target``."""
+    if not cfg.clip_target:
+        return target
+    lo, hi = value_range(cfg, agents)
+    return target.clamp(lo, hi)
+
+
 class Learner(ABC):
     """Base of the two learners. Subclasses build networks and implement act/update/state."""
 

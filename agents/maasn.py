@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner
+from agents.learner import Dims, Learner, clip_target
 from agents.networks import (
     ActionSemanticsActor,
     LocalCritics,
@@ -90,6 +90,7 @@ class MAASNDA(Learner):
                 target = rew + cfg.discount * not_done * self.mixer_t(q_next, next_state)
             else:
                 target = rew[:, None] + cfg.discount * not_done[:, None] * q_next
+            target = clip_target(cfg, self.dims.agents, target)
         q = self.critic(obs, act)
         pred = self.mixer(q, state) if self.mixer is not None else q
         critic_loss = F.smooth_l1_loss(pred, target)

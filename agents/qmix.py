@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner
+from agents.learner import Dims, Learner, clip_target
 from agents.networks import DRQN, QMixer, soft_update
 
 
@@ -100,6 +100,7 @@ class QMIXDA(Learner):
             q_next_t, _ = self.q_t(nxt, h1_t)
             q_next = q_next_t.gather(-1, best).squeeze(-1)
             target = rew + cfg.discount * not_done * self.mixer_t(q_next, nxt.reshape(b, -1))
+            target = clip_target(cfg, self.dims.agents, target)
         loss = F.smooth_l1_loss(q_tot, target)
         self.opt.zero_grad()
         loss.backward()

@@ -236,6 +236,52 @@ def test_logit_l2_pulls_saturated_logits_back(l2):
         assert np.all(after < before - 0.5)
 
 
+def test_value_range_and_clip_target_by_hand():
+    from agents.learner import clip_target, value_range
+
+    cfg = TrainConfig(reward_clip=3.0, storage_cost=0.5, discount=0.9)
+    assert value_range(cfg, 4) == pytest.approx((-50.0, 0.0))  # -(3 + 4 * 0.5) / (1 - 0.9)
+    t = torch.tensor([-80.0, -10.0, 5.0])
+    torch.testing.assert_close(clip_target(cfg, 4, t), torch.tensor([-50.0, -10.0, 0.0]))
+    torch.testing.assert_close(clip_target(cfg.replace(clip_target=False), 4, t), t)
+
+
+@pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
+@pytest.mark.parametrize("bias", [1000.0, -1000.0])
+def test_td_target_stays_in_the_value_range(algo, bias, monkeypatch):
+    """A target mixer whose output runs away (bias +-1000, as MAASN-DA's critic did) gives TD
+    targets inside value_range with clip_target, and outside it without."""
+    import agents.maasn
+    import agents.qmix
+    from agents.learner import value_range
+    from agents.policy import build_learner
+    from agents.train import run_episode
+
+    env = FGAMCDParallelEnv("small", seed=0)
+    dims = Dims.of(env)
+    for clip in (True, False):
+        cfg = TrainConfig(**{**TINY, "algo": algo, "clip_target": clip})
+        learner = build_learner(cfg, dims, np.random.default_rng(0))
+        run_episode(env, learner, 0, True, 0)
+        learner.end_episode(0)
+        with torch.no_grad():
+            learner.mixer_t.hyper_b2[-1].bias.fill_(bias)
+        seen = []
+        module = agents.maasn if algo == "maasn-da" else agents.qmix
+        real = module.F.smooth_l1_loss
+
+        def spy(pred, target, _real=real, _seen=seen):
+            _seen.append(target.detach().clone())
+            return _real(pred, target)
+
+        monkeypatch.setattr(module.F, "smooth_l1_loss", spy)
+        learner.update(learner.buffer.sample(16, np.random.default_rng(1)), 0)
+        monkeypatch.undo()
+        lo, hi = value_range(cfg, dims.agents)
+        inside = bool(((seen[0] >= lo) & (seen[0] <= hi)).all())
+        assert inside == clip
+
+
 # ---- training -------------------------------------------------------------------------------
 VARIANTS = [
     dict(algo="maasn-da"),
