@@ -247,10 +247,10 @@ def test_value_range_and_clip_target_by_hand():
 
 
 @pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
-@pytest.mark.parametrize("bias", [1000.0, -1000.0])
+@pytest.mark.parametrize("bias", [1e5, -1e5])  # far outside value_range for any small N
 def test_td_target_stays_in_the_value_range(algo, bias, monkeypatch):
-    """A target mixer whose output runs away (bias +-1000, as MAASN-DA's critic did) gives TD
-    targets inside value_range with clip_target, and outside it without."""
+    """A target mixer whose output runs away (as MAASN-DA's critic did) gives TD
+    targets inside value_range with clip_target, and outside it without (+-1e5)."""
     import agents.maasn
     import agents.qmix
     from agents.learner import value_range
