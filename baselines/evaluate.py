@@ -7,12 +7,17 @@ from typing import Any
 
 from baselines.placement import served_users
 from baselines.policy import Policy
+from fgamcd_env.core import system
 from fgamcd_env.core.config import ScenarioConfig
 from fgamcd_env.env import FGAMCDParallelEnv
 
 
 def episode_metrics(env: FGAMCDParallelEnv) -> dict[str, Any]:
-    """Metrics of the episode the env has just finished (or the steps taken so far)."""
+    """Metrics of the episode the env has just finished (or the steps taken so far).
+
+    ``migrations`` counts the applied b_{n,m}; ``redundant_migrations`` those that changed no
+    participation (:func:`fgamcd_env.core.system.redundant_migrations`).
+    """
     hist = env.history
     used = env.storage_used_bytes
     row: dict[str, Any] = {
@@ -23,6 +28,8 @@ def episode_metrics(env: FGAMCDParallelEnv) -> dict[str, Any]:
         "qos_infeasible_pbs": sum(t.qos_infeasible for t in hist),
         "undelivered_pbs": sum(t.no_delivery for t in hist),
         "requested_pbs": sum(t.requested for t in hist),
+        "migrations": sum(int(m.sum()) for _, m in env.decisions),
+        "redundant_migrations": sum(system.redundant_migrations(c, m) for c, m in env.decisions),
         "return": sum(t.reward for t in hist),
         "hit_ratio": float(served_users(env.scenario, env.cache_state, "visible").mean()),
         "storage_max_fraction": float(used.max() / env.config.storage_bytes),

@@ -145,6 +145,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         self._remaining = np.full(n, float(self.config.storage_bytes))
         self._obs = np.zeros((n, self._obs_size), np.float32)
         self._history: list[system.RewardTerms] = []
+        self._decisions: list[tuple[np.ndarray, np.ndarray]] = []
         self._cached = np.zeros((n, self.scenario.num_pbs), dtype=bool)
         self._last: dict[str, Any] = {}
         self._setup_instance()
@@ -193,6 +194,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         self._remaining = np.full(self.config.num_nodes, float(self.config.storage_bytes))
         self._cached = np.zeros((self.config.num_nodes, self.scenario.num_pbs), dtype=bool)
         self._history = []
+        self._decisions = []
         self._last = {}
         self._obs = obs_mod.observations(self.scenario, 0, self._remaining, self._slots)
         infos = {a: {"k": 0} for a in self.agents}
@@ -349,6 +351,7 @@ class FGAMCDParallelEnv(ParallelEnv):
             migrate[src, ~decision.cache] = True
         terms, out, lam = self.pb_outcome(k, decision.cache, migrate)
         self._history.append(terms)
+        self._decisions.append((decision.cache, migrate))
         self._cached[:, k] = decision.cache
         self._remaining = system.remaining_capacity(self._remaining, decision.cache, size)
         self._k += 1
@@ -419,6 +422,11 @@ class FGAMCDParallelEnv(ParallelEnv):
     def history(self) -> list[system.RewardTerms]:
         """Reward terms of every step of the current episode."""
         return list(self._history)
+
+    @property
+    def decisions(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Applied (a(k) (N,), b(k) (N, N)) of every step of the current episode."""
+        return list(self._decisions)
 
     # ---- rendering -----------------------------------------------------------------------------
     def _ansi(self) -> str:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fgamcd_env
-from baselines.evaluate import evaluate
+from baselines.evaluate import episode_metrics, evaluate
 from baselines.methods import BASELINES, CoarseGrained, NoCooperation, RandomPolicy, TrimCaching
 from baselines.placement import coarse_placement, greedy_hit_placement, served_users
 from baselines.policy import Policy, joint_to_actions, relay_migration
@@ -100,6 +100,17 @@ def test_evaluate_rows():
     assert r["total_delay_s"] == pytest.approx(r["migration_delay_s"] + r["broadcast_delay_s"])
     assert 0.0 <= r["hit_ratio"] <= 1.0
     assert rows[0]["total_delay_s"] == rows[1]["total_delay_s"]  # static instance, same plan
+    assert 0 <= r["redundant_migrations"] <= r["migrations"]
+
+
+def test_episode_metrics_count_redundant_migrations():
+    env = FGAMCDParallelEnv("small", seed=0, beamformer="mrt_tdma")
+    env.reset(seed=0)
+    env.step({a: np.ones(3, dtype=int) for a in env.agents})  # all cache, all migrate
+    env.step({a: np.array([int(i == 0), 0, int(i == 0)]) for i, a in enumerate(env.agents)})
+    m = episode_metrics(env)
+    # step 1: 6 migrations, all into caching nodes; step 2: edge_0 caches and sends to edge_2
+    assert (m["migrations"], m["redundant_migrations"]) == (7, 6)
 
 
 def test_env_modes_change_delivery():

@@ -43,6 +43,17 @@ def test_participation_eq3():
     np.testing.assert_array_equal(system.participation(cache, migrate), [1, 0, 1, 0])
 
 
+def test_redundant_migrations_by_hand():
+    cache = np.array([True, True, False, False, False])
+    migrate = np.zeros((5, 5), dtype=bool)
+    migrate[0, 1] = True  # into a caching node: redundant
+    migrate[0, 2] = migrate[1, 2] = True  # two senders into node 2: one redundant
+    migrate[1, 3] = True  # the only sender into node 3: needed
+    migrate[4, 4] = True  # diagonal: not a migration
+    assert system.redundant_migrations(cache, migrate) == 2
+    assert system.redundant_migrations(cache, np.zeros((5, 5), bool)) == 0
+
+
 def test_remaining_capacity_clamps_at_zero():
     out = system.remaining_capacity(np.array([100.0, 30.0, 5.0]), np.array([1, 0, 1]), 20.0)
     np.testing.assert_array_equal(out, [80.0, 30.0, 0.0])

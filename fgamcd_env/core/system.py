@@ -43,6 +43,14 @@ def participation(cache: np.ndarray, migrate: np.ndarray) -> np.ndarray:
     return np.asarray(cache, dtype=bool) | migrate.any(axis=0)
 
 
+def redundant_migrations(cache: np.ndarray, migrate: np.ndarray) -> int:
+    """Migrations that change no lambda_n of (3) but still cost delay in (7): every b_{n,m} into
+    a node m that caches the PB itself, and all but one of the b_{n,m} into any other node."""
+    into = (np.asarray(migrate, dtype=bool) & ~np.eye(len(cache), dtype=bool)).sum(axis=0)
+    cache = np.asarray(cache, dtype=bool)
+    return int(np.where(cache, into, np.maximum(into - 1, 0)).sum())
+
+
 def remaining_capacity(
     remaining_bytes: np.ndarray, cache: np.ndarray, size_bytes: float
 ) -> np.ndarray:
