@@ -22,8 +22,11 @@ QoS-feasible first, then the lower delay; used by the centralised reference), ``
 node that can receive the PB takes part: the caching node migrates it to all others),
 ``delivery_groups`` (``"pb"``: one broadcast to every requester of PB k; ``"model"``: one per
 requested model, for whole-model delivery), ``cooperation`` (False: no migration, each node
-serves only its own users, alone), ``resample_on_reset`` (draw a fresh instance at every
-reset), ``action_masks``, ``max_cycles``, ``render_mode`` (``"ansi" | "rgb_array" |
+serves only its own users, alone), ``prune_migrations`` (beyond the paper: before migrating,
+the nodes exchange their caching bits a_n(k), so no PB is migrated into a node that caches it
+and each other node receives it once, over its fastest link; participation and broadcast are
+unchanged, only redundant migration delay goes), ``resample_on_reset`` (draw a fresh instance
+at every reset), ``action_masks``, ``max_cycles``, ``render_mode`` (``"ansi" | "rgb_array" |
 "human"``) and scenario overrides as keywords.
 
 The instance is static by default (the paper's setting): beamforming results are memoised by
@@ -96,6 +99,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         full_comp: bool = False,
         delivery_groups: str = "pb",
         cooperation: bool = True,
+        prune_migrations: bool = False,
         resample_on_reset: bool = False,
         action_masks: bool = False,
         max_cycles: int | None = None,
@@ -127,6 +131,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         self.full_comp = bool(full_comp)
         self.delivery_groups = delivery_groups
         self.cooperation = bool(cooperation)
+        self.prune_migrations = bool(prune_migrations)
         self.resample_on_reset = bool(resample_on_reset)
         self.action_masks = bool(action_masks)
         self.max_cycles = max_cycles
@@ -349,6 +354,8 @@ class FGAMCDParallelEnv(ParallelEnv):
             src = int(np.flatnonzero(decision.cache)[0])
             migrate = migrate.copy()
             migrate[src, ~decision.cache] = True
+        if self.prune_migrations:
+            migrate = system.prune_migrations(decision.cache, migrate, sc.backhaul_bps[k])
         terms, out, lam = self.pb_outcome(k, decision.cache, migrate)
         self._history.append(terms)
         self._decisions.append((decision.cache, migrate))

@@ -151,6 +151,31 @@ def test_forcing_reported_in_infos():
     assert infos["edge_0"]["terms"]["no_delivery"] == env.scenario.demand[0].any()
 
 
+def test_prune_migrations_keeps_participation_and_cuts_only_migration_delay():
+    plain = fgamcd_env.parallel_env(**SMALL)
+    pruned = fgamcd_env.parallel_env(**SMALL, prune_migrations=True)
+    rng = np.random.default_rng(3)
+    plain.reset(seed=0)
+    pruned.reset(seed=0)
+    fewer = 0
+    while plain.agents:
+        act = _random_actions(plain, rng)
+        _, r0, _, _, i0 = plain.step(act)
+        _, r1, _, _, i1 = pruned.step(act)
+        a = plain.possible_agents[0]
+        assert i1[a]["participating"] == i0[a]["participating"]
+        assert i1[a]["cache"] == i0[a]["cache"]
+        t0, t1 = i0[a]["terms"], i1[a]["terms"]
+        assert t1["migration_delay_s"] <= t0["migration_delay_s"]
+        # same broadcast, so the rewards differ by the migration delay saved, if requested
+        saved = (t0["migration_delay_s"] - t1["migration_delay_s"]) * t0["requested"]
+        assert r1[a] == pytest.approx(r0[a] + saved, abs=1e-12)
+        mig0, mig1 = np.array(i0[a]["migrate"]), np.array(i1[a]["migrate"])
+        assert system.redundant_migrations(i1[a]["cache"], mig1) == 0
+        fewer += int(mig1.sum() < mig0.sum())
+    assert fewer > 0  # random actions do migrate redundantly
+
+
 def test_memoisation_on_static_instance():
     env = fgamcd_env.parallel_env(**SMALL)
     acts = [{a: np.array([1, 0, 0]) for a in env.possible_agents}] * env.scenario.num_pbs

@@ -54,6 +54,24 @@ def test_redundant_migrations_by_hand():
     assert system.redundant_migrations(cache, np.zeros((5, 5), bool)) == 0
 
 
+def test_prune_migrations_keeps_participation_and_the_fastest_sender():
+    cache = np.array([True, True, True, False, False])
+    migrate = np.zeros((5, 5), dtype=bool)
+    migrate[0, 1] = True  # into a caching node: dropped
+    migrate[0, 3] = migrate[1, 3] = migrate[2, 3] = True  # three senders into node 3
+    migrate[2, 4] = True  # the only sender into node 4: kept
+    bh = np.full((5, 5), 10.0)
+    bh[1, 3], bh[2, 3] = 30.0, 30.0  # nodes 1 and 2 tie on the fastest link into node 3
+    out = system.prune_migrations(cache, migrate, bh)
+    expected = np.zeros((5, 5), dtype=bool)
+    expected[1, 3] = expected[2, 4] = True
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(system.participation(cache, out),
+                                  system.participation(cache, migrate))
+    assert system.redundant_migrations(cache, out) == 0
+    assert system.migration_delay_s(out, 100.0, bh) < system.migration_delay_s(migrate, 100.0, bh)
+
+
 def test_remaining_capacity_clamps_at_zero():
     out = system.remaining_capacity(np.array([100.0, 30.0, 5.0]), np.array([1, 0, 1]), 20.0)
     np.testing.assert_array_equal(out, [80.0, 30.0, 0.0])

@@ -51,6 +51,22 @@ def redundant_migrations(cache: np.ndarray, migrate: np.ndarray) -> int:
     return int(np.where(cache, into, np.maximum(into - 1, 0)).sum())
 
 
+def prune_migrations(
+    cache: np.ndarray, migrate: np.ndarray, backhaul_bps: np.ndarray
+) -> np.ndarray:
+    """b(k) without its redundant migrations (:func:`redundant_migrations`): none into a node
+    that caches the PB, and into any other node only from the sender with the fastest link
+    R^bac_{n,m} (the lowest n on ties). lambda of (3) is unchanged, so the broadcast is too,
+    and the migration delay of (7) can only fall."""
+    cache = np.asarray(cache, dtype=bool)
+    mig = np.asarray(migrate, dtype=bool) & ~np.eye(len(cache), dtype=bool)
+    out = np.zeros_like(mig)
+    for m in np.flatnonzero(mig.any(axis=0) & ~cache):
+        senders = np.flatnonzero(mig[:, m])
+        out[senders[np.argmax(np.asarray(backhaul_bps)[senders, m])], m] = True
+    return out
+
+
 def remaining_capacity(
     remaining_bytes: np.ndarray, cache: np.ndarray, size_bytes: float
 ) -> np.ndarray:
