@@ -36,7 +36,7 @@ class LearnedPolicy:
         self.learner = learner
         self.name = name or learner.cfg.label
         self.explore = explore
-        self.env_kwargs = dict(learner.cfg.env_kwargs)
+        self.env_kwargs = learner.cfg.env_options
 
     def reset(self, env: FGAMCDParallelEnv) -> None:
         dims = Dims.of(env)

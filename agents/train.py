@@ -33,7 +33,7 @@ CHECKPOINT = "checkpoint.pt"
 def make_env(cfg: TrainConfig, seed: int | None = None) -> FGAMCDParallelEnv:
     return FGAMCDParallelEnv(
         scenario=cfg.scenario, seed=cfg.seed if seed is None else seed,
-        beamformer=cfg.beamformer, **cfg.env_kwargs, **cfg.overrides,
+        beamformer=cfg.beamformer, **cfg.env_options, **cfg.overrides,
     )
 
 
@@ -184,7 +184,7 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
 
     policy = LearnedPolicy(learner)
     eval_rows = evaluate(policy, make_env_config(cfg), seeds=cfg.eval_seeds or (cfg.seed,),
-                         beamformer=cfg.beamformer, **cfg.env_kwargs)
+                         beamformer=cfg.beamformer, **cfg.env_options)
     result = {"config": cfg.to_json(), "label": cfg.label, "curve": curve,
               "eval_rows": eval_rows, "checkpoint": None if ckpt is None else str(ckpt),
               "wall_time_s": elapsed}

@@ -54,6 +54,24 @@ def test_config_label_and_digest():
     assert TrainConfig.from_json(json.loads(json.dumps(a.to_json()))) == a
 
 
+def test_prune_migrations_switch_reaches_training_and_evaluation_envs():
+    from agents.policy import LearnedPolicy
+    from agents.train import make_env
+
+    with pytest.raises(ValueError, match="prune_migrations"):
+        TrainConfig(prune_migrations="yes")
+    for prune in (False, True):
+        cfg = TrainConfig(**{**TINY, "prune_migrations": prune})
+        assert make_env(cfg).prune_migrations is prune
+        learner_env = make_env(cfg)
+        policy = make_policy("maasn-da", learner_env, **{**TINY, "prune_migrations": prune})
+        assert isinstance(policy, LearnedPolicy)
+        assert policy.env_kwargs["prune_migrations"] is prune
+    # an explicit env keyword wins over the switch
+    cfg = TrainConfig(prune_migrations=True, env_kwargs={"prune_migrations": False})
+    assert make_env(cfg.replace(scenario="small")).prune_migrations is False
+
+
 # ---- networks -------------------------------------------------------------------------------
 def test_group_linear_is_one_linear_layer_per_agent():
     torch.manual_seed(0)
