@@ -6,6 +6,7 @@ Examples::
     fgamcd-train --out runs/maasn0 --resume            # continue a killed run exactly
     fgamcd-train --algo maasn-da --augmentation none --set storage_bytes=8e8 --out runs/x
     fgamcd-train --algo qmix-da --hp batch_size=64 --out runs/q
+    fgamcd-train --out runs/maasn0 --evaluate --env prune_migrations=true  # re-evaluate
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--checkpoint-every", type=int)
     ap.add_argument("--out", type=Path, required=True, help="run directory")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    ap.add_argument("--evaluate", action="store_true",
+                    help="no training: evaluate the greedy policy of OUT/checkpoint.pt; only "
+                         "--env, --eval-seeds and --beamformer apply")
     ap.add_argument("--tensorboard", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[],
@@ -72,8 +76,52 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                         progress=not args.quiet, tensorboard=args.tensorboard)
 
 
+def _print_rows(rows: list[dict]) -> None:
+    for row in rows:
+        print(f"greedy policy on instance {row['seed']}: total delay {row['total_delay_s']:.4f} s,"
+              f" QoS-infeasible PBs {row['qos_infeasible_pbs']}, undelivered "
+              f"{row['undelivered_pbs']}, return {row['return']:.2f}, migrations "
+              f"{row['migrations']} ({row['redundant_migrations']} redundant)")
+
+
+def evaluate_checkpoint(args: argparse.Namespace) -> int:
+    """``--evaluate``: the checkpoint's greedy policy, with the given env options on top."""
+    from agents.policy import load_policy
+    from agents.train import CHECKPOINT, make_env_config
+    from baselines.evaluate import evaluate
+
+    training_only = [f"--{k.replace('_', '-')}" for k in (
+        "algo", "scenario", "episodes", "seed", "actor", "critic", "augmentation", "tau0", "xi",
+        "checkpoint_every") if getattr(args, k) is not None]
+    training_only += [flag for flag, given in (("--set", args.overrides), ("--hp", args.hp),
+                                               ("--resume", args.resume)) if given]
+    if training_only:
+        print(f"fgamcd-train: --evaluate uses the checkpoint's config; drop {training_only}",
+              file=sys.stderr)
+        return 2
+    path = args.out / CHECKPOINT
+    if not path.exists():
+        print(f"fgamcd-train: no checkpoint at {path}", file=sys.stderr)
+        return 2
+    policy = load_policy(path)
+    policy.env_kwargs = {**policy.env_kwargs, **dict(args.env_kwargs)}
+    cfg = policy.learner.cfg
+    rows = evaluate(policy, make_env_config(cfg),
+                    seeds=args.eval_seeds or cfg.eval_seeds or (cfg.seed,),
+                    beamformer=args.beamformer or cfg.beamformer)
+    print(f"{cfg.label} from {path}, env options {policy.env_kwargs}")
+    _print_rows(rows)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.evaluate:
+        try:
+            return evaluate_checkpoint(args)
+        except (TypeError, ValueError) as exc:
+            print(f"fgamcd-train: {exc}", file=sys.stderr)
+            return 2
     try:
         cfg = config_from_args(args)
     except ValueError as exc:
@@ -85,10 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     last = res["curve"][-1] if res["curve"] else {}
     print(f"{cfg.label}: {len(res['curve'])} episodes in {res['wall_time_s']:.1f} s; "
           f"last episode return {last.get('return', float('nan')):.2f}")
-    for row in res["eval_rows"]:
-        print(f"greedy policy on instance {row['seed']}: total delay {row['total_delay_s']:.4f} s,"
-              f" QoS-infeasible PBs {row['qos_infeasible_pbs']}, undelivered "
-              f"{row['undelivered_pbs']}, return {row['return']:.2f}")
+    _print_rows(res["eval_rows"])
     print(f"results in {cfg.out}")
     return 0
 

@@ -378,6 +378,16 @@ def test_cli_trains_and_loads_policy(tmp_path, capsys):
     assert rows[0]["total_delay_s"] == pytest.approx(result["eval_rows"][0]["total_delay_s"])
     assert train_main(["--out", str(tmp_path / "bad"), "--hp", "nope=1"]) == 2
 
+    # --evaluate re-runs the checkpoint's greedy policy, here with pruned migrations
+    capsys.readouterr()
+    assert train_main(["--out", str(tmp_path / "run"), "--evaluate"]) == 0
+    assert f"total delay {result['eval_rows'][0]['total_delay_s']:.4f} s" in capsys.readouterr().out
+    assert train_main(["--out", str(tmp_path / "run"), "--evaluate",
+                       "--env", "prune_migrations=true"]) == 0
+    assert "(0 redundant)" in capsys.readouterr().out
+    assert train_main(["--out", str(tmp_path / "bad"), "--evaluate"]) == 2
+    assert train_main(["--out", str(tmp_path / "run"), "--evaluate", "--seed", "3"]) == 2
+
 
 def test_make_policy_checks_the_env_size():
     env = FGAMCDParallelEnv("small", seed=0)
