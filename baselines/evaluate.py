@@ -28,8 +28,11 @@ def episode_metrics(env: FGAMCDParallelEnv) -> dict[str, Any]:
         "qos_infeasible_pbs": sum(t.qos_infeasible for t in hist),
         "undelivered_pbs": sum(t.no_delivery for t in hist),
         "requested_pbs": sum(t.requested for t in hist),
-        "migrations": sum(int(m.sum()) for _, m in env.decisions),
-        "redundant_migrations": sum(system.redundant_migrations(c, m) for c, m in env.decisions),
+        "migrations": sum(int(m.sum()) for m in env.migrations),
+        "redundant_migrations": sum(
+            system.redundant_migrations(cache, m)
+            for cache, m in zip(env.cache_state.T, env.migrations, strict=False)
+        ),
         "return": sum(t.reward for t in hist),
         "hit_ratio": float(served_users(env.scenario, env.cache_state, "visible").mean()),
         "storage_max_fraction": float(used.max() / env.config.storage_bytes),

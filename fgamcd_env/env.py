@@ -150,7 +150,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         self._remaining = np.full(n, float(self.config.storage_bytes))
         self._obs = np.zeros((n, self._obs_size), np.float32)
         self._history: list[system.RewardTerms] = []
-        self._decisions: list[tuple[np.ndarray, np.ndarray]] = []
+        self._migrations: list[np.ndarray] = []
         self._cached = np.zeros((n, self.scenario.num_pbs), dtype=bool)
         self._last: dict[str, Any] = {}
         self._setup_instance()
@@ -199,7 +199,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         self._remaining = np.full(self.config.num_nodes, float(self.config.storage_bytes))
         self._cached = np.zeros((self.config.num_nodes, self.scenario.num_pbs), dtype=bool)
         self._history = []
-        self._decisions = []
+        self._migrations = []
         self._last = {}
         self._obs = obs_mod.observations(self.scenario, 0, self._remaining, self._slots)
         infos = {a: {"k": 0} for a in self.agents}
@@ -358,7 +358,7 @@ class FGAMCDParallelEnv(ParallelEnv):
             migrate = system.prune_migrations(decision.cache, migrate, sc.backhaul_bps[k])
         terms, out, lam = self.pb_outcome(k, decision.cache, migrate)
         self._history.append(terms)
-        self._decisions.append((decision.cache, migrate))
+        self._migrations.append(migrate)
         self._cached[:, k] = decision.cache
         self._remaining = system.remaining_capacity(self._remaining, decision.cache, size)
         self._k += 1
@@ -431,9 +431,9 @@ class FGAMCDParallelEnv(ParallelEnv):
         return list(self._history)
 
     @property
-    def decisions(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Applied (a(k) (N,), b(k) (N, N)) of every step of the current episode."""
-        return list(self._decisions)
+    def migrations(self) -> list[np.ndarray]:
+        """Applied b(k) (N, N) of every step of the current episode (a(k): ``cache_state``)."""
+        return list(self._migrations)
 
     # ---- rendering -----------------------------------------------------------------------------
     def _ansi(self) -> str:

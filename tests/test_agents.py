@@ -61,10 +61,9 @@ def test_prune_migrations_switch_reaches_training_and_evaluation_envs():
     with pytest.raises(ValueError, match="prune_migrations"):
         TrainConfig(prune_migrations="yes")
     for prune in (False, True):
-        cfg = TrainConfig(**{**TINY, "prune_migrations": prune})
-        assert make_env(cfg).prune_migrations is prune
-        learner_env = make_env(cfg)
-        policy = make_policy("maasn-da", learner_env, **{**TINY, "prune_migrations": prune})
+        env = make_env(TrainConfig(**{**TINY, "prune_migrations": prune}))
+        assert env.prune_migrations is prune
+        policy = make_policy("maasn-da", env, **{**TINY, "prune_migrations": prune})
         assert isinstance(policy, LearnedPolicy)
         assert policy.env_kwargs["prune_migrations"] is prune
     # an explicit env keyword wins over the switch
