@@ -219,6 +219,10 @@ class TrainConfig:
             object.__setattr__(self, "out", Path(self.out))
         for name in ("actor_hidden", "mlp_actor_hidden", "critic_hidden"):
             object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
+        # 300 and 300.0 are one config: without this their JSON, hence digest(), differ
+        for f in dataclasses.fields(self):
+            if f.type == "float":
+                object.__setattr__(self, f.name, float(getattr(self, f.name)))
 
     def replace(self, **changes: Any) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(self)}

@@ -51,6 +51,9 @@ def test_config_label_and_digest():
     a = TrainConfig(out="x", progress=False)
     assert a.digest() == TrainConfig(out="y").digest()  # run-control fields are not hashed
     assert a.digest() != TrainConfig(seed=1).digest()
+    # an int where the field is a float is the same config (e.g. --hp delay_weight=300)
+    assert TrainConfig(delay_weight=300).digest() == TrainConfig(delay_weight=300.0).digest()
+    assert TrainConfig(delay_weight=300).delay_weight == 300.0
     assert TrainConfig.from_json(json.loads(json.dumps(a.to_json()))) == a
 
 
