@@ -8,8 +8,9 @@
 
 ``run`` is resumable (finished cells are skipped) and exits with status 1 if any cell, plot or
 summary failed (the others are still done). ``--methods`` restricts the comparison methods
-(maasn-da, qmix-da, trimcaching, no_cooperation, tdma, coarse, centralised) to run; cells of other
-kinds always run. See ``benchmarks/runner.py`` for the layout of ``--out``.
+(maasn-da, qmix-da, trimcaching, no_cooperation, tdma, coarse, centralised) and Fig. 7's variants
+(no-action-semantics, no-value-decomposition, no-da, rnn-da, cgan-da, non-optimal-hyper) to run;
+cells of other kinds always run. See ``benchmarks/runner.py`` for the layout of ``--out``.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ import sys
 from pathlib import Path
 
 from benchmarks import figures
-from benchmarks.methods import METHODS
+from benchmarks.runner import selectable
 
 
 def _methods(text: str) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = sorted(set(names) - set(METHODS))
+    unknown = sorted(set(names) - set(selectable()))
     if not names or unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown methods {unknown or text!r}; choose from {','.join(METHODS)}"
+            f"unknown methods {unknown or text!r}; choose from {','.join(selectable())}"
         )
     return names
 
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=_non_negative, default=None,
                      help="local worker processes (default: CPU count; 0: in this process)")
     run.add_argument("--methods", type=_methods, default=None,
-                     help=f"comma-separated subset of {','.join(METHODS)}")
+                     help=f"comma-separated subset of {','.join(selectable())} (Fig. 7 "
+                          "variants by name: maasn-da selects MAASN-DA, not its ablations)")
     run.add_argument("--ray-address", default=None,
                      help="run cells as Ray tasks: auto, HOST:PORT, or local")
     run.add_argument("--episodes", type=_positive, default=None,

@@ -160,10 +160,19 @@ def read_cell(path: Path) -> dict[str, Any] | None:
     return payload if isinstance(payload, dict) and isinstance(payload.get("rows"), list) else None
 
 
+def selectable() -> tuple[str, ...]:
+    """Names ``methods`` may hold: the comparison methods and Fig. 7's training variants."""
+    from benchmarks.figures.fig07_learning import VARIANTS
+
+    return tuple(dict.fromkeys((*METHODS, *VARIANTS)))
+
+
 def selected(cell: Cell, methods: Sequence[str] | None) -> bool:
-    """``methods`` restricts cells whose ``method`` is a comparison method; others always run."""
-    m = cell.spec.get("method")
-    return methods is None or m not in METHODS or m in methods
+    """``methods`` restricts cells whose ``variant`` (Fig. 7) or else ``method`` is one of
+    :func:`selectable`; others always run. So ``maasn-da`` selects MAASN-DA itself, not the
+    Fig. 7 ablations that also train with ``method="maasn-da"``."""
+    m = cell.spec.get("variant", cell.spec.get("method"))
+    return methods is None or m not in selectable() or m in methods
 
 
 # ----------------------------------------------------------------------------- execution
@@ -401,9 +410,9 @@ def run(
     if not mods:
         raise ValueError("no figure to run")
     if methods is not None:
-        unknown = sorted(set(methods) - set(METHODS))
+        unknown = sorted(set(methods) - set(selectable()))
         if unknown:
-            raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+            raise ValueError(f"unknown methods {unknown}; choose from {list(selectable())}")
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 0:
         raise ValueError(f"workers={workers}: must be >= 0 (0 = run in this process)")

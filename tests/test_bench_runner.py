@@ -174,6 +174,20 @@ def test_methods_filter_and_seeds(toy: types.ModuleType, tmp_path: Path) -> None
         runner.run([NAME], out=tmp_path, workers=0, progress=False, methods=["nope"])
 
 
+def test_methods_filter_picks_fig7_variants_by_name(tmp_path: Path) -> None:
+    from benchmarks.figures import fig07_learning as fig7
+
+    cells = [runner.Cell("fig7", fig7.__name__, s, str(i), tmp_path / f"{i}.json")
+             for i, s in enumerate(fig7.cells(quick=False, seeds=2))]
+    pick = {(c.spec["variant"], c.spec["seed"]) for c in cells
+            if runner.selected(c, ["maasn-da", "no-da"])}
+    # the ablations train with method="maasn-da" too, but "maasn-da" means MAASN-DA itself
+    assert pick == {("maasn-da", 0), ("maasn-da", 1), ("no-da", 0), ("no-da", 1)}
+    assert all(runner.selected(c, None) for c in cells)
+    assert cli.build_parser().parse_args(["run", "fig7", "--methods", "qmix-da,cgan-da"]).methods \
+        == ["qmix-da", "cgan-da"]
+
+
 def test_failed_cell_is_reported_others_finish_and_rerun_retries_it(
     toy: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
