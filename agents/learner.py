@@ -60,8 +60,8 @@ def learning_reward(
     by ``delay_weight`` instead of 1, minus the migration delay of PBs nobody requests (also
     weighted) when ``charge_all_migrations``; all times ``reward_scale`` and clipped below at
     ``-reward_clip``, where a requested PB nobody delivers (``no_delivery``) lands when
-    ``undelivered_at_floor``; minus ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``).
-    Works element-wise on arrays.
+    ``undelivered_at_floor``; minus ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``),
+    for unrequested PBs only when ``storage_cost_unrequested_only``. Works element-wise on arrays.
     """
     req = np.asarray(requested, dtype=bool)
     w = cfg.delay_weight
@@ -71,7 +71,10 @@ def learning_reward(
     r = np.maximum(r * cfg.reward_scale, -cfg.reward_clip)
     if cfg.undelivered_at_floor:
         r = np.where(np.asarray(no_delivery, dtype=bool), -cfg.reward_clip, r)
-    return r - cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
+    cost = cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
+    if cfg.storage_cost_unrequested_only:
+        cost = cost * ~req
+    return r - cost
 
 
 def value_range(cfg: TrainConfig, agents: int) -> tuple[float, float]:

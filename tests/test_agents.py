@@ -137,6 +137,11 @@ def test_learning_reward_by_hand():
     assert learning_reward(cfg, -1.5, 0.25, True, 0.3) == pytest.approx(-0.65)
     # unrequested PB: (12) gives 0, the migration delay 0.3 s is charged: -0.03 - 0.5
     assert learning_reward(cfg, 0.0, 0.25, False, 0.3) == pytest.approx(-0.53)
+    # storage paid for unrequested PBs only: the requested one keeps -0.15, the other -0.53
+    np.testing.assert_allclose(
+        learning_reward(cfg.replace(storage_cost_unrequested_only=True), np.array([-1.5, 0.0]),
+                        np.array([0.25, 0.25]), np.array([True, False]), np.array([0.3, 0.3])),
+        [-0.15, -0.53])
     paper = cfg.replace(storage_cost=0.0, charge_all_migrations=False)
     assert learning_reward(paper, 0.0, 0.25, False, 0.3) == 0.0
     np.testing.assert_allclose(
