@@ -36,6 +36,10 @@ AUGMENTATIONS = ("esn", "none", "rnn", "cgan")
 
 # Fields that say where and how loudly to run, not what is learned: left out of the hash.
 _RUN_FIELDS = ("out", "progress", "resume", "checkpoint_every", "tensorboard")
+# Fields added after trained policies were cached, whose default keeps the earlier behaviour:
+# left out of the hash at their default, so those policies keep their digest (and a run killed
+# midway still resumes). Add every new field here whose default changes nothing.
+_OMIT_AT_DEFAULT = ("select_every",)
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,12 @@ class TrainConfig:
     cgan_noise: int = 16  # latent size of the cGAN generator
     aug_epochs: int = 2  # gradient epochs per episode of the RNN / cGAN augmenters
     torch_threads: int = 1
+    # Ours (0 = the paper: the policy after the last episode). Every select_every episodes (and
+    # after the last) the greedy policy plays one episode on the training instance, outside the
+    # replay buffer; the run returns the policy whose greedy episode had the highest return (12)
+    # (the latest on ties), as tianshou's save_best_fn. The instance is static, so this is the
+    # deployed system's own score. log.csv gets greedy_return and greedy_delay_s columns.
+    select_every: int = 0
 
     def __post_init__(self) -> None:
         def fail(name: str, why: str) -> None:
@@ -180,8 +190,10 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 fail(name, "must be a positive integer")
-        if isinstance(self.updates_per_episode, bool) or self.updates_per_episode < 0:
-            fail("updates_per_episode", "must be an integer >= 0")
+        for name in ("updates_per_episode", "select_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 0:
+                fail(name, "must be an integer >= 0")
         if int(self.aug_epochs) != self.aug_epochs or self.aug_epochs < 0:
             fail("aug_epochs", "must be an integer >= 0")
         for name in ("actor_hidden", "mlp_actor_hidden", "critic_hidden"):
@@ -277,6 +289,8 @@ class TrainConfig:
 
     def digest(self) -> str:
         """Hash of what the run learns from (run-control fields excluded), for result caching."""
-        d = {k: v for k, v in self.to_json().items() if k not in _RUN_FIELDS}
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        d = {k: v for k, v in self.to_json().items()
+             if k not in _RUN_FIELDS and not (k in _OMIT_AT_DEFAULT and v == defaults[k])}
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,19 @@ def make_policy(algo: str, env: FGAMCDParallelEnv, seed: int = 0, **config: Any)
     return LearnedPolicy(build_learner(cfg, Dims.of(env), np.random.default_rng(seed)))
 
 
+def policy_snapshot(learner: Any) -> dict[str, Any]:
+    """Copies of the learner's network weights (no optimisers), for :func:`restore_policy`."""
+    return {k: copy.deepcopy(m.state_dict()) for k, m in learner.modules().items()
+            if isinstance(m, torch.nn.Module)}
+
+
+def restore_policy(learner: Any, snapshot: dict[str, Any]) -> None:
+    """Load the network weights of :func:`policy_snapshot` back into ``learner``."""
+    mods = learner.modules()
+    for k, sd in snapshot.items():
+        mods[k].load_state_dict(sd)
+
+
 def load_policy(checkpoint: str | Path) -> LearnedPolicy:
     """The greedy policy stored in a training checkpoint (``fgamcd-train`` output)."""
     state = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
@@ -67,4 +81,6 @@ def load_policy(checkpoint: str | Path) -> LearnedPolicy:
     dims = Dims(**state["dims"])
     learner = build_learner(cfg, dims, np.random.default_rng(cfg.seed))
     learner.load_state_dict(state["learner"])
+    if state.get("best"):  # the run selected its best greedy policy (select_every)
+        restore_policy(learner, state["best"]["modules"])
     return LearnedPolicy(learner)

@@ -5,7 +5,9 @@ total delay, QoS-infeasible and undelivered PBs, synthetic samples, losses, wall
 ``checkpoint.pt`` (written atomically every ``checkpoint_every`` episodes and at the end: learner
 networks, target networks, optimisers, replay buffer, predictor, every RNG state, the log) and
 ``result.json`` (curve, evaluation rows of the greedy policy in ``baselines.evaluate``'s
-format). ``resume=True`` continues from ``checkpoint.pt`` exactly: the same seed gives the same
+format). With ``select_every`` the checkpoint also holds the best greedy policy seen so far
+(``"best"``), which the evaluation and :func:`agents.policy.load_policy` use. ``resume=True``
+continues from ``checkpoint.pt`` exactly: the same seed gives the same
 weights whether or not the run was interrupted.
 """
 
@@ -24,7 +26,13 @@ from threadpoolctl import threadpool_limits
 
 from agents.config import TrainConfig
 from agents.learner import Dims, can_cache, learning_reward
-from agents.policy import LearnedPolicy, build_learner, unpack_obs
+from agents.policy import (
+    LearnedPolicy,
+    build_learner,
+    policy_snapshot,
+    restore_policy,
+    unpack_obs,
+)
 from fgamcd_env.env import FGAMCDParallelEnv
 
 CHECKPOINT = "checkpoint.pt"
@@ -92,6 +100,13 @@ def run_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, explore: boo
             "qos_infeasible_pbs": ep["qos_infeasible"], "undelivered_pbs": ep["no_delivery"]}
 
 
+def greedy_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, seed: int) -> dict[str, Any]:
+    """One greedy episode for policy selection; its transitions are not learned from."""
+    out = run_episode(env, learner, episode, False, seed)
+    learner.begin_episode()  # drop the recorded transitions
+    return out
+
+
 def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
     return {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()}
 
@@ -120,6 +135,7 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
     learner = build_learner(cfg, dims, rng)
     curve: list[dict[str, Any]] = []
     start, elapsed = 0, 0.0
+    best: dict[str, Any] | None = None  # with select_every: episode, return, delay, modules
     ckpt = None if out is None else out / CHECKPOINT
     if cfg.resume:
         if ckpt is None or not ckpt.exists():
@@ -132,6 +148,7 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
         rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])
         curve, start, elapsed = state["curve"], state["episode"], state["wall_time_s"]
+        best = state.get("best")
     if out is not None:
         _atomic_json(cfg.to_json(), out / "config.json")
         _write_log(curve, out / "log.csv")  # drops rows of episodes a kill lost
@@ -147,7 +164,7 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
         _atomic_save({
             "config": cfg.to_json(), "dims": dims.__dict__, "learner": learner.state_dict(),
             "rng": _rng_state(rng), "curve": curve, "episode": episode,
-            "wall_time_s": elapsed,
+            "wall_time_s": elapsed, "best": best,
         }, ckpt)
 
     bar = None
@@ -159,6 +176,15 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
         t0 = time.perf_counter()
         row: dict[str, Any] = {"episode": e, **run_episode(env, learner, e, True, cfg.seed)}
         row.update(learner.end_episode(e))
+        if cfg.select_every:
+            row["greedy_return"] = row["greedy_delay_s"] = float("nan")
+            if (e + 1) % cfg.select_every == 0 or e + 1 == cfg.episodes:
+                g = greedy_episode(env, learner, e, cfg.seed)
+                row["greedy_return"], row["greedy_delay_s"] = g["return"], g["total_delay_s"]
+                if best is None or g["return"] >= best["return"]:
+                    best = {"episode": e + 1, "return": g["return"],
+                            "total_delay_s": g["total_delay_s"],
+                            "modules": policy_snapshot(learner)}
         row["wall_s"] = time.perf_counter() - t0
         elapsed += row["wall_s"]
         curve.append(row)
@@ -182,12 +208,16 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
     if writer is not None:
         writer.close()
 
+    if best is not None:
+        restore_policy(learner, best["modules"])
     policy = LearnedPolicy(learner)
     eval_rows = evaluate(policy, make_env_config(cfg), seeds=cfg.eval_seeds or (cfg.seed,),
                          beamformer=cfg.beamformer, **cfg.env_options)
     result = {"config": cfg.to_json(), "label": cfg.label, "curve": curve,
               "eval_rows": eval_rows, "checkpoint": None if ckpt is None else str(ckpt),
-              "wall_time_s": elapsed}
+              "wall_time_s": elapsed,
+              "selected": None if best is None else
+              {k: best[k] for k in ("episode", "return", "total_delay_s")}}
     if out is not None:
         _atomic_json(result, out / "result.json")
     return result

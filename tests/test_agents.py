@@ -57,6 +57,22 @@ def test_config_label_and_digest():
     assert TrainConfig.from_json(json.loads(json.dumps(a.to_json()))) == a
 
 
+def test_digest_omits_later_fields_at_their_default():
+    """A field added after policies were cached keeps old digests valid at its default."""
+    import hashlib
+
+    from agents.config import _OMIT_AT_DEFAULT, _RUN_FIELDS
+
+    cfg = TrainConfig(seed=3)
+    old = {k: v for k, v in cfg.to_json().items()
+           if k not in _RUN_FIELDS and k not in _OMIT_AT_DEFAULT}  # a config before the fields
+    blob = json.dumps(old, sort_keys=True, default=str).encode()
+    assert cfg.digest() == hashlib.sha256(blob).hexdigest()[:16]
+    assert cfg.replace(select_every=5).digest() != cfg.digest()
+    with pytest.raises(ValueError, match="select_every"):
+        TrainConfig(select_every=-1)
+
+
 def test_prune_migrations_switch_reaches_training_and_evaluation_envs():
     from agents.policy import LearnedPolicy
     from agents.train import make_env
@@ -368,6 +384,25 @@ def test_resume_continues_exactly(tmp_path, algo, monkeypatch):
     assert len(log) == 1 + 4  # header + one row per episode, none duplicated
     with pytest.raises(ValueError, match="different configuration"):
         train(cfg.replace(out=tmp_path / "part", resume=True, seed=5))
+
+
+@pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
+def test_select_every_keeps_the_best_greedy_policy(tmp_path, algo):
+    cfg = TrainConfig(**{**TINY, "episodes": 5}, algo=algo, seed=1)
+    plain = train(cfg)
+    res = train(cfg.replace(select_every=2, out=tmp_path / "run"))
+    # greedy episodes do not touch the training RNGs or the replay buffer
+    assert [r["return"] for r in res["curve"]] == [r["return"] for r in plain["curve"]]
+    greedy = [r["greedy_return"] for r in res["curve"]]
+    scored = [e for e, g in enumerate(greedy) if not math.isnan(g)]
+    assert scored == [1, 3, 4]  # every 2nd episode and the last
+    best = max(greedy[e] for e in scored)
+    assert res["selected"]["return"] == best
+    assert res["selected"]["episode"] == 1 + max(e for e in scored if greedy[e] == best)
+    # the evaluated and the reloaded policy are the selected one (static instance, same seed)
+    assert res["eval_rows"][0]["return"] == pytest.approx(best)
+    rows = evaluate(load_policy(tmp_path / "run" / "checkpoint.pt"), "small", seeds=[1])
+    assert rows[0]["return"] == pytest.approx(best)
 
 
 def test_cli_trains_and_loads_policy(tmp_path, capsys):
