@@ -36,10 +36,10 @@ AUGMENTATIONS = ("esn", "none", "rnn", "cgan")
 
 # Fields that say where and how loudly to run, not what is learned: left out of the hash.
 _RUN_FIELDS = ("out", "progress", "resume", "checkpoint_every", "tensorboard")
-# Fields added after trained policies were cached, whose default keeps the earlier behaviour:
-# left out of the hash at their default, so those policies keep their digest (and a run killed
-# midway still resumes). Add every new field here whose default changes nothing.
-_OMIT_AT_DEFAULT = ("select_every",)
+# Fields added after trained policies were cached -> the value that behaves as before they
+# existed. At that value a field is left out of the hash, so those policies keep their digest
+# (and a run killed midway still resumes); any other value, the default included, is hashed.
+_LEGACY_VALUES: dict[str, Any] = {"select_every": 0}
 
 
 @dataclass(frozen=True)
@@ -289,8 +289,7 @@ class TrainConfig:
 
     def digest(self) -> str:
         """Hash of what the run learns from (run-control fields excluded), for result caching."""
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
         d = {k: v for k, v in self.to_json().items()
-             if k not in _RUN_FIELDS and not (k in _OMIT_AT_DEFAULT and v == defaults[k])}
+             if k not in _RUN_FIELDS and not (k in _LEGACY_VALUES and v == _LEGACY_VALUES[k])}
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

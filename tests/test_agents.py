@@ -57,15 +57,15 @@ def test_config_label_and_digest():
     assert TrainConfig.from_json(json.loads(json.dumps(a.to_json()))) == a
 
 
-def test_digest_omits_later_fields_at_their_default():
-    """A field added after policies were cached keeps old digests valid at its default."""
+def test_digest_omits_later_fields_at_their_legacy_value():
+    """A field added after policies were cached keeps old digests valid at its legacy value."""
     import hashlib
 
-    from agents.config import _OMIT_AT_DEFAULT, _RUN_FIELDS
+    from agents.config import _LEGACY_VALUES, _RUN_FIELDS
 
-    cfg = TrainConfig(seed=3)
+    cfg = TrainConfig(seed=3).replace(**_LEGACY_VALUES)
     old = {k: v for k, v in cfg.to_json().items()
-           if k not in _RUN_FIELDS and k not in _OMIT_AT_DEFAULT}  # a config before the fields
+           if k not in _RUN_FIELDS and k not in _LEGACY_VALUES}  # a config before the fields
     blob = json.dumps(old, sort_keys=True, default=str).encode()
     assert cfg.digest() == hashlib.sha256(blob).hexdigest()[:16]
     assert cfg.replace(select_every=5).digest() != cfg.digest()
