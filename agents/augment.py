@@ -153,7 +153,7 @@ class RNNPredictor:
         with torch.random.fork_rng():  # leave the learner's global torch stream untouched
             torch.manual_seed(seed)
             self.net = _RNNNet(in_dim, out_dim, hidden)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr, foreach=True)
         self.epochs = epochs
 
     def predict(self, v: np.ndarray) -> np.ndarray:
@@ -196,8 +196,8 @@ class CGANPredictor:
             self.d = nn.Sequential(
                 nn.Linear(in_dim + out_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)
             )
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=lr, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr, betas=(0.5, 0.999))
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=lr, betas=(0.5, 0.999), foreach=True)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr, betas=(0.5, 0.999), foreach=True)
 
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn((n, self.noise), generator=self.gen)

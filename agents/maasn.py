@@ -51,8 +51,9 @@ class MAASNDA(Learner):
         if self.mixer is not None:
             critic_params += list(self.mixer.parameters())
         self.critic_params = critic_params
-        self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=cfg.lr_actor)
-        self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.lr_critic)
+        self.actor_params = list(self.actor.parameters())
+        self.opt_actor = torch.optim.Adam(self.actor_params, lr=cfg.lr_actor, foreach=True)
+        self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.lr_critic, foreach=True)
 
     def temperature(self, episode: int) -> float:
         c, p = self.cfg, self.progress(episode)
@@ -102,9 +103,11 @@ class MAASNDA(Learner):
         logits = self.actor(obs)
         d = gumbel_binary(logits, self.temperature(episode), self.torch_gen, hard=True)
         actor_loss = -self.critic(obs, d).mean() + cfg.logit_l2 * logits.square().mean()
-        self.opt_actor.zero_grad()
-        actor_loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.actor.parameters(), cfg.grad_clip)
+        # gradients of the actor only (backward() would also fill the critic's, unused)
+        grads = torch.autograd.grad(actor_loss, self.actor_params)
+        for p, g in zip(self.actor_params, grads, strict=True):
+            p.grad = g
+        torch.nn.utils.clip_grad_norm_(self.actor_params, cfg.grad_clip)
         self.opt_actor.step()
 
         soft_update(self.actor_t, self.actor, cfg.target_tau)

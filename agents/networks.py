@@ -2,7 +2,7 @@
 
 Every agent n has its own parameters (phi_n, theta_n in the paper). Instead of N separate
 modules, :class:`GroupLinear` keeps one weight tensor of shape (N, in, out) and applies agent n's
-slice to agent n's input with one ``einsum``, so a forward pass over all agents is one call.
+slice to agent n's input with one batched matmul, so a forward pass over all agents is one call.
 Tensors are laid out ``(batch, N, features)``.
 """
 
@@ -27,7 +27,8 @@ class GroupLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(groups, out_features).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bgi,gio->bgo", x, self.weight) + self.bias
+        # (G, B, i) @ (G, i, o) + bias: one batched matmul, faster than einsum on the CPU
+        return torch.baddbmm(self.bias.unsqueeze(1), x.transpose(0, 1), self.weight).transpose(0, 1)
 
 
 def group_mlp(groups: int, sizes: list[int]) -> nn.Sequential:
@@ -149,9 +150,11 @@ class DRQN(nn.Module):
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """theta_target <- (1 - tau) theta_target + tau theta (Algorithm 1, line 24)."""
+    targets, sources = list(target.parameters()), list(source.parameters())
+    if len(targets) != len(sources):
+        raise ValueError("soft_update: the two modules have different parameter lists")
     with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters(), strict=True):
-            t.mul_(1.0 - tau).add_(s, alpha=tau)
+        torch._foreach_lerp_(targets, sources, tau)
 
 
 def gumbel_binary(

@@ -50,7 +50,7 @@ class QMIXDA(Learner):
         self.q_t = copy.deepcopy(self.q)
         self.mixer_t = copy.deepcopy(self.mixer)
         self.params = list(self.q.parameters()) + list(self.mixer.parameters())
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr_critic)
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr_critic, foreach=True)
         self.h = torch.zeros(1, n, cfg.qmix_hidden)
         self.last_h = self.h[0].numpy().copy()
         self.last_idx = np.zeros(n, dtype=np.int64)
