@@ -440,3 +440,11 @@ def test_make_policy_checks_the_env_size():
     with pytest.raises(ValueError, match="was built for N=3"):
         policy.reset(big)
     assert Dims.of(big).agents == 4
+
+
+@pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
+def test_train_speed_benchmark_runs_real_updates(algo):
+    from benchmarks.train_speed import time_updates
+
+    ts = time_updates(algo, "small", repeats=2, steps=1)
+    assert len(ts) == 2 and all(t > 0 for t in ts)
