@@ -13,6 +13,10 @@
 - ``full_comp``: as ``trimcaching``, but every PB goes to every node (env ``full_comp=True``).
 - ``hybrid``: as ``trimcaching``; PBs wanted by at most ``eps_hot`` users are unicast.
 - ``tdma`` and ``hybrid`` plan their migrations against their own delivery mode.
+- ``replicate`` (ours, beyond the paper): every node caches every requested PB that fits
+  (``baselines.placement.replicate_placement``), no migration, so each PB is broadcast by every
+  node holding it with the paper's per-PB groups. A delay yardstick: on ``paper`` the requested
+  PBs fit in every node, so it is CoMP over all N nodes at zero migration cost.
 - ``random``: cache with probability ``p_cache``, migrate on each link with ``p_migrate``
   (the forcing rules apply); CoMP.
 
@@ -28,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from baselines.placement import coarse_placement, greedy_hit_placement
+from baselines.placement import coarse_placement, greedy_hit_placement, replicate_placement
 from baselines.policy import PlanPolicy, joint_to_actions
 from fgamcd_env.core.scenario import Scenario
 from fgamcd_env.env import FGAMCDParallelEnv
@@ -85,6 +89,14 @@ class HybridMulticast(TrimCaching):
         self.name = f"hybrid(eps_hot={eps_hot})"
 
 
+class ReplicateRequested(PlanPolicy):
+    name = "replicate"
+    migration = "none"
+
+    def plan(self, scenario: Scenario) -> np.ndarray:
+        return replicate_placement(scenario)
+
+
 class RandomPolicy:
     """Independent Bernoulli bits (a seeded generator, reset with the env's episode)."""
 
@@ -116,5 +128,6 @@ BASELINES: dict[str, type] = {
     "coarse": CoarseGrained,
     "full_comp": FullCoMP,
     "hybrid": HybridMulticast,
+    "replicate": ReplicateRequested,
     "random": RandomPolicy,
 }

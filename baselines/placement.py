@@ -83,3 +83,18 @@ def coarse_placement(scenario: Scenario) -> np.ndarray:
                 plan[n, rep.model_pbs[j]] = True
                 budget -= model_bytes[j]
     return plan
+
+
+def replicate_placement(scenario: Scenario) -> np.ndarray:
+    """Every node caches every requested PB, most requesters first (ties: smaller, then lower k),
+    skipping a PB that no longer fits; PBs nobody requests are never cached."""
+    sizes = scenario.pb_sizes_bytes.astype(float)
+    wanted = scenario.demand.sum(axis=1)  # (K,) requesting users per PB
+    order = [k for k in np.lexsort((np.arange(len(sizes)), sizes, -wanted)) if wanted[k] > 0]
+    row = np.zeros(len(sizes), dtype=bool)
+    budget = scenario.config.storage_bytes
+    for k in order:
+        if sizes[k] <= budget:
+            row[k] = True
+            budget -= sizes[k]
+    return np.tile(row, (scenario.num_nodes, 1))

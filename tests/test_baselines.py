@@ -6,7 +6,12 @@ import pytest
 import fgamcd_env
 from baselines.evaluate import episode_metrics, evaluate
 from baselines.methods import BASELINES, CoarseGrained, NoCooperation, RandomPolicy, TrimCaching
-from baselines.placement import coarse_placement, greedy_hit_placement, served_users
+from baselines.placement import (
+    coarse_placement,
+    greedy_hit_placement,
+    replicate_placement,
+    served_users,
+)
 from baselines.policy import Policy, joint_to_actions, relay_migration
 from fgamcd_env.env import FGAMCDParallelEnv
 
@@ -131,3 +136,22 @@ def test_centralised_reference_is_exact_and_no_worse_than_trimcaching(seed):
     assert -row["return"] == pytest.approx(min(cen.candidates.values()))
     trim = evaluate(TrimCaching(), "small", seeds=[seed], beamformer="mrt_tdma", **kw)[0]
     assert row["return"] >= trim["return"] - 1e-9
+
+
+def test_replicate_placement_by_hand():
+    sc = fgamcd_env.make_scenario("small", seed=1, storage_bytes=1e9)
+    sizes, wanted = sc.pb_sizes_bytes.astype(float), sc.demand.sum(axis=1)
+    requested = wanted > 0
+    assert 0 < sizes[requested].sum() < sc.config.storage_bytes  # room for all of them
+    plan = replicate_placement(sc)
+    assert plan.shape == (sc.num_nodes, sc.num_pbs)
+    assert (plan == requested).all()  # every node, every requested PB, nothing else
+    assert not requested.all()
+    # storage for the two most requested PBs only (ties: smaller first): exactly those two
+    order = np.lexsort((np.arange(sc.num_pbs), sizes, -wanted))
+    cap = sizes[order[:2]].sum()
+    tight = fgamcd_env.make_scenario("small", seed=1, storage_bytes=cap)
+    plan = replicate_placement(tight)
+    expect = np.zeros(sc.num_pbs, bool)
+    expect[order[:2]] = True
+    assert (plan == expect).all()
