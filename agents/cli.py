@@ -7,6 +7,7 @@ Examples::
     fgamcd-train --algo maasn-da --augmentation none --set storage_bytes=8e8 --out runs/x
     fgamcd-train --algo qmix-da --hp batch_size=64 --out runs/q
     fgamcd-train --out runs/maasn0 --evaluate --env prune_migrations=true  # re-evaluate
+    fgamcd-train --hp select_every=20 --out runs/best0  # keep the best greedy policy seen
 """
 
 from __future__ import annotations
