@@ -14,7 +14,7 @@ from agents.augment import ESN, accept, select_synthetic, spectral_norm, synthet
 from agents.cli import main as train_main
 from agents.config import TrainConfig
 from agents.learner import Dims
-from agents.networks import ActionSemanticsActor, GroupLinear, QMixer, gumbel_binary
+from agents.networks import ActionSemanticsActor, GroupLinear, QMixer, gumbel_binary, soft_update
 from agents.policy import load_policy, make_policy
 from agents.qmix import index_to_bits, joint_masks
 from agents.replay import ReplayBuffer
@@ -99,6 +99,18 @@ def test_group_linear_is_one_linear_layer_per_agent():
     for g in range(3):
         expect = x[:, g] @ layer.weight[g] + layer.bias[g]
         torch.testing.assert_close(y[:, g], expect)
+
+
+def test_soft_update_by_hand():
+    target, source = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        target.weight.fill_(2.0), target.bias.fill_(-1.0)
+        source.weight.fill_(6.0), source.bias.fill_(3.0)
+    soft_update(target, source, 0.25)  # (1 - tau) target + tau source
+    assert torch.all(target.weight == 3.0) and torch.all(target.bias == 0.0)
+    assert torch.all(source.weight == 6.0)
+    with pytest.raises(ValueError, match="different parameter lists"):
+        soft_update(target, torch.nn.Sequential(source, torch.nn.Linear(2, 1)), 0.5)
 
 
 def test_action_semantics_logits_by_hand():
