@@ -28,7 +28,7 @@ from agents.policy import build_learner  # noqa: E402
 from agents.train import make_env  # noqa: E402
 
 
-def random_batch_source(learner, dims: Dims, rng: np.random.Generator, size: int) -> None:
+def fill_random_replay(learner, dims: Dims, rng: np.random.Generator, size: int) -> None:
     """Fill ``learner``'s replay buffer with ``size`` random transitions of the right shapes."""
     n, o = dims.agents, dims.obs
     fields: dict[str, np.ndarray] = {
@@ -56,7 +56,7 @@ def time_updates(algo: str, scenario: str, repeats: int, steps: int, seed: int =
     dims = Dims.of(make_env(cfg))
     rng = np.random.default_rng(seed)
     learner = build_learner(cfg, dims, rng)
-    random_batch_source(learner, dims, rng, 4 * cfg.batch_size)
+    fill_random_replay(learner, dims, rng, 4 * cfg.batch_size)
     out = []
     for rep in range(repeats + 1):
         t0 = time.perf_counter()
