@@ -128,9 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"fgamcd-train: {exc}", file=sys.stderr)
         return 2
-    from agents.train import train
+    from agents.train import TrainingInterrupted, train
 
-    res = train(cfg)
+    try:
+        res = train(cfg)
+    except TrainingInterrupted as exc:
+        print(f"fgamcd-train: stopped by {exc}", file=sys.stderr)
+        return 128 + exc.signum
     last = res["curve"][-1] if res["curve"] else {}
     print(f"{cfg.label}: {len(res['curve'])} episodes in {res['wall_time_s']:.1f} s; "
           f"last episode return {last.get('return', float('nan')):.2f}")

@@ -8,15 +8,21 @@ networks, target networks, optimisers, replay buffer, predictor, every RNG state
 format). With ``select_every`` the checkpoint also holds the best greedy policy seen so far
 (``"best"``), which the evaluation and :func:`agents.policy.load_policy` use. ``resume=True``
 continues from ``checkpoint.pt`` exactly: the same seed gives the same
-weights whether or not the run was interrupted.
+weights whether or not the run was interrupted. SIGINT (Ctrl-C) or SIGTERM during training
+finishes the current episode, checkpoints it and raises :class:`TrainingInterrupted`; a second
+Ctrl-C interrupts at once (losing the episodes since the last checkpoint).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,48 @@ from agents.policy import (
 from fgamcd_env.env import FGAMCDParallelEnv
 
 CHECKPOINT = "checkpoint.pt"
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """A signal stopped training after a finished episode, which was checkpointed."""
+
+    def __init__(self, signum: int, episodes: int, checkpoint: Path | None) -> None:
+        where = (f"checkpoint {checkpoint}; resume=True (--resume) continues it"
+                 if checkpoint is not None else "no run directory, nothing saved")
+        super().__init__(f"{signal.Signals(signum).name} after episode {episodes}: {where}")
+        self.signum, self.episodes, self.checkpoint = signum, episodes, checkpoint
+
+
+@contextlib.contextmanager
+def stop_after_episode() -> Iterator[dict[str, int | None]]:
+    """Defer SIGINT/SIGTERM: the first sets ``flag["signal"]`` for the loop to act on at the end
+    of an episode (checkpoints stay consistent); a second Ctrl-C raises KeyboardInterrupt at
+    once. A repeated SIGTERM does not: a process pool whose sibling worker died terminates every
+    worker again, which must not cost the checkpoint.
+
+    Handlers can only be set in the main thread; elsewhere, and for a signal the process
+    ignores (SIGINT in a background job), nothing changes. The old handlers come back on exit.
+    """
+    flag: dict[str, int | None] = {"signal": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def defer(signum: int, frame: Any) -> None:
+        if flag["signal"] is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if flag["signal"] is None:
+            flag["signal"] = signum
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, h in old.items():
+        if h is not signal.SIG_IGN:
+            signal.signal(s, defer)
+    try:
+        yield flag
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def make_env(cfg: TrainConfig, seed: int | None = None) -> FGAMCDParallelEnv:
@@ -116,13 +164,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     Returns ``{"config", "curve", "eval_rows", "checkpoint", "wall_time_s"}``; ``curve`` is the
     per-episode log, ``eval_rows`` the rows of ``baselines.evaluate`` for the greedy policy.
+    Raises :class:`TrainingInterrupted` (after checkpointing) on SIGINT/SIGTERM.
     """
     # Multi-threaded OpenBLAS on a loaded 2-core machine made a Cholesky 25x slower: one thread.
-    with threadpool_limits(limits=cfg.torch_threads):
-        return _train(cfg)
+    with threadpool_limits(limits=cfg.torch_threads), stop_after_episode() as stop:
+        return _train(cfg, stop)
 
 
-def _train(cfg: TrainConfig) -> dict[str, Any]:
+def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     from baselines.evaluate import evaluate
 
     torch.set_num_threads(cfg.torch_threads)
@@ -201,8 +250,14 @@ def _train(cfg: TrainConfig) -> dict[str, Any]:
         if bar is not None:
             bar.set_postfix(ret=f"{row['return']:.1f}", delay=f"{row['total_delay_s']:.3f}s")
             bar.update()
-        if (e + 1) % cfg.checkpoint_every == 0 or e + 1 == cfg.episodes:
+        if (e + 1) % cfg.checkpoint_every == 0 or e + 1 == cfg.episodes or stop["signal"]:
             save(e + 1)
+        if stop["signal"] is not None:
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+            raise TrainingInterrupted(stop["signal"], e + 1, ckpt)
     if bar is not None:
         bar.close()
     if writer is not None:

@@ -16,6 +16,7 @@ cells of other kinds always run. See ``benchmarks/runner.py`` for the layout of 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         path = write_report(args.out)
         print(f"wrote {path}")
         return 0
-    from benchmarks.runner import format_report, run
+    from benchmarks.runner import Interrupted, format_report, run
 
     try:
         report = run(
@@ -113,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError) as exc:
         print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"fgamcd-bench: stopped by {signal.Signals(signum).name}. Finished cells are "
+              "stored and trainings checkpointed; the same command resumes.", file=sys.stderr)
+        return 128 + signum
     print(format_report(report))
     return 0 if report.ok else 1
 

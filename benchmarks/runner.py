@@ -12,7 +12,9 @@ Cells run
   BLAS/OpenMP thread each so N workers use N cores; ``workers=0`` runs them in this process), at
   most ``workers`` at a time, so a worker that dies (killed, segfault) takes down only the cells
   in flight: those are retried one at a time in a fresh pool, and the one that dies alone is
-  reported as failed;
+  reported as failed. Ctrl-C or SIGTERM stops the run: workers ignore SIGINT and get one SIGTERM
+  from the driver, on which a training finishes its episode and checkpoints it
+  (``agents.train``); workers still running after ``STOP_GRACE_S`` are killed;
 - or as Ray tasks (``ray_address``: ``"auto"``, ``"HOST:PORT"``, or ``"local"`` to start an
   embedded instance; an already initialised Ray is used as is). Results come back to the driver,
   which writes them; the cache of trained policies (``<out>/_policies``) is shared only if every
@@ -31,8 +33,11 @@ import contextlib
 import datetime as _dt
 import importlib
 import json
+import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -62,6 +67,16 @@ THREAD_VARS = (
     "NUMEXPR_NUM_THREADS",
 )
 SCALARS = (str, int, float, bool, type(None))
+STOP_GRACE_S = 120.0  # after Ctrl-C / SIGTERM, time workers get to checkpoint before a kill
+_IN_POOL_WORKER = False  # True in the processes of _run_pool (set by _init_worker)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (finished cells are stored; re-running resumes)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -192,6 +207,12 @@ def execute(module_name: str, spec: dict[str, Any], cache: str | None) -> dict[s
         return {"ok": True, "rows": jsonable(rows), "wall_s": time.perf_counter() - t0}
     except Exception:
         return {"ok": False, "error": traceback.format_exc(), "wall_s": time.perf_counter() - t0}
+    except KeyboardInterrupt:  # a training checkpointed on the driver's SIGTERM
+        if _IN_POOL_WORKER:  # exit now; an idle pool worker would wait for the next cell
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + signal.SIGTERM)
+        raise
 
 
 def check_rows(rows: Any, where: str) -> None:
@@ -250,15 +271,59 @@ def _run_inline(cells: list[Cell], cache: str, done: Outcome) -> None:
         set_cache_dir(None)
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """In the main thread, make SIGTERM raise :class:`Interrupted` (as SIGINT raises
+    KeyboardInterrupt) so the pool's workers are stopped, not orphaned; restore on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _init_worker() -> None:
+    """Pool initializer: Ctrl-C reaches the whole process group, but only the driver acts on
+    it, so each worker gets exactly one stop signal (a second one would lose its checkpoint)."""
+    global _IN_POOL_WORKER
+    _IN_POOL_WORKER = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, grace_s: float) -> None:
+    """SIGTERM every worker, wait up to ``grace_s`` for them to exit, kill the rest."""
+    procs = multiprocessing.active_children()
+    for p in procs:
+        p.terminate()
+    deadline = time.monotonic() + grace_s
+    try:
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+    finally:  # also on a second Ctrl-C while waiting
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _run_pool(cells: list[Cell], cache: str, workers: int, done: Outcome) -> None:
     """At most ``workers`` cells in flight. If a worker dies, the pool breaks and every cell in
     flight is lost: a cell lost alone is reported as failed, cells lost together are retried one
-    at a time (so the innocent ones finish and the culprit is found) in a fresh pool."""
+    at a time (so the innocent ones finish and the culprit is found) in a fresh pool. On any
+    exception here (Ctrl-C, SIGTERM) the workers are stopped before it propagates."""
     queue = list(cells)
     isolate: list[Cell] = []  # suspects, run alone
     ctx = get_context("spawn")
     while queue or isolate:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
         running: dict[Future, Cell] = {}
         lost: list[Cell] = []
         try:
@@ -284,8 +349,10 @@ def _run_pool(cells: list[Cell], cache: str, workers: int, done: Outcome) -> Non
                     done(c, outcome)
                 if lost and not running:
                     break
-        finally:
-            pool.shutdown(wait=not lost, cancel_futures=True)
+        except BaseException:
+            _stop_workers(pool, STOP_GRACE_S)
+            raise
+        pool.shutdown(wait=not lost, cancel_futures=True)
         if len(lost) == 1:
             done(lost[0], {"ok": False, "wall_s": 0.0, "error": (
                 "the worker process running this cell died (killed, out of memory or crashed)")})
@@ -455,7 +522,7 @@ def run(
 
     cache = str(out)
     try:
-        with single_threaded_env():
+        with single_threaded_env(), sigterm_interrupts():
             if not todo:
                 pass
             elif ray_address:

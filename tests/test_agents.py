@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from agents.networks import ActionSemanticsActor, GroupLinear, QMixer, gumbel_bi
 from agents.policy import load_policy, make_policy
 from agents.qmix import index_to_bits, joint_masks
 from agents.replay import ReplayBuffer
-from agents.train import train
+from agents.train import TrainingInterrupted, train
 from baselines.evaluate import evaluate
 from baselines.methods import BASELINES
 from fgamcd_env.env import FGAMCDParallelEnv
@@ -396,6 +397,47 @@ def test_resume_continues_exactly(tmp_path, algo, monkeypatch):
     assert len(log) == 1 + 4  # header + one row per episode, none duplicated
     with pytest.raises(ValueError, match="different configuration"):
         train(cfg.replace(out=tmp_path / "part", resume=True, seed=5))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_checkpoints_the_running_episode_and_resume_continues(tmp_path, monkeypatch,
+                                                                     signum):
+    import agents.train as train_mod
+
+    cfg = TrainConfig(**{**TINY, "episodes": 4, "checkpoint_every": 50})
+    full = train(cfg.replace(out=tmp_path / "full"))
+    real_run = train_mod.run_episode
+    times = {"n": 1}
+
+    def signalled_in_episode_1(env, learner, episode, *args):
+        if episode == 1:
+            for _ in range(times["n"]):
+                signal.raise_signal(signum)  # arrives mid-episode
+        return real_run(env, learner, episode, *args)
+
+    monkeypatch.setattr(train_mod, "run_episode", signalled_in_episode_1)
+    before = signal.getsignal(signum)
+    with pytest.raises(TrainingInterrupted, match=f"{signal.Signals(signum).name} after "
+                                                  "episode 2") as info:
+        train(cfg.replace(out=tmp_path / "part"))
+    assert info.value.episodes == 2 and info.value.signum == signum
+    assert signal.getsignal(signum) is before
+    state = torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=False)
+    assert state["episode"] == 2  # episode 1 finished and was saved, not lost
+    monkeypatch.setattr(train_mod, "run_episode", real_run)
+    part = train(cfg.replace(out=tmp_path / "part", resume=True))
+    assert [r["return"] for r in part["curve"]] == [r["return"] for r in full["curve"]]
+
+    # a second Ctrl-C does not wait for the episode (nothing saved: checkpoint_every 50); a
+    # repeated SIGTERM still does
+    times["n"] = 2
+    monkeypatch.setattr(train_mod, "run_episode", signalled_in_episode_1)
+    expected = KeyboardInterrupt if signum == signal.SIGINT else TrainingInterrupted
+    with pytest.raises(expected) as info:
+        train(cfg.replace(out=tmp_path / "twice"))
+    assert isinstance(info.value, TrainingInterrupted) == (signum == signal.SIGTERM)
+    assert (tmp_path / "twice" / "checkpoint.pt").exists() == (signum == signal.SIGTERM)
+    assert signal.getsignal(signum) is before
 
 
 @pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])

@@ -11,7 +11,10 @@ import dataclasses
 import json
 import math
 import os
+import signal
+import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -47,8 +50,23 @@ def run_cell(spec: dict[str, Any]) -> list[dict[str, Any]]:
         raise RuntimeError(f"toy failure at {tag}")
     if tag == os.environ.get("TOY_DIE"):
         os._exit(3)  # a killed worker: no exception, no result
+    if tag == os.environ.get("TOY_HANG"):
+        _train_until_stopped(Path(os.environ["TOY_MARKS"]))
     delay = spec["x"] * (2.0 if spec["method"] == "tdma" else 1.0) + 0.1 * spec["seed"]
     return [{**spec, "total_delay_s": delay}]
+
+
+def _train_until_stopped(marks: Path) -> None:
+    """A stand-in for a long training with the real signal deferral: it runs until a stop
+    signal, records which one ("checkpoints"), and raises as ``agents.train`` does."""
+    from agents.train import stop_after_episode
+
+    with stop_after_episode() as stop:
+        (marks / f"started-{os.getpid()}").touch()
+        while stop["signal"] is None:
+            time.sleep(0.02)
+        (marks / f"stopped-{os.getpid()}").write_text(str(stop["signal"]))
+        raise KeyboardInterrupt
 
 
 def plot(df: pd.DataFrame, out_dir: Path) -> list[Path]:
@@ -74,7 +92,7 @@ def summary(df: pd.DataFrame) -> str:
 def toy(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     mod = sys.modules[__name__]
     figures.register(mod)
-    for var in ("TOY_LOG", "TOY_FAIL", "TOY_DIE"):
+    for var in ("TOY_LOG", "TOY_FAIL", "TOY_DIE", "TOY_HANG"):
         monkeypatch.delenv(var, raising=False)
     yield mod
     figures.unregister(NAME)
@@ -225,6 +243,42 @@ def test_process_pool_survives_a_killed_worker(
     assert len(stored) == 3 and all(s is not None for s in stored)
     assert not list(cell_dir.glob("*.tmp")) and not list(cell_dir.glob(".*.tmp"))
     assert sorted(pd.read_csv(tmp_path / NAME / f"{NAME}.csv")["total_delay_s"]) == [1, 2, 2]
+
+
+@pytest.mark.parametrize("how", ["sigterm-to-driver", "ctrl-c-to-group"])
+def test_stop_signal_reaches_each_worker_once_and_leaves_none_behind(tmp_path: Path,
+                                                                     how: str) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = ("import sys; from benchmarks import cli, figures; import tests.test_bench_runner "
+              "as toy; figures.register(toy); sys.exit(cli.main(sys.argv[1:]))")
+    args = ["run", NAME, "--quick", "--out", str(tmp_path / "res"), "--workers", "2",
+            "--no-progress"]
+    env = {**os.environ, "TOY_HANG": "1:tdma", "TOY_MARKS": str(marks)}
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], cwd=runner.project_root(),
+                            env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(marks.glob("started-*")):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "the hanging cell never started"
+            time.sleep(0.05)
+        worker = int(next(marks.glob("started-*")).name.split("-")[1])
+        if how == "sigterm-to-driver":
+            proc.send_signal(signal.SIGTERM)
+        else:  # a terminal's Ctrl-C goes to the whole process group
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    signum = signal.SIGTERM if how == "sigterm-to-driver" else signal.SIGINT
+    assert proc.returncode == 128 + signum, err
+    assert "the same command resumes" in err
+    # the worker saw one SIGTERM (not the group's SIGINT), checkpointed, and is gone
+    assert (marks / f"stopped-{worker}").read_text() == str(int(signal.SIGTERM))
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
 
 
 def test_ray_local_instance_runs_the_grid(toy: types.ModuleType, tmp_path: Path) -> None:
