@@ -106,7 +106,9 @@ def _atomic_json(obj: Any, path: Path) -> None:
 
 
 def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
+    """``path`` holds exactly ``rows`` (none: no file), whatever an earlier run left there."""
     if not rows:
+        path.unlink(missing_ok=True)
         return
     keys = list(dict.fromkeys(k for r in rows for k in r))
     tmp = path.with_name(path.name + ".tmp")
@@ -200,7 +202,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         best = state.get("best")
     if out is not None:
         _atomic_json(cfg.to_json(), out / "config.json")
-        _write_log(curve, out / "log.csv")  # drops rows of episodes a kill lost
+        _write_log(curve, out / "log.csv")  # drops rows of episodes a kill lost, or a fresh start's
     writer = None
     if cfg.tensorboard and out is not None:
         from torch.utils.tensorboard import SummaryWriter

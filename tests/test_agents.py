@@ -395,6 +395,11 @@ def test_resume_continues_exactly(tmp_path, algo, monkeypatch):
             torch.testing.assert_close(tensor, b[name][key], rtol=0, atol=0)
     log = (tmp_path / "part" / "log.csv").read_text().strip().splitlines()
     assert len(log) == 1 + 4  # header + one row per episode, none duplicated
+    # a fresh start in a directory left by a run killed before its first checkpoint
+    (tmp_path / "part" / "checkpoint.pt").unlink()
+    train(cfg.replace(out=tmp_path / "part", episodes=2))
+    log = (tmp_path / "part" / "log.csv").read_text().strip().splitlines()
+    assert len(log) == 1 + 2  # the killed run's rows are gone
     with pytest.raises(ValueError, match="different configuration"):
         train(cfg.replace(out=tmp_path / "part", resume=True, seed=5))
 
