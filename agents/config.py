@@ -39,7 +39,7 @@ _RUN_FIELDS = ("out", "progress", "resume", "checkpoint_every", "tensorboard")
 # Fields added after trained policies were cached -> the value that behaves as before they
 # existed. At that value a field is left out of the hash, so those policies keep their digest
 # (and a run killed midway still resumes); any other value, the default included, is hashed.
-_LEGACY_VALUES: dict[str, Any] = {"select_every": 0}
+_LEGACY_VALUES: dict[str, Any] = {"select_every": 0, "cache_observed_demand_only": False}
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,10 @@ class TrainConfig:
     # (seed 2; 4.40 with this on). Over seeds 0-3 (600 episodes) its mean greedy delay went
     # from 1.448 to 1.475 s (seeds 2 and 3 better, 0 and 1 worse): off by default.
     storage_cost_unrequested_only: bool = False
+    # Ours (False = the paper's action space): node n may cache PB k only if a user it observes
+    # (its own, or a visible node's: the demand bits of o_n) requests it. A PB nobody requests
+    # never lowers (8) or raises (12), but caching one takes storage a later PB may need.
+    cache_observed_demand_only: bool = False
     # (12) pays 0 for a PB nobody requests, yet the objective (8) counts its migration delay, so
     # a learner on (12) migrates unrequested PBs for free (our runs: 20-25 s of delay, almost all
     # migration). True (ours): the learner also pays that migration delay; False: (12) as printed.
@@ -227,7 +231,8 @@ class TrainConfig:
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 fail(name, "must be a finite number >= 0")
         for name in ("charge_all_migrations", "undelivered_at_floor", "clip_target",
-                     "prune_migrations", "storage_cost_unrequested_only"):
+                     "prune_migrations", "storage_cost_unrequested_only",
+                     "cache_observed_demand_only"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "must be True or False")
         if not isinstance(self.overrides, dict) or not isinstance(self.env_kwargs, dict):

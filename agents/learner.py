@@ -45,6 +45,13 @@ def can_cache(env: FGAMCDParallelEnv) -> np.ndarray:
     return free >= env.scenario.pb_sizes_bytes[k]
 
 
+def observed_demand(obs: np.ndarray, dims: Dims) -> np.ndarray:
+    """(..., N) whether o_n shows a user requesting the current PB: a demand bit of its own block
+    or of a visible node's block (blocks are [S or R^bac, demand of ceil(U/N) slots, C~])."""
+    blocks = np.asarray(obs).reshape(*np.shape(obs)[:-1], dims.agents, dims.block)
+    return (blocks[..., 1 : dims.block - 1] > 0).any(axis=(-2, -1))
+
+
 def learning_reward(
     cfg: TrainConfig,
     reward: np.ndarray | float,
@@ -123,6 +130,13 @@ class Learner(ABC):
     @abstractmethod
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         """(N, obs) observations -> (N, N) 0/1 actions, row n = [a_n, b_{n,m} (m != n)]."""
+
+    def cache_mask(self, obs: np.ndarray, cache_ok: np.ndarray) -> np.ndarray:
+        """(N,) nodes allowed to cache: ``cache_ok`` and, with ``cache_observed_demand_only``,
+        :func:`observed_demand`."""
+        if not self.cfg.cache_observed_demand_only:
+            return np.asarray(cache_ok, dtype=bool)
+        return np.asarray(cache_ok, dtype=bool) & observed_demand(obs, self.dims)
 
     def record(self, obs: np.ndarray, act: np.ndarray, rew: float, next_obs: np.ndarray,
                done: bool, **extra: np.ndarray) -> None:

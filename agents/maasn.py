@@ -68,10 +68,13 @@ class MAASNDA(Learner):
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         logits = self.actor(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
         if not explore:
-            return (logits > 0).numpy().astype(np.int64)
-        bits = (gumbel_binary(logits, self.temperature(episode), self.torch_gen) > 0.5).numpy()
-        flip = self.rng.random(bits.shape) < self.epsilon(episode)
-        bits[flip] = self.rng.random(int(flip.sum())) < 0.5
+            bits = (logits > 0).numpy()
+        else:
+            bits = (gumbel_binary(logits, self.temperature(episode), self.torch_gen) > 0.5).numpy()
+            flip = self.rng.random(bits.shape) < self.epsilon(episode)
+            bits[flip] = self.rng.random(int(flip.sum())) < 0.5
+        if self.cfg.cache_observed_demand_only:  # (else the env forces a full node's row off)
+            bits[~self.cache_mask(obs, cache_ok)] = False  # no caching, hence no migration (2)
         return bits.astype(np.int64)
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:

@@ -62,7 +62,7 @@ class QMIXDA(Learner):
     @torch.no_grad()
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         n = self.dims.agents
-        mask = joint_masks(cache_ok)
+        mask = joint_masks(self.cache_mask(obs, cache_ok))
         self.last_h = self.h[0].numpy().copy()
         q, self.h = self.q(torch.as_tensor(obs, dtype=torch.float32)[None], self.h)
         q = q[0].numpy()
@@ -78,7 +78,8 @@ class QMIXDA(Learner):
                done: bool, next_cache_ok: np.ndarray | None = None, **extra: np.ndarray) -> None:
         nxt_ok = np.zeros(self.dims.agents, bool) if next_cache_ok is None else next_cache_ok
         super().record(obs, act, rew, next_obs, done, h=self.last_h,
-                       act_idx=self.last_idx.copy(), next_mask=joint_masks(nxt_ok))
+                       act_idx=self.last_idx.copy(),
+                       next_mask=joint_masks(self.cache_mask(next_obs, nxt_ok)))
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:
         cfg = self.cfg

@@ -14,9 +14,9 @@ import torch
 from agents.augment import ESN, accept, select_synthetic, spectral_norm, synthetic_budget
 from agents.cli import main as train_main
 from agents.config import TrainConfig
-from agents.learner import Dims
+from agents.learner import Dims, observed_demand
 from agents.networks import ActionSemanticsActor, GroupLinear, QMixer, gumbel_binary, soft_update
-from agents.policy import load_policy, make_policy
+from agents.policy import build_learner, load_policy, make_policy
 from agents.qmix import index_to_bits, joint_masks
 from agents.replay import ReplayBuffer
 from agents.train import TrainingInterrupted, train
@@ -251,6 +251,40 @@ def test_replay_ring_buffer_overwrites_oldest():
     other = ReplayBuffer(4, {"x": ((2,), np.float32)})
     other.load_state_dict(state)
     np.testing.assert_array_equal(other.data["x"], buf.data["x"])
+
+
+def test_observed_demand_reads_the_demand_bits_of_every_block():
+    # N = 3 nodes, 2 user slots: blocks [size or R^bac, slot 0, slot 1, C~]; size, R^bac and
+    # C~ are positive but are not demand
+    dims = Dims(agents=3, obs=12, block=4, steps=5)
+    obs = np.tile(np.array([0.7, 0.0, 0.0, 0.9], np.float32), (3, 3))
+    obs[0, 2] = 1.0  # node 0: its own second slot
+    obs[2, 4 + 1] = 1.0  # node 2: first slot of its first other (visible) block
+    np.testing.assert_array_equal(observed_demand(obs, dims), [True, False, True])
+    np.testing.assert_array_equal(observed_demand(np.stack([obs, 0 * obs]), dims),
+                                  [[True, False, True], [False, False, False]])
+
+
+@pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
+def test_cache_observed_demand_only_never_caches_unobserved_pbs(algo):
+    from agents.train import make_env, run_episode
+
+    cfg = TrainConfig(**TINY, algo=algo, cache_observed_demand_only=True)
+    env = make_env(cfg)
+    learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
+    for explore in (True, False):  # exploring bits are coin flips: many asked to cache
+        run_episode(env, learner, 0, explore, cfg.seed)
+        obs = np.stack([t["obs"] for t in learner._episode])
+        act = np.stack([t["act"] for t in learner._episode])
+        seen = observed_demand(obs, learner.dims)
+        assert (~seen).any()
+        assert act[..., 0][~seen].sum() == 0 and act[~seen].sum() == 0  # no caching, no migration
+        assert act[..., 0][seen].sum() > 0
+        if algo == "qmix-da":  # the next-state masks follow the same rule
+            nxt = np.stack([t["next_obs"] for t in learner._episode])
+            mask = np.stack([t["next_mask"] for t in learner._episode])
+            assert not mask[~observed_demand(nxt, learner.dims)][:, 1:].any()
+        learner.begin_episode()
 
 
 def test_joint_masks_follow_the_forcing_rules():
