@@ -461,3 +461,20 @@ def test_learned_method_without_agents_fails_clearly(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "agents.train", None)  # import raises ImportError
     with pytest.raises(methods.AgentsUnavailableError, match="--methods trimcaching"):
         methods.run_method("qmix-da", "small", {}, 0, episodes=1)
+
+
+def test_fig7_claims_compare_variants_over_their_common_seeds() -> None:
+    from benchmarks.figures import fig07_learning as fig7
+
+    # MAASN-DA has seeds 0-1, no-da only seed 0; MAASN-DA's seed 1 is easy (return -1)
+    rows = [{"variant": v, "seed": s, "episode": e, "return": r}
+            for v, s, r in (("maasn-da", 0, -10.0), ("maasn-da", 1, -1.0), ("no-da", 0, -8.0))
+            for e in range(10)]
+    df = pd.DataFrame(rows)
+    assert fig7.final_returns(df) == {"maasn-da": -5.5, "no-da": -8.0}  # unpaired: looks better
+    assert fig7.paired_final(df, "maasn-da", "no-da") == (-10.0, -8.0, 1)
+    assert fig7.paired_final(df, "maasn-da", "qmix-da") is None
+    text = fig7.summary(df)
+    assert "Without data augmentation is worse than MAASN-DA. Ours: disagree (-10.0 vs -8.0, 1" \
+        in text
+    assert "| Without data augmentation | -8.0 | 1 |" in text

@@ -162,39 +162,61 @@ def final_returns(df: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def paired_final(df: pd.DataFrame, a: str, b: str) -> tuple[float, float, int] | None:
+    """Final returns of variants ``a`` and ``b`` over the seeds both have (and how many), so a
+    variant with fewer finished seeds is not compared with another's easier seeds."""
+    common = (set(df.loc[df["variant"] == a, "seed"]) & set(df.loc[df["variant"] == b, "seed"]))
+    if not common:
+        return None
+    fin = final_returns(df[df["seed"].isin(common)])
+    return fin[a], fin[b], len(common)
+
+
 def summary(df: pd.DataFrame) -> str:
     if df.empty:
         return "No rows.\n"
     fin = final_returns(df)
+    n_seeds = df.groupby("variant")["seed"].nunique()
     episodes = int(df["episode"].max()) + 1
-    seeds = int(df["seed"].nunique())
     lines = [
-        f"Final return (mean of the last 10 % of {episodes} episodes, {seeds} seed(s)):",
+        f"Final return (mean of the last 10 % of {episodes} episodes over each variant's seeds):",
         "",
-        "| variant | final return |",
-        "| --- | --- |",
-        *(f"| {LABELS[v]} | {r:.1f} |" for v, r in sorted(fin.items(), key=lambda t: -t[1])),
+        "| variant | final return | seeds |",
+        "| --- | --- | --- |",
+        *(f"| {LABELS[v]} | {r:.1f} | {n_seeds[v]} |"
+          for v, r in sorted(fin.items(), key=lambda t: -t[1])),
+        "",
+        "Claims compare two variants over the seeds both have.",
         "",
     ]
+
+    def versus(a: str, b: str) -> str:
+        ra, rb, n = paired_final(df, a, b)
+        return f"{ra:.1f} vs {rb:.1f}, {n} seed(s)"
+
     claims = []
     if "maasn-da" in fin:
-        others = {v: r for v, r in fin.items() if v != "maasn-da"}
-        if others:
-            best = max(others, key=others.__getitem__)
-            ok = fin["maasn-da"] >= others[best]
+        pairs = {v: paired_final(df, "maasn-da", v) for v in fin if v != "maasn-da"}
+        pairs = {v: t for v, t in pairs.items() if t is not None}
+        if pairs:
+            beaten = [v for v, (own, other, _) in pairs.items() if other > own]
             claims.append(
                 "Paper: MAASN-DA reaches the highest reward. Ours: "
-                + ("agree." if ok else f"disagree ({LABELS[best]} ends higher).")
+                + ("agree." if not beaten else "disagree ("
+                   + "; ".join(f"{LABELS[v]} ends higher: {versus(v, 'maasn-da')}"
+                               for v in beaten) + ").")
             )
         for v in ("cgan-da", "non-optimal-hyper", "no-da"):
-            if v in fin:
-                ok = fin["maasn-da"] > fin[v]
+            if v in pairs:
+                ok = pairs[v][0] > pairs[v][1]
                 claims.append(f"Paper: {LABELS[v]} is worse than MAASN-DA. Ours: "
-                              + ("agree." if ok else "disagree."))
-    if "rnn-da" in fin and "no-da" in fin:
-        ok = fin["rnn-da"] < fin["no-da"]
+                              + ("agree" if ok else "disagree")
+                              + f" ({versus('maasn-da', v)}).")
+    rnn = paired_final(df, "rnn-da", "no-da") if {"rnn-da", "no-da"} <= set(fin) else None
+    if rnn is not None:
         claims.append("Paper: RNN-based augmentation is worse than none. Ours: "
-                      + ("agree." if ok else "disagree."))
+                      + ("agree" if rnn[0] < rnn[1] else "disagree")
+                      + f" ({versus('rnn-da', 'no-da')}).")
     if episodes < FULL_EPISODES:
         claims.append(f"Only {episodes} of the paper's {FULL_EPISODES} episodes were run, so "
                       "these are not converged results.")
