@@ -190,9 +190,8 @@ def summary(df: pd.DataFrame) -> str:
         "",
     ]
 
-    def versus(a: str, b: str) -> str:
-        ra, rb, n = paired_final(df, a, b)
-        return f"{ra:.1f} vs {rb:.1f}, {n} seed(s)"
+    def fmt(a: float, b: float, n: int) -> str:
+        return f"{a:.1f} vs {b:.1f}, {n} seed(s)"
 
     claims = []
     if "maasn-da" in fin:
@@ -203,20 +202,19 @@ def summary(df: pd.DataFrame) -> str:
             claims.append(
                 "Paper: MAASN-DA reaches the highest reward. Ours: "
                 + ("agree." if not beaten else "disagree ("
-                   + "; ".join(f"{LABELS[v]} ends higher: {versus(v, 'maasn-da')}"
-                               for v in beaten) + ").")
+                   + "; ".join(f"{LABELS[v]} ends higher: "
+                               + fmt(pairs[v][1], pairs[v][0], pairs[v][2]) for v in beaten)
+                   + ").")
             )
         for v in ("cgan-da", "non-optimal-hyper", "no-da"):
             if v in pairs:
                 ok = pairs[v][0] > pairs[v][1]
                 claims.append(f"Paper: {LABELS[v]} is worse than MAASN-DA. Ours: "
-                              + ("agree" if ok else "disagree")
-                              + f" ({versus('maasn-da', v)}).")
+                              + ("agree" if ok else "disagree") + f" ({fmt(*pairs[v])}).")
     rnn = paired_final(df, "rnn-da", "no-da") if {"rnn-da", "no-da"} <= set(fin) else None
     if rnn is not None:
         claims.append("Paper: RNN-based augmentation is worse than none. Ours: "
-                      + ("agree" if rnn[0] < rnn[1] else "disagree")
-                      + f" ({versus('rnn-da', 'no-da')}).")
+                      + ("agree" if rnn[0] < rnn[1] else "disagree") + f" ({fmt(*rnn)}).")
     if episodes < FULL_EPISODES:
         claims.append(f"Only {episodes} of the paper's {FULL_EPISODES} episodes were run, so "
                       "these are not converged results.")
