@@ -198,7 +198,8 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
                 ep["h"] = np.asarray(data.policy.h[sl], np.float32)
                 ep["act_idx"] = np.asarray(data.policy.act_idx[sl], np.int64)
                 nxt_ok = np.asarray(data.info.cache_ok[sl], dtype=bool)
-                ep["next_mask"] = np.stack([joint_masks(c) for c in nxt_ok])
+                ep["next_mask"] = np.stack([joint_masks(learner.cache_mask(o, c))
+                                            for o, c in zip(ep["next_obs"], nxt_ok, strict=True)])
             out.append(ep)
     return out
 

@@ -47,8 +47,8 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def _learned(algo: str):
-    return make_policy(algo, fgamcd_env.parallel_env("small", seed=0), **TINY)
+def _learned(algo: str, **kw: Any):
+    return make_policy(algo, fgamcd_env.parallel_env("small", seed=0), **{**TINY, **kw})
 
 
 class _VectorBuffer(VectorReplayBuffer):
@@ -112,7 +112,9 @@ def _check_against_replay(raw: Batch, ep: dict, ep_cost: dict, learner, seed: in
             np.testing.assert_array_equal(ep["act"][t, j], infos[a]["applied"])
         assert bool(ep["done"][t]) == done == bool(raw.truncated[t])
         if "next_mask" in ep:
-            np.testing.assert_array_equal(ep["next_mask"][t], joint_masks(can_cache(env)))
+            # storage rules, and with cache_observed_demand_only the demand seen in o_n(k + 1)
+            allowed = learner.cache_mask(np.stack([nxt[a] for a in agents]), can_cache(env))
+            np.testing.assert_array_equal(ep["next_mask"][t], joint_masks(allowed))
         obs = nxt
     assert not env.agents and cached_any
 
@@ -131,9 +133,11 @@ def _with_cost(learner, buf) -> list[dict]:
         learner.cfg = cfg
 
 
-@pytest.mark.parametrize("algo", ALGOS)
-def test_collected_episode_matches_replay_and_trains(algo: str) -> None:
-    learned = _learned(algo)
+# QMIX-DA's next-state masks depend on cache_observed_demand_only (MAASN-DA stores none)
+@pytest.mark.parametrize(("algo", "masked"),
+                         [("maasn-da", True), ("qmix-da", True), ("qmix-da", False)])
+def test_collected_episode_matches_replay_and_trains(algo: str, masked: bool) -> None:
+    learned = _learned(algo, cache_observed_demand_only=masked)
     learner = learned.learner
     collector = _collector(LearnerPolicy(learned, explore=True, episode=0), seeds=(0,))
     stats = collector.collect(n_episode=1)
