@@ -206,6 +206,16 @@ def _agents() -> tuple[Any, Any]:
     return TrainConfig, train
 
 
+def train_defaults_digest() -> str | None:
+    """Digest of ``TrainConfig()``: a learned cell's result depends on every default it does
+    not set, so the runner hashes this into such cells' keys (None without the agents)."""
+    try:
+        TrainConfig, _ = _agents()
+    except AgentsUnavailableError:
+        return None
+    return str(TrainConfig().digest())
+
+
 def _config_dict(cfg: Any) -> dict[str, Any]:
     if dataclasses.is_dataclass(cfg):
         return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}

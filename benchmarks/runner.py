@@ -1,7 +1,8 @@
 """Resumable, parallel runner of the benchmark figure modules (``benchmarks/figures/``).
 
-A cell is one spec of ``module.cells(quick, seeds)``; its identity is ``stable_hash(spec)``. A
-finished cell is stored atomically (temporary file + ``os.replace``, by the driver) as
+A cell is one spec of ``module.cells(quick, seeds)``; its identity is ``stable_hash(spec)``, and
+for a learned method's cell also the digest of ``TrainConfig``'s defaults (a changed default
+trains a new policy, so it reruns the cell). A finished cell is stored atomically (temporary file + ``os.replace``, by the driver) as
 ``<out>/<NAME>/cells/<hash>.json`` holding the spec, its rows and its wall time; re-running skips
 cells whose file exists, so a kill loses at most the cells in flight, and a failed cell is simply
 tried again next time (its spec and traceback are kept in ``<hash>.error.txt`` meanwhile).
@@ -57,6 +58,7 @@ from benchmarks.methods import (
     jsonable,
     set_cache_dir,
     stable_hash,
+    train_defaults_digest,
 )
 
 THREAD_VARS = (
@@ -147,6 +149,7 @@ def grid(module: ModuleType, out: Path, quick: bool, seeds: int | None,
                                  or episodes < 1):
         raise ValueError(f"episodes={episodes!r}: must be a positive integer")
     cells = []
+    defaults: str | None = None
     for spec in module.cells(quick, seeds):
         if not isinstance(spec, dict) or spec.get("figure") != module.NAME:
             raise ValueError(f"{module.__name__}.cells: spec {spec!r} must be a dict with "
@@ -157,7 +160,12 @@ def grid(module: ModuleType, out: Path, quick: bool, seeds: int | None,
             json.dumps(spec, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{module.__name__}.cells: spec {spec!r} is not JSON: {exc}") from exc
-        key = stable_hash(spec)
+        if spec.get("method") in LEARNED:
+            # a new TrainConfig default retrains (new policy key), so it must rerun the cell too
+            defaults = defaults or train_defaults_digest()
+            key = stable_hash({**spec, "train_defaults": defaults})
+        else:
+            key = stable_hash(spec)
         path = cell_path(out, module.NAME, key)
         cells.append(Cell(module.NAME, module.__name__, spec, key, path))
     keys = [c.key for c in cells]

@@ -136,6 +136,21 @@ def test_episodes_override_changes_only_training_cells(tmp_path: Path) -> None:
     assert cli.build_parser().parse_args(["run", "fig7", "--episodes", "9"]).episodes == 9
 
 
+def test_new_train_defaults_rerun_only_learned_cells(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed TrainConfig default trains new policies, so the learned cells get new keys (a
+    finished one is not reused); the heuristics' cells keep theirs."""
+    fig8 = figures.registry()["fig8"]
+    real = runner.grid(fig8, tmp_path, True, 1)
+    monkeypatch.setattr(runner, "train_defaults_digest", lambda: "another-default")
+    changed = runner.grid(fig8, tmp_path, True, 1)
+    for a, b in zip(real, changed, strict=True):
+        assert a.spec == b.spec
+        assert (a.key != b.key) == (a.spec["method"] in methods.LEARNED)
+    assert {c.spec["method"] for c in real} & set(methods.LEARNED)
+    assert methods.train_defaults_digest() == methods._agents()[0]().digest()
+
+
 def test_sweep_grids_follow_the_paper_and_share_the_default_point() -> None:
     reg = figures.registry()
     full = reg["fig9"].cells(False, None)
