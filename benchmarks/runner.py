@@ -2,10 +2,11 @@
 
 A cell is one spec of ``module.cells(quick, seeds)``; its identity is ``stable_hash(spec)``, and
 for a learned method's cell also the digest of ``TrainConfig``'s defaults (a changed default
-trains a new policy, so it reruns the cell). A finished cell is stored atomically (temporary file + ``os.replace``, by the driver) as
-``<out>/<NAME>/cells/<hash>.json`` holding the spec, its rows and its wall time; re-running skips
-cells whose file exists, so a kill loses at most the cells in flight, and a failed cell is simply
-tried again next time (its spec and traceback are kept in ``<hash>.error.txt`` meanwhile).
+trains a new policy, so it reruns the cell). A finished cell is stored atomically (temporary
+file + ``os.replace``, by the driver) as ``<out>/<NAME>/cells/<hash>.json`` holding the spec,
+its rows and its wall time; re-running skips cells whose file exists, so a kill loses at most
+the cells in flight, and a failed cell is simply tried again next time (its spec and traceback
+are kept in ``<hash>.error.txt`` meanwhile).
 
 Cells run
 
