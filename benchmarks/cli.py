@@ -5,12 +5,15 @@
                           [--methods trimcaching,tdma] [--ray-address auto|HOST:PORT|local]
     fgamcd-bench run all --quick
     fgamcd-bench report [--out results]
+    fgamcd-bench import runs/maasn-s0 [runs/maasn-s1 ...] [--out results]
 
 ``run`` is resumable (finished cells are skipped) and exits with status 1 if any cell, plot or
 summary failed (the others are still done). ``--methods`` restricts the comparison methods
 (maasn-da, qmix-da, trimcaching, no_cooperation, tdma, coarse, centralised) and Fig. 7's variants
 (no-action-semantics, no-value-decomposition, no-da, rnn-da, cgan-da, non-optimal-hyper) to run;
 cells of other kinds always run. See ``benchmarks/runner.py`` for the layout of ``--out``.
+``import`` puts finished ``fgamcd-train`` runs into ``<out>``'s policy cache, so the cells that
+would train the same config use them instead.
 """
 
 from __future__ import annotations
@@ -69,7 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true")
     rep = sub.add_parser("report", help="write <out>/report.md from the results")
     rep.add_argument("--out", type=Path, default=Path("results"))
+    imp = sub.add_parser("import", help="put finished fgamcd-train runs into the policy cache")
+    imp.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    imp.add_argument("--out", type=Path, default=Path("results"))
     return ap
+
+
+def cmd_import(runs: list[Path], out: Path) -> int:
+    from benchmarks.methods import AgentsUnavailableError, import_training
+
+    status = 0
+    for run in runs:
+        try:
+            key, added = import_training(run, out)
+        except (ValueError, AgentsUnavailableError) as exc:
+            print(f"fgamcd-bench: error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        where = out / "_policies" / key
+        print(f"{run} -> {where}" + ("" if added else " (already cached, left as is)"))
+    return status
 
 
 def cmd_list() -> int:
@@ -91,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "list":
         return cmd_list()
+    if args.command == "import":
+        return cmd_import(args.runs, args.out)
     if args.command == "report":
         from benchmarks.report import write_report
 

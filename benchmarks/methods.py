@@ -19,7 +19,8 @@ first (values equal to the preset's are dropped), so e.g. Fig. 8 at 1.25 GB and 
 users share the default point. Concurrent workers wanting the same hash
 serialise on a POSIX ``flock`` lock file (released by the OS if a holder dies), and results are
 written atomically (temporary file + ``os.replace``). Delete a cache entry after changing the
-code it depends on.
+code it depends on. ``import_training`` (``fgamcd-bench import``) adds a finished
+``fgamcd-train`` run under the key of the bench cell that would train the same config.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -213,7 +215,9 @@ def train_defaults_digest() -> str | None:
         TrainConfig, _ = _agents()
     except AgentsUnavailableError:
         return None
-    return str(TrainConfig().digest())
+    cfg = TrainConfig()
+    return str(cfg.digest()) if callable(getattr(cfg, "digest", None)) else stable_hash(
+        _config_dict(cfg))
 
 
 def _config_dict(cfg: Any) -> dict[str, Any]:
@@ -227,6 +231,28 @@ def _with_out(cfg: Any, out: Path) -> Any:
         return dataclasses.replace(cfg, out=out)
     cfg.out = out
     return cfg
+
+
+def _bench_config(TrainConfig: Any, algo: str, scenario: str,
+                  overrides: Mapping[str, Any] | None, seed: int, episodes: int,
+                  train_options: Mapping[str, Any] | None) -> tuple[Any, str, dict[str, Any]]:
+    """The ``TrainConfig`` a bench cell trains, its cache key and its hashed fields."""
+    ov = config_overrides(canonical_overrides(scenario, overrides))
+    cfg = TrainConfig(
+        algo=algo,
+        scenario=scenario,
+        overrides=ov,
+        episodes=int(episodes),
+        seed=int(seed),
+        out=Path(tempfile.gettempdir()),
+        eval_seeds=(int(seed),),
+        progress=False,
+        **dict(train_options or {}),
+    )
+    fields = {k: v for k, v in _config_dict(cfg).items() if k not in ("out", "progress")}
+    # The agents' own digest leaves out every run-only field (out, progress, resume, ...).
+    key = str(cfg.digest())[:16] if callable(getattr(cfg, "digest", None)) else stable_hash(fields)
+    return cfg, key, fields
 
 
 def train_cached(
@@ -249,21 +275,8 @@ def train_cached(
         raise ValueError(f"episodes={episodes!r}: must be a positive integer")
     TrainConfig, train = _agents()
     cache = cache_dir() if cache is None else cache
-    ov = config_overrides(canonical_overrides(scenario, overrides))
-    cfg = TrainConfig(
-        algo=algo,
-        scenario=scenario,
-        overrides=ov,
-        episodes=int(episodes),
-        seed=int(seed),
-        out=Path(tempfile.gettempdir()),
-        eval_seeds=(int(seed),),
-        progress=False,
-        **dict(train_options or {}),
-    )
-    fields = {k: v for k, v in _config_dict(cfg).items() if k not in ("out", "progress")}
-    # The agents' own digest leaves out every run-only field (out, progress, resume, ...).
-    key = str(cfg.digest())[:16] if callable(getattr(cfg, "digest", None)) else stable_hash(fields)
+    cfg, key, fields = _bench_config(TrainConfig, algo, scenario, overrides, seed, episodes,
+                                     train_options)
 
     def run(out: Path) -> dict[str, Any]:
         run_cfg = _with_out(cfg, out)
@@ -294,6 +307,61 @@ def train_cached(
         result = run(run_dir)
         atomic_write_json(done, result)
         return jsonable(result)
+
+
+# TrainConfig fields a bench cell sets itself (or that only say where and how to run).
+_CELL_FIELDS = ("algo", "scenario", "overrides", "episodes", "seed", "eval_seeds", "out",
+                "progress", "resume", "checkpoint_every", "tensorboard")
+
+
+def import_training(run_dir: Path, cache: Path) -> tuple[str, bool]:
+    """Put a finished ``fgamcd-train`` run into ``<cache>/_policies`` under the key a bench cell
+    with the same config trains, so the bench reuses it instead of training it again.
+
+    Returns ``(key, added)``; ``added`` is False if that key was already cached (left as is).
+    Raises ValueError for a directory that is not a finished run, or a run evaluated on other
+    instances than its training seed (a bench cell evaluates on that seed only).
+    """
+    TrainConfig, _ = _agents()
+    run_dir = Path(run_dir)
+    try:
+        run_cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
+        res = json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"{run_dir}: not a finished fgamcd-train run ({exc})") from exc
+    logged = len(res.get("curve") or [])
+    if logged != run_cfg.episodes or not res.get("eval_rows"):
+        raise ValueError(f"{run_dir}: {logged} of {run_cfg.episodes} episodes and "
+                         f"{len(res.get('eval_rows') or [])} evaluation rows; finish it first "
+                         "(fgamcd-train ... --resume)")
+    if run_cfg.eval_seeds not in (None, (run_cfg.seed,)):
+        raise ValueError(f"{run_dir}: evaluated on instances {list(run_cfg.eval_seeds)}, a bench "
+                         f"cell on its training seed {run_cfg.seed} only")
+    default = TrainConfig()
+    options = {k: v for k, v in _config_dict(run_cfg).items()
+               if k not in _CELL_FIELDS and v != getattr(default, k)}
+    _, key, fields = _bench_config(TrainConfig, run_cfg.algo, run_cfg.scenario,
+                                   run_cfg.overrides, run_cfg.seed, run_cfg.episodes, options)
+    dest = Path(cache) / "_policies" / key
+    done = dest / "bench_result.json"
+    with file_lock(dest.with_name(key + ".lock")):
+        if done.exists():
+            return key, False
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("checkpoint.pt", "log.csv", "config.json", "result.json"):
+            if (run_dir / name).exists():
+                shutil.copy2(run_dir / name, dest / name)
+        atomic_write_json(done, jsonable({
+            "key": key,
+            "config": fields,
+            "eval_rows": res["eval_rows"],
+            "curve": res["curve"],
+            "checkpoint": str(dest / "checkpoint.pt") if (dest / "checkpoint.pt").exists()
+            else None,
+            "wall_s": res.get("wall_time_s"),  # of the original training
+            "imported_from": str(run_dir.resolve()),
+        }))
+    return key, True
 
 
 def evaluate_cached(

@@ -493,3 +493,46 @@ def test_fig7_claims_compare_variants_over_their_common_seeds() -> None:
     assert "Without data augmentation is worse than MAASN-DA. Ours: disagree (-10.0 vs -8.0, 1" \
         in text
     assert "| Without data augmentation | -8.0 | 1 |" in text
+
+
+def test_import_puts_a_finished_training_where_the_bench_looks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A real tiny fgamcd-train run, imported: the bench's own lookup (same algo, point, seed,
+    budget and switches) returns its rows without training; unfinished runs are refused."""
+    pytest.importorskip("torch")
+    from agents.train import TrainConfig, train
+
+    opts = dict(batch_size=16, updates_per_episode=2, esn_reservoir=32, actor_hidden=(16, 8),
+                critic_hidden=(16, 16), mixer_embed=8, hyper_hidden=8, aug_epochs=1)
+    run = tmp_path / "run"
+    res = train(TrainConfig(scenario="small", episodes=2, seed=1, out=run, progress=False,
+                            **opts))
+    cache = tmp_path / "bench"
+    assert cli.main(["import", str(run), "--out", str(cache)]) == 0
+    assert "_policies" in capsys.readouterr().out
+    assert cli.main(["import", str(run), "--out", str(cache)]) == 0
+    assert "already cached" in capsys.readouterr().out
+
+    def no_training(cfg: Any) -> dict[str, Any]:
+        raise AssertionError("the imported run should have been reused")
+
+    monkeypatch.setattr(methods, "_agents", lambda: (TrainConfig, no_training))
+    got = methods.train_cached("maasn-da", "small", {}, 1, 2, opts, cache=cache)
+    assert got["eval_rows"] == json.loads(json.dumps(res["eval_rows"]))
+    assert len(got["curve"]) == 2 and Path(got["checkpoint"]).exists()
+    assert got["wall_s"] == pytest.approx(res["wall_time_s"])
+    with pytest.raises(AssertionError, match="reused"):  # another seed is another training
+        methods.train_cached("maasn-da", "small", {}, 0, 2, opts, cache=cache)
+
+    result = json.loads((run / "result.json").read_text())
+    (run / "result.json").write_text(json.dumps({**result, "curve": result["curve"][:1]}))
+    with pytest.raises(ValueError, match="1 of 2 episodes"):
+        methods.import_training(run, tmp_path / "other")
+    (run / "result.json").write_text(json.dumps(result))
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "eval_seeds": [1, 2]}))
+    assert cli.main(["import", str(run), "--out", str(tmp_path / "other")]) == 2
+    assert "training seed 1 only" in capsys.readouterr().err
+    assert cli.main(["import", str(tmp_path), "--out", str(cache)]) == 2
+    assert "not a finished fgamcd-train run" in capsys.readouterr().err
