@@ -487,12 +487,22 @@ def test_fig7_claims_compare_variants_over_their_common_seeds() -> None:
             for e in range(10)]
     df = pd.DataFrame(rows)
     assert fig7.final_returns(df) == {"maasn-da": -5.5, "no-da": -8.0}  # unpaired: looks better
-    assert fig7.paired_final(df, "maasn-da", "no-da") == (-10.0, -8.0, 1)
+    assert fig7.paired_final(df, "maasn-da", "no-da") == (-10.0, -8.0, 1, 0, 1)
     assert fig7.paired_final(df, "maasn-da", "qmix-da") is None
     text = fig7.summary(df)
-    assert "Without data augmentation is worse than MAASN-DA. Ours: disagree (-10.0 vs -8.0, 1" \
-        in text
+    assert "Without data augmentation is worse than MAASN-DA. Ours: disagree (-10.0 vs -8.0, 1 " \
+        "seed(s), higher on 0)" in text
     assert "| Without data augmentation | -8.0 | 1 |" in text
+    # both on seeds 0-1: MAASN-DA's mean is higher (-5.5 vs -6.0) on the strength of seed 1 only;
+    # QMIX-DA beats it on both seeds and the claim's counts are QMIX-DA's
+    more = [{"variant": v, "seed": s, "episode": e, "return": r}
+            for v, s, r in (("no-da", 1, -4.0), ("qmix-da", 0, -9.0), ("qmix-da", 1, 0.0))
+            for e in range(10)]
+    df = pd.concat([df, pd.DataFrame(more)], ignore_index=True)
+    assert fig7.paired_final(df, "maasn-da", "no-da") == (-5.5, -6.0, 2, 1, 1)
+    text = fig7.summary(df)
+    assert "worse than MAASN-DA. Ours: agree (-5.5 vs -6.0, 2 seed(s), higher on 1)" in text
+    assert "disagree (QMIX-DA ends higher: -4.5 vs -5.5, 2 seed(s), higher on 2)" in text
 
 
 def test_import_puts_a_finished_training_where_the_bench_looks(

@@ -162,14 +162,21 @@ def final_returns(df: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def paired_final(df: pd.DataFrame, a: str, b: str) -> tuple[float, float, int] | None:
-    """Final returns of variants ``a`` and ``b`` over the seeds both have (and how many), so a
-    variant with fewer finished seeds is not compared with another's easier seeds."""
-    common = (set(df.loc[df["variant"] == a, "seed"]) & set(df.loc[df["variant"] == b, "seed"]))
+def paired_final(df: pd.DataFrame, a: str, b: str
+                 ) -> tuple[float, float, int, int, int] | None:
+    """Final returns of variants ``a`` and ``b`` over the seeds both have, how many those are,
+    and on how many of them ``a`` (then ``b``) ends strictly higher. Pairing keeps a variant with
+    fewer finished seeds from being compared with another's easier seeds; the per-seed counts
+    show whether a gap in the means is more than one seed's noise."""
+    common = sorted(set(df.loc[df["variant"] == a, "seed"]) & set(df.loc[df["variant"] == b,
+                                                                           "seed"]))
     if not common:
         return None
     fin = final_returns(df[df["seed"].isin(common)])
-    return fin[a], fin[b], len(common)
+    per_seed = [final_returns(df[df["seed"] == s]) for s in common]
+    a_higher = sum(f[a] > f[b] for f in per_seed)
+    b_higher = sum(f[b] > f[a] for f in per_seed)
+    return fin[a], fin[b], len(common), a_higher, b_higher
 
 
 def summary(df: pd.DataFrame) -> str:
@@ -190,20 +197,22 @@ def summary(df: pd.DataFrame) -> str:
         "",
     ]
 
-    def fmt(a: float, b: float, n: int) -> str:
-        return f"{a:.1f} vs {b:.1f}, {n} seed(s)"
+    def fmt(a: float, b: float, n: int, a_higher: int, b_higher: int) -> str:
+        return f"{a:.1f} vs {b:.1f}, {n} seed(s), higher on {a_higher}"
 
     claims = []
     if "maasn-da" in fin:
         pairs = {v: paired_final(df, "maasn-da", v) for v in fin if v != "maasn-da"}
         pairs = {v: t for v, t in pairs.items() if t is not None}
         if pairs:
-            beaten = [v for v, (own, other, _) in pairs.items() if other > own]
+            beaten = [v for v, (own, other, *_) in pairs.items() if other > own]
             claims.append(
                 "Paper: MAASN-DA reaches the highest reward. Ours: "
                 + ("agree." if not beaten else "disagree ("
                    + "; ".join(f"{LABELS[v]} ends higher: "
-                               + fmt(pairs[v][1], pairs[v][0], pairs[v][2]) for v in beaten)
+                               + fmt(other, own, n, o_hi, a_hi)
+                               for v in beaten
+                               for own, other, n, a_hi, o_hi in [pairs[v]])
                    + ").")
             )
         for v in ("cgan-da", "non-optimal-hyper", "no-da"):
