@@ -349,8 +349,21 @@ def import_training(run_dir: Path, cache: Path) -> tuple[str, bool]:
             return key, False
         dest.mkdir(parents=True, exist_ok=True)
         for name in ("checkpoint.pt", "log.csv", "config.json", "result.json"):
-            if (run_dir / name).exists():
-                shutil.copy2(run_dir / name, dest / name)
+            src, dst = run_dir / name, dest / name
+            if not src.exists():
+                continue
+            # A checkpoint (hundreds of MB) is hard-linked where possible: training replaces it
+            # with os.replace, never in place, so the cached copy cannot change. log.csv is
+            # appended to in place, so it and the small files are copied.
+            with contextlib.suppress(FileNotFoundError):
+                dst.unlink()
+            if name == "checkpoint.pt":
+                try:
+                    os.link(src, dst)
+                    continue
+                except OSError:
+                    pass
+            shutil.copy2(src, dst)
         atomic_write_json(done, jsonable({
             "key": key,
             "config": fields,

@@ -530,7 +530,14 @@ def test_import_puts_a_finished_training_where_the_bench_looks(
     monkeypatch.setattr(methods, "_agents", lambda: (TrainConfig, no_training))
     got = methods.train_cached("maasn-da", "small", {}, 1, 2, opts, cache=cache)
     assert got["eval_rows"] == json.loads(json.dumps(res["eval_rows"]))
-    assert len(got["curve"]) == 2 and Path(got["checkpoint"]).exists()
+    assert len(got["curve"]) == 2
+    cached = Path(got["checkpoint"])
+    weights = cached.read_bytes()
+    assert weights == (run / "checkpoint.pt").read_bytes()
+    # training replaces a checkpoint atomically: the cached one (maybe a hard link) keeps its bytes
+    (run / "new.pt").write_bytes(b"later weights")
+    os.replace(run / "new.pt", run / "checkpoint.pt")
+    assert cached.read_bytes() == weights
     assert got["wall_s"] == pytest.approx(res["wall_time_s"])
     with pytest.raises(AssertionError, match="reused"):  # another seed is another training
         methods.train_cached("maasn-da", "small", {}, 0, 2, opts, cache=cache)
