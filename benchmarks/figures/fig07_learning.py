@@ -197,7 +197,8 @@ def summary(df: pd.DataFrame) -> str:
         "",
     ]
 
-    def fmt(a: float, b: float, n: int, a_higher: int, b_higher: int) -> str:
+    def fmt(a: float, b: float, n: int, a_higher: int, _b_higher: int) -> str:
+        """A :func:`paired_final` tuple as text (its last field is b's count, not shown)."""
         return f"{a:.1f} vs {b:.1f}, {n} seed(s), higher on {a_higher}"
 
     claims = []
@@ -205,16 +206,13 @@ def summary(df: pd.DataFrame) -> str:
         pairs = {v: paired_final(df, "maasn-da", v) for v in fin if v != "maasn-da"}
         pairs = {v: t for v, t in pairs.items() if t is not None}
         if pairs:
-            beaten = [v for v, (own, other, *_) in pairs.items() if other > own]
-            claims.append(
-                "Paper: MAASN-DA reaches the highest reward. Ours: "
-                + ("agree." if not beaten else "disagree ("
-                   + "; ".join(f"{LABELS[v]} ends higher: "
-                               + fmt(other, own, n, o_hi, a_hi)
-                               for v in beaten
-                               for own, other, n, a_hi, o_hi in [pairs[v]])
-                   + ").")
-            )
+            higher = []  # the variants that end above MAASN-DA, each from their side
+            for v, (own, other, n, own_hi, other_hi) in pairs.items():
+                if other > own:
+                    higher.append(f"{LABELS[v]} ends higher: "
+                                  + fmt(other, own, n, other_hi, own_hi))
+            claims.append("Paper: MAASN-DA reaches the highest reward. Ours: "
+                          + (f"disagree ({'; '.join(higher)})." if higher else "agree."))
         for v in ("cgan-da", "non-optimal-hyper", "no-da"):
             if v in pairs:
                 ok = pairs[v][0] > pairs[v][1]
