@@ -39,7 +39,8 @@ _RUN_FIELDS = ("out", "progress", "resume", "checkpoint_every", "tensorboard")
 # Fields added after trained policies were cached -> the value that behaves as before they
 # existed. At that value a field is left out of the hash, so those policies keep their digest
 # (and a run killed midway still resumes); any other value, the default included, is hashed.
-_LEGACY_VALUES: dict[str, Any] = {"select_every": 0, "cache_observed_demand_only": False}
+_LEGACY_VALUES: dict[str, Any] = {"select_every": 0, "cache_observed_demand_only": False,
+                                  "migration_weight": 1.0}
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,11 @@ class TrainConfig:
     # 1.448), 1000 with reward_clip 5 and cache_observed_demand_only 1.233 / 1.289 / 1.211 /
     # 1.222 s (mean 1.239; migration 0.03-0.08 s against 0.13-0.32 s at 300).
     delay_weight: float = 1000.0
+    # Ours (1 = migration and broadcast delay weigh the same, as in (7)): the learner's reward
+    # counts the migration delay of (7) this many times. At delay_weight 1000 a migration of
+    # 0.2 ms costs 0.02 of reward, below what the critic resolves, so MAASN-DA migrated where
+    # caching was free (README, storage_cost_unrequested_only).
+    migration_weight: float = 1.0
     # Ours: the learner's reward is clipped below at -reward_clip (after scaling; 5 = five
     # penalties, so a 30 ms QoS-infeasible PB, 3 + 1, is not clipped at delay_weight 1000). A PB
     # broadcast at a near-zero worst-case rate has a delay of minutes, and with delay_weight 100
@@ -224,7 +230,7 @@ class TrainConfig:
         if not 0.0 < self.temperature_end <= self.temperature_start:
             fail("temperature_start", "need 0 < temperature_end <= temperature_start")
         for name in ("xi", "lr_actor", "lr_critic", "reward_scale", "esn_ridge", "delay_weight",
-                     "reward_clip",
+                     "reward_clip", "migration_weight",
                      "semantic_logit_scale", "grad_clip"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):

@@ -64,17 +64,20 @@ def learning_reward(
     """The reward the learners train on, from the env's reward (12) of a step.
 
     ``reward`` with the delay T(k) (``delay_s``, part of ``reward`` for a requested PB) weighted
-    by ``delay_weight`` instead of 1, minus the migration delay of PBs nobody requests (also
-    weighted) when ``charge_all_migrations``; all times ``reward_scale`` and clipped below at
+    by ``delay_weight`` instead of 1 and its migration part by ``delay_weight * migration_weight``,
+    minus the migration delay of PBs nobody requests (weighted alike) when
+    ``charge_all_migrations``; all times ``reward_scale`` and clipped below at
     ``-reward_clip``, where a requested PB nobody delivers (``no_delivery``) lands when
     ``undelivered_at_floor``; minus ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``),
     for unrequested PBs only when ``storage_cost_unrequested_only``. Works element-wise on arrays.
     """
     req = np.asarray(requested, dtype=bool)
-    w = cfg.delay_weight
+    w, mw = cfg.delay_weight, cfg.migration_weight
+    mig = np.asarray(migration_delay_s, dtype=np.float64)
     r = np.asarray(reward, dtype=np.float64) - (w - 1.0) * req * np.asarray(delay_s, np.float64)
+    r = r - (mw - 1.0) * w * req * mig
     if cfg.charge_all_migrations:
-        r = r - (~req) * w * np.asarray(migration_delay_s, dtype=np.float64)
+        r = r - (~req) * mw * w * mig
     r = np.maximum(r * cfg.reward_scale, -cfg.reward_clip)
     if cfg.undelivered_at_floor:
         r = np.where(np.asarray(no_delivery, dtype=bool), -cfg.reward_clip, r)

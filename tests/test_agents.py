@@ -72,6 +72,9 @@ def test_digest_omits_later_fields_at_their_legacy_value():
     assert cfg.replace(select_every=5).digest() != cfg.digest()
     with pytest.raises(ValueError, match="select_every"):
         TrainConfig(select_every=-1)
+    assert cfg.replace(migration_weight=2.0).digest() != cfg.digest()
+    with pytest.raises(ValueError, match="migration_weight"):
+        TrainConfig(migration_weight=0.0)
 
 
 def test_prune_migrations_switch_reaches_training_and_evaluation_envs():
@@ -183,6 +186,13 @@ def test_learning_reward_by_hand():
         learning_reward(heavy, np.array([-1.5, 0.0]), np.array([0.25, 0.25]),
                         np.array([True, False]), np.array([0.3, 0.3]), np.array([0.5, 0.0])),
         [-0.8, -0.62])
+    # migration_weight 3: of T(k) = 0.5 s, the 0.3 s of migration counts 3 * 4 times, the 0.2 s
+    # of broadcast 4 times: -(4 * 0.2 + 12 * 0.3 + 1) * 0.1 - 0.5; unrequested -12 * 0.03 - 0.5
+    np.testing.assert_allclose(
+        learning_reward(heavy.replace(migration_weight=3.0), np.array([-1.5, 0.0]),
+                        np.array([0.25, 0.25]), np.array([True, False]), np.array([0.3, 0.3]),
+                        np.array([0.5, 0.0])),
+        [-1.04, -0.86])
     # a delay of 100 s would give -(4 * 100 + 1) * 0.1 = -40.1: clipped at -reward_clip = -3
     assert learning_reward(heavy, -101.0, 0.25, True, 0.0, 100.0) == pytest.approx(-3.5)
     # nobody delivers a requested PB: (12) gives -r2 = -10 (scaled -1), above a QoS-infeasible
