@@ -164,7 +164,8 @@ def test_gumbel_binary_is_binary_with_sigmoid_probability_and_gradient():
 def test_learning_reward_by_hand():
     from agents.learner import learning_reward
 
-    cfg = TrainConfig(reward_scale=0.1, storage_cost=2.0, delay_weight=1.0, reward_clip=3.0)
+    cfg = TrainConfig(reward_scale=0.1, storage_cost=2.0, delay_weight=1.0, reward_clip=3.0,
+                      migration_weight=1.0)
     # requested PB: -(T + penalty) scaled, minus 2 * (storage share used): -1.5*0.1 - 2*0.25
     assert learning_reward(cfg, -1.5, 0.25, True, 0.3) == pytest.approx(-0.65)
     # unrequested PB: (12) gives 0, the migration delay 0.3 s is charged: -0.03 - 0.5
