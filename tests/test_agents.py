@@ -449,9 +449,19 @@ def test_resume_continues_exactly(tmp_path, algo, monkeypatch):
         train(cfg.replace(out=tmp_path / "part", resume=True, seed=5))
 
 
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT handled as in a terminal's foreground process. A process started in the
+    background (`make test &`) inherits SIGINT ignored, and train() leaves an ignored signal
+    alone."""
+    prev = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, prev)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_checkpoints_the_running_episode_and_resume_continues(tmp_path, monkeypatch,
-                                                                     signum):
+                                                                     signum, terminal_sigint):
     import agents.train as train_mod
 
     cfg = TrainConfig(**{**TINY, "episodes": 4, "checkpoint_every": 50})

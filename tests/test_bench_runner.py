@@ -265,8 +265,11 @@ def test_stop_signal_reaches_each_worker_once_and_leaves_none_behind(tmp_path: P
                                                                      how: str) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
-    script = ("import sys; from benchmarks import cli, figures; import tests.test_bench_runner "
-              "as toy; figures.register(toy); sys.exit(cli.main(sys.argv[1:]))")
+    # SIGINT handled as in a terminal even when the tests run in the background (which
+    # starts every child with SIGINT ignored)
+    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "from benchmarks import cli, figures; import tests.test_bench_runner as toy; "
+              "figures.register(toy); sys.exit(cli.main(sys.argv[1:]))")
     args = ["run", NAME, "--quick", "--out", str(tmp_path / "res"), "--workers", "2",
             "--no-progress"]
     env = {**os.environ, "TOY_HANG": "1:tdma", "TOY_MARKS": str(marks)}

@@ -96,11 +96,12 @@ def _check_against_replay(raw: Batch, ep: dict, ep_cost: dict, learner, seed: in
         used /= env.config.storage_bytes
         cached_any |= used > 0
         terms = infos[agents[0]]["terms"]
-        # delay_weight w: T(k) counts w times; charge_all_migrations: an unrequested PB's
-        # migration delay is charged too (also w times)
-        w = learner.cfg.delay_weight
-        extra = ((w - 1.0) * terms["delay_s"] if terms["requested"]
-                 else w * terms["migration_delay_s"]) * scale
+        # delay_weight w: T(k) counts w times, its migration part w * mw times;
+        # charge_all_migrations: an unrequested PB's migration delay is charged too (w * mw)
+        w, mw = learner.cfg.delay_weight, learner.cfg.migration_weight
+        mig = terms["migration_delay_s"]
+        extra = ((w - 1.0) * terms["delay_s"] + (mw - 1.0) * w * mig if terms["requested"]
+                 else mw * w * mig) * scale
         for j, a in enumerate(agents):
             assert raw.rew[t] == rew[a]  # what tianshou stored is the reward agent a got
             shaped = max(rew[a] * scale - extra, -learner.cfg.reward_clip)
