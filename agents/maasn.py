@@ -71,8 +71,13 @@ class MAASNDA(Learner):
             bits = (logits > 0).numpy()
         else:
             bits = (gumbel_binary(logits, self.temperature(episode), self.torch_gen) > 0.5).numpy()
-            flip = self.rng.random(bits.shape) < self.epsilon(episode)
-            bits[flip] = self.rng.random(int(flip.sum())) < 0.5
+            eps = self.epsilon(episode)
+            if self.cfg.exploration == "node":  # a uniform joint action, as QMIX-DA's epsilon
+                rows = self.rng.random(bits.shape[0]) < eps
+                bits[rows] = self.rng.random((int(rows.sum()), bits.shape[1])) < 0.5
+            else:
+                flip = self.rng.random(bits.shape) < eps
+                bits[flip] = self.rng.random(int(flip.sum())) < 0.5
         if self.cfg.cache_observed_demand_only:  # (else the env forces a full node's row off)
             bits[~self.cache_mask(obs, cache_ok)] = False  # no caching, hence no migration (2)
         return bits.astype(np.int64)

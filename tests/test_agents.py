@@ -16,10 +16,10 @@ from agents.cli import main as train_main
 from agents.config import TrainConfig
 from agents.learner import Dims, observed_demand
 from agents.networks import ActionSemanticsActor, GroupLinear, QMixer, gumbel_binary, soft_update
-from agents.policy import build_learner, load_policy, make_policy
+from agents.policy import build_learner, load_policy, make_policy, unpack_obs
 from agents.qmix import index_to_bits, joint_masks
 from agents.replay import ReplayBuffer
-from agents.train import TrainingInterrupted, train
+from agents.train import TrainingInterrupted, make_env, train
 from baselines.evaluate import evaluate
 from baselines.methods import BASELINES
 from fgamcd_env.env import FGAMCDParallelEnv
@@ -40,8 +40,12 @@ def test_config_rejects_unknown_and_bad_values():
         TrainConfig(augmentation="vae")
     with pytest.raises(ValueError, match="esn_spectral_radius"):
         TrainConfig(esn_spectral_radius=0.6)
-    with pytest.raises(ValueError, match="actor/critic switches"):
+    with pytest.raises(ValueError, match="switches apply to maasn-da only"):
         TrainConfig(algo="qmix-da", actor="mlp")
+    with pytest.raises(ValueError, match="switches apply to maasn-da only"):
+        TrainConfig(algo="qmix-da", exploration="node")  # QMIX-DA always explores by node
+    with pytest.raises(ValueError, match="exploration"):
+        TrainConfig(exploration="gaussian")
 
 
 def test_config_label_and_digest():
@@ -73,13 +77,13 @@ def test_digest_omits_later_fields_at_their_legacy_value():
     with pytest.raises(ValueError, match="select_every"):
         TrainConfig(select_every=-1)
     assert cfg.replace(migration_weight=2.0).digest() != cfg.digest()
+    assert cfg.replace(exploration="node").digest() != cfg.digest()
     with pytest.raises(ValueError, match="migration_weight"):
         TrainConfig(migration_weight=0.0)
 
 
 def test_prune_migrations_switch_reaches_training_and_evaluation_envs():
     from agents.policy import LearnedPolicy
-    from agents.train import make_env
 
     with pytest.raises(ValueError, match="prune_migrations"):
         TrainConfig(prune_migrations="yes")
@@ -278,7 +282,7 @@ def test_observed_demand_reads_the_demand_bits_of_every_block():
 
 @pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
 def test_cache_observed_demand_only_never_caches_unobserved_pbs(algo):
-    from agents.train import make_env, run_episode
+    from agents.train import run_episode
 
     cfg = TrainConfig(**TINY, algo=algo, cache_observed_demand_only=True)
     env = make_env(cfg)
@@ -296,6 +300,34 @@ def test_cache_observed_demand_only_never_caches_unobserved_pbs(algo):
             mask = np.stack([t["next_mask"] for t in learner._episode])
             assert not mask[~observed_demand(nxt, learner.dims)][:, 1:].any()
         learner.begin_episode()
+
+
+@pytest.mark.parametrize("exploration", ["bit", "node"])
+def test_maasn_exploration_replaces_bits_or_whole_rows(exploration, monkeypatch):
+    """epsilon = 0.3, N = 3, Gumbel sample made greedy: "bit" keeps a row with probability
+    (1 - 0.3 / 2)^3 = 0.614 and changes its bits independently; "node" keeps it with 0.7 +
+    0.3 / 8 = 0.7375 (a uniform joint action is the greedy one 1 in 8 times)."""
+    import agents.maasn
+
+    monkeypatch.setattr(agents.maasn, "gumbel_binary",
+                        lambda logits, temp, gen: (logits > 0).float())
+    cfg = TrainConfig(**TINY, exploration=exploration, cache_observed_demand_only=False)
+    env = make_env(cfg)
+    learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
+    monkeypatch.setattr(learner, "epsilon", lambda episode: 0.3)
+    obs = unpack_obs(env.reset(seed=0)[0], env.possible_agents)
+    ok = np.ones(env.config.num_nodes, bool)
+    greedy = learner.act(obs, ok, False, 0)
+    draws = np.stack([learner.act(obs, ok, True, 0) for _ in range(4000)])
+    kept = (draws == greedy).all(axis=2).mean()
+    expected = 0.7375 if exploration == "node" else 0.85 ** 3
+    assert abs(kept - expected) < 0.02
+    assert abs((draws != greedy).mean() - 0.15) < 0.01  # each bit differs 0.3 / 2 of the time
+    changed = (draws != greedy).sum(axis=2)  # differing bits per row: 1, 2 or 3
+    two_plus = (changed >= 2).mean() / max((changed >= 1).mean(), 1e-9)
+    # given a change, P(>= 2 bits): "bit" 0.0608 / 0.3859 = 0.157 (independent flips),
+    # "node" 4/7 = 0.571 (3 coins, at least one differing)
+    assert abs(two_plus - (4 / 7 if exploration == "node" else 0.157)) < 0.04
 
 
 def test_joint_masks_follow_the_forcing_rules():
