@@ -577,6 +577,43 @@ def test_cli_trains_and_loads_policy(tmp_path, capsys):
     assert train_main(["--out", str(tmp_path / "run"), "--evaluate", "--seed", "3"]) == 2
 
 
+def test_exploration_tax_replays_the_final_policy(tmp_path, capsys):
+    """benchmarks.exploration_tax: its greedy episode is the run's own evaluation, and QMIX-DA at
+    epsilon 0 explores nothing, so every exploring episode repeats the greedy one."""
+    import csv
+
+    from benchmarks.exploration_tax import main as tax_main
+    from benchmarks.exploration_tax import measure
+
+    results = {}
+    for algo in ("maasn-da", "qmix-da"):
+        results[algo] = train(TrainConfig(**TINY, algo=algo, out=tmp_path / algo))
+    greedy_q = results["qmix-da"]["eval_rows"][0]["return"]
+    rows = measure(tmp_path / "qmix-da", 3, epsilon=0.0, progress=False)
+    assert [r["mode"] for r in rows] == ["greedy", "explore", "explore", "explore"]
+    assert all(r["return"] == pytest.approx(greedy_q) for r in rows)
+    rows = measure(tmp_path / "maasn-da", 4, epsilon=1.0, progress=False)  # all coins
+    assert rows[0]["return"] == pytest.approx(results["maasn-da"]["eval_rows"][0]["return"])
+    assert rows[1]["epsilon"] == 1.0
+    assert len({round(r["return"], 6) for r in rows[1:]}) > 1
+    with pytest.raises(ValueError, match="maasn-da only"):
+        measure(tmp_path / "qmix-da", 1, exploration="node", progress=False)
+    with pytest.raises(ValueError, match="at_episode"):
+        measure(tmp_path / "qmix-da", 1, at_episode=3, progress=False)
+
+    tax_main([str(tmp_path / "maasn-da"), str(tmp_path / "qmix-da"), "--episodes", "2",
+              "--out", str(tmp_path / "res"), "--no-progress"])
+    assert "| qmix-da | qmix-da |" in capsys.readouterr().out
+    with (tmp_path / "res" / "exploration_tax.csv").open() as f:
+        written = list(csv.DictReader(f))
+    assert [(r["algo"], r["mode"]) for r in written] == [
+        ("maasn-da", "greedy"), ("maasn-da", "explore"), ("maasn-da", "explore"),
+        ("qmix-da", "greedy"), ("qmix-da", "explore"), ("qmix-da", "explore")]
+    assert float(written[1]["epsilon"]) == pytest.approx(0.05)  # the last episode's epsilon
+    with pytest.raises(SystemExit):
+        tax_main([str(tmp_path / "nothing"), "--out", str(tmp_path / "res")])
+
+
 def test_make_policy_checks_the_env_size():
     env = FGAMCDParallelEnv("small", seed=0)
     policy = make_policy("qmix-da", env, **{k: v for k, v in TINY.items() if k != "scenario"})
