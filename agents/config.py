@@ -174,12 +174,12 @@ class TrainConfig:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     # MAASN-DA's epsilon: "bit" replaces each of a node's N bits by a coin with probability
-    # epsilon; "node" replaces a node's whole row by N coins with probability epsilon, i.e. a
-    # uniform joint action as QMIX-DA's epsilon-greedy (QMIX-DA explores this way whatever the
-    # value). Paper, 600 episodes, at epsilon 0.05 (benchmarks.exploration_tax, 10 episodes):
-    # MAASN-DA's final policies lose 67-120 of return per episode to exploration, QMIX-DA's at
-    # most 8.5, and MAASN-DA's lose as much with "node" (seeds 0 and 3). Trained with "node",
-    # seeds 0 / 1 ended at 1.193 / 1.258 s greedy delay against 1.185 / 1.254 s with "bit".
+    # epsilon; "node" replaces a node's row with probability epsilon by a uniform draw from the
+    # 2**(N-1) + 1 joint actions (2) allows, as QMIX-DA's epsilon-greedy does (QMIX-DA explores
+    # this way whatever the value). "bit" turns a cached PB off 1 time in 2 per flip, "node"
+    # 1 in 2**(N-1) + 1. Paper, 600 episodes, epsilon 0.05 (benchmarks.exploration_tax):
+    # MAASN-DA's final policies lose 67-120 of return per episode to "bit" exploration,
+    # QMIX-DA's at most 8.5; turning cache bits off is what costs, on both policies.
     exploration: str = "bit"
     grad_clip: float = 10.0
     # Ours, as in MADDPG's Gumbel-Softmax actors: the actor loss adds logit_l2 * mean(logit^2).

@@ -31,6 +31,18 @@ from agents.networks import (
 )
 
 
+def explore_rows(count: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(count, n) rows drawn uniformly from the 2**(n-1) + 1 joint actions (2) allows: the
+    cache bit set with any migration bits, or all zero (QMIX-DA's epsilon-greedy set, see
+    :func:`agents.qmix.joint_masks`). A node explores a cache-off row 1 time in 2**(n-1) + 1."""
+    pick = rng.integers(0, 2 ** (n - 1) + 1, size=count)  # 0: all zero
+    rows = np.zeros((count, n), dtype=bool)
+    on = pick > 0
+    rows[on, 0] = True
+    rows[on, 1:] = ((pick[on, None] - 1) >> np.arange(n - 1)) & 1
+    return rows
+
+
 class MAASNDA(Learner):
     def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
         super().__init__(cfg, dims, rng)
@@ -72,9 +84,9 @@ class MAASNDA(Learner):
         else:
             bits = (gumbel_binary(logits, self.temperature(episode), self.torch_gen) > 0.5).numpy()
             eps = self.epsilon(episode)
-            if self.cfg.exploration == "node":  # a uniform joint action, as QMIX-DA's epsilon
-                rows = self.rng.random(bits.shape[0]) < eps
-                bits[rows] = self.rng.random((int(rows.sum()), bits.shape[1])) < 0.5
+            if self.cfg.exploration == "node":  # QMIX-DA's epsilon: see explore_rows
+                rows = np.flatnonzero(self.rng.random(bits.shape[0]) < eps)
+                bits[rows] = explore_rows(len(rows), bits.shape[1], self.rng)
             else:
                 flip = self.rng.random(bits.shape) < eps
                 bits[flip] = self.rng.random(int(flip.sum())) < 0.5
