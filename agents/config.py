@@ -316,6 +316,8 @@ class TrainConfig:
                 d[name] = tuple(d[name])
         if d.get("eval_seeds") is not None:
             d["eval_seeds"] = tuple(d["eval_seeds"])
+        for name, value in _LEGACY_VALUES.items():  # written before the field existed
+            d.setdefault(name, value)
         return cls().replace(**d)
 
     def digest(self) -> str:
