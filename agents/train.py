@@ -164,8 +164,10 @@ def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train ``cfg.algo`` for ``cfg.episodes`` episodes; evaluate the greedy policy.
 
-    Returns ``{"config", "curve", "eval_rows", "checkpoint", "wall_time_s"}``; ``curve`` is the
-    per-episode log, ``eval_rows`` the rows of ``baselines.evaluate`` for the greedy policy.
+    Returns ``{"config", "curve", "eval_rows", "checkpoint", "wall_time_s", "eval_wall_s"}``;
+    ``curve`` is the per-episode log, ``eval_rows`` the rows of ``baselines.evaluate`` for the
+    greedy policy, ``wall_time_s`` the training episodes' seconds summed over every resumed
+    session, ``eval_wall_s`` the seconds of that final evaluation.
     Raises :class:`TrainingInterrupted` (after checkpointing) on SIGINT/SIGTERM.
     """
     # Multi-threaded OpenBLAS on a loaded 2-core machine made a Cholesky 25x slower: one thread.
@@ -268,11 +270,12 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     if best is not None:
         restore_policy(learner, best["modules"])
     policy = LearnedPolicy(learner)
+    t_eval = time.perf_counter()
     eval_rows = evaluate(policy, make_env_config(cfg), seeds=cfg.eval_seeds or (cfg.seed,),
                          beamformer=cfg.beamformer, **cfg.env_options)
     result = {"config": cfg.to_json(), "label": cfg.label, "curve": curve,
               "eval_rows": eval_rows, "checkpoint": None if ckpt is None else str(ckpt),
-              "wall_time_s": elapsed,
+              "wall_time_s": elapsed, "eval_wall_s": time.perf_counter() - t_eval,
               "selected": None if best is None else
               {k: best[k] for k in ("episode", "return", "total_delay_s")}}
     if out is not None:

@@ -267,7 +267,8 @@ def train_cached(
     """Train ``algo`` once per config (see the module docstring); the train result as a dict.
 
     The dict holds ``eval_rows``, ``curve``, ``checkpoint`` (a path, or None without a cache),
-    ``config`` (the hashed TrainConfig fields), ``key`` and ``wall_s`` (of the original training).
+    ``config`` (the hashed TrainConfig fields), ``key`` and ``wall_s`` (seconds of the training,
+    summed over the sessions of a killed and resumed one, plus its final evaluation).
     """
     if algo not in LEARNED:
         raise ValueError(f"{algo!r} is not a learned method {LEARNED}")
@@ -282,7 +283,6 @@ def train_cached(
         run_cfg = _with_out(cfg, out)
         if (out / "checkpoint.pt").exists() and "resume" in _config_dict(cfg):
             run_cfg = dataclasses.replace(run_cfg, resume=True)  # continue a killed training
-        t0 = time.perf_counter()
         res = train(run_cfg)
         return {
             "key": key,
@@ -290,7 +290,7 @@ def train_cached(
             "eval_rows": list(res["eval_rows"]),
             "curve": list(res.get("curve", [])),
             "checkpoint": str(res["checkpoint"]) if res.get("checkpoint") else None,
-            "wall_s": time.perf_counter() - t0,
+            "wall_s": _train_wall_s(res),
         }
 
     if cache is None:
@@ -307,6 +307,13 @@ def train_cached(
         result = run(run_dir)
         atomic_write_json(done, result)
         return jsonable(result)
+
+
+def _train_wall_s(res: Mapping[str, Any]) -> float:
+    """Training + final evaluation seconds of a ``train`` result, over all its sessions (a
+    resumed run's own clock would miss the time before the kill). Results written before
+    ``eval_wall_s`` existed count training only."""
+    return float(res["wall_time_s"]) + float(res.get("eval_wall_s", 0.0))
 
 
 # TrainConfig fields a bench cell sets itself (or that only say where and how to run).
@@ -371,7 +378,7 @@ def import_training(run_dir: Path, cache: Path) -> tuple[str, bool]:
             "curve": res["curve"],
             "checkpoint": str(dest / "checkpoint.pt") if (dest / "checkpoint.pt").exists()
             else None,
-            "wall_s": res.get("wall_time_s"),  # of the original training
+            "wall_s": _train_wall_s(res),  # of the original training
             "imported_from": str(run_dir.resolve()),
         }))
     return key, True

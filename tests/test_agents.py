@@ -471,6 +471,9 @@ def test_resume_continues_exactly(tmp_path, algo, monkeypatch):
     monkeypatch.setattr(train_mod, "run_episode", real_run)
     part = train(cfg.replace(out=tmp_path / "part", resume=True))
     assert [r["return"] for r in part["curve"]] == [r["return"] for r in full["curve"]]
+    # the killed session's episodes count in the wall time too
+    assert part["wall_time_s"] == pytest.approx(sum(r["wall_s"] for r in part["curve"]))
+    assert part["eval_wall_s"] > 0
     a = _final_weights(tmp_path / "full" / "checkpoint.pt")
     b = _final_weights(tmp_path / "part" / "checkpoint.pt")
     for name in a:

@@ -445,8 +445,11 @@ def test_learned_training_is_cached_by_config_hash(tmp_path: Path,
         (cfg.out / "ckpt.pt").write_text("weights")
         curve = [{"episode": e, "return": -100.0 + e, "total_delay_s": 2.0 - 0.1 * e}
                  for e in range(cfg.episodes)]
+        # as a resumed run reports it: 100 s of episodes over all its sessions, most before the
+        # kill, then 2.5 s of evaluation
         return {"eval_rows": [{"policy": cfg.algo, "seed": cfg.seed, "total_delay_s": 1.5}],
-                "curve": curve, "checkpoint": cfg.out / "ckpt.pt"}
+                "curve": curve, "checkpoint": cfg.out / "ckpt.pt", "wall_time_s": 100.0,
+                "eval_wall_s": 2.5}
 
     fake = types.ModuleType("agents.train")
     fake.TrainConfig, fake.train = FakeTrainConfig, fake_train
@@ -457,6 +460,7 @@ def test_learned_training_is_cached_by_config_hash(tmp_path: Path,
         again = methods.run_method("maasn-da", "paper", {}, 0, episodes=3)  # same point
         assert len(calls) == 1 and rows == again
         assert rows[0]["method"] == "maasn-da" and rows[0]["total_delay_s"] == 1.5
+        assert rows[0]["method_wall_s"] == 102.5  # not this process's clock
         assert calls[0].overrides == {} and calls[0].progress is False
         assert calls[0].out.parent == tmp_path / "_policies"
         assert (calls[0].out / "ckpt.pt").exists()
@@ -541,7 +545,7 @@ def test_import_puts_a_finished_training_where_the_bench_looks(
     (run / "new.pt").write_bytes(b"later weights")
     os.replace(run / "new.pt", run / "checkpoint.pt")
     assert cached.read_bytes() == weights
-    assert got["wall_s"] == pytest.approx(res["wall_time_s"])
+    assert got["wall_s"] == pytest.approx(res["wall_time_s"] + res["eval_wall_s"])
     with pytest.raises(AssertionError, match="reused"):  # another seed is another training
         methods.train_cached("maasn-da", "small", {}, 0, 2, opts, cache=cache)
 
