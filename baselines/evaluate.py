@@ -12,6 +12,11 @@ from fgamcd_env.core.config import ScenarioConfig
 from fgamcd_env.env import FGAMCDParallelEnv
 
 
+def episode_seed(seed: int, episode: int) -> int:
+    """The ``reset`` seed of evaluation episode ``episode`` of run seed ``seed``."""
+    return int(seed) + 1000 * int(episode)
+
+
 def episode_metrics(env: FGAMCDParallelEnv) -> dict[str, Any]:
     """Metrics of the episode the env has just finished (or the steps taken so far).
 
@@ -66,7 +71,7 @@ def evaluate(
     for seed in seeds:
         env = FGAMCDParallelEnv(scenario=scenario, seed=seed, **kwargs)
         for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + 1000 * episode)
+            obs, _ = env.reset(seed=episode_seed(seed, episode))
             policy.reset(env)
             while env.agents:
                 obs, *_ = env.step(policy.act(obs, env))

@@ -35,7 +35,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -411,16 +411,48 @@ def evaluate_cached(
         wall = time.perf_counter() - t0
         return [jsonable({**r, "method_wall_s": wall / len(rows)}) for r in rows]
 
+    meta = {"method": method, "scenario": scenario, "overrides": ov, "seed": seed,
+            "beamformer": beamformer}
+    return _cached_rows(cache, f"{key}.json", meta, run)
+
+
+def _cached_rows(cache: Path | None, name: str, meta: Mapping[str, Any],
+                 run: Callable[[], Any]) -> Any:
+    """``run()``, or what it returned before: kept as ``rows`` in ``<cache>/_evals/<name>``."""
     if cache is None:
         return run()
-    path = Path(cache) / "_evals" / f"{key}.json"
+    path = Path(cache) / "_evals" / name
     with file_lock(path.with_suffix(".lock")):
         if path.exists():
             return json.loads(path.read_text())["rows"]
         rows = run()
-        atomic_write_json(path, {"method": method, "scenario": scenario, "overrides": ov,
-                                 "seed": seed, "beamformer": beamformer, "rows": rows})
+        atomic_write_json(path, {**meta, "rows": rows})
         return rows
+
+
+def full_comp_failures_cached(
+    scenario: str = "paper",
+    overrides: Mapping[str, Any] | None = None,
+    reset_seed: int = 0,
+    cache: Path | None = None,
+) -> int:
+    """Requested PBs that are QoS-infeasible with full CoMP in the episode drawn at
+    ``reset(reset_seed)`` (``fgamcd_env.delivery.full_comp_qos_failures``), cached under
+    ``_evals/``: every method at a point shares it."""
+    from fgamcd_env.core.presets import get_config
+    from fgamcd_env.core.scenario import make_instance
+    from fgamcd_env.delivery import full_comp_qos_failures
+
+    cache = cache_dir() if cache is None else cache
+    ov = canonical_overrides(scenario, overrides)
+    meta = {"reference": "full_comp_qos_failures", "scenario": scenario, "overrides": ov,
+            "reset_seed": int(reset_seed)}
+
+    def run() -> int:
+        sc = make_instance(get_config(scenario, **config_overrides(ov)), int(reset_seed))
+        return int(full_comp_qos_failures(sc).sum())
+
+    return int(_cached_rows(cache, f"fullcomp-{stable_hash(meta)}.json", meta, run))
 
 
 def run_method(

@@ -39,6 +39,7 @@ from benchmarks.methods import (
     STYLES,
     canonical_overrides,
     config_overrides,
+    full_comp_failures_cached,
     run_method,
 )
 
@@ -253,13 +254,18 @@ class Sweep:
             if sub.empty:
                 lines.append(f"Panel {panel.label}: no rows.")
                 continue
+            floor = ("qos_infeasible_full_comp" in sub
+                     and sub["qos_infeasible_full_comp"].notna().any())
             lines += [f"Total delay (s), mean over seeds, vs {panel.label} "
-                      "(QoS-infeasible + undelivered PBs in brackets):", ""]
+                      "(QoS-infeasible + undelivered PBs in brackets"
+                      + ("; full CoMP: the requested PBs whose QoS fails even when every node "
+                         "broadcasts them, a property of the draw" if floor else "") + "):", ""]
             cols = ["x"] + (["series"] if "series" in sub and sub["series"].notna().any() else [])
             points = sub[cols].drop_duplicates().sort_values(cols).itertuples(index=False)
             header = [panel.key] + ([self.series.key] if len(cols) > 1 and self.series else [])
-            lines.append("| " + " | ".join(header + [LABELS[m] for m in methods]) + " |")
-            lines.append("|" + " --- |" * (len(header) + len(methods)))
+            extra = ["full CoMP"] if floor else []
+            lines.append("| " + " | ".join(header + [LABELS[m] for m in methods] + extra) + " |")
+            lines.append("|" + " --- |" * (len(header) + len(methods) + len(extra)))
             for pt in points:
                 mask = np.ones(len(sub), dtype=bool)
                 for c, v in zip(cols, pt, strict=True):
@@ -272,6 +278,11 @@ class Sweep:
                         continue
                     failed = (part["qos_infeasible_pbs"] + part["undelivered_pbs"]).mean()
                     cells.append(f"{part['total_delay_s'].mean():.3f} ({failed:.0f})")
+                if floor:
+                    # one value per (seed, episode) draw, whichever method's rows carry it
+                    ref = sub[mask].dropna(subset=["qos_infeasible_full_comp"])
+                    ref = ref.drop_duplicates(["seed", "episode"])["qos_infeasible_full_comp"]
+                    cells.append(f"({ref.mean():.0f})" if len(ref) else "—")
                 lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
             if panel.trend:
@@ -324,7 +335,13 @@ def repository_columns(scenario: str, overrides: Mapping[str, Any]) -> dict[str,
 
 
 def run_point(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Run one sweep cell: the method at the spec's scenario point and seed; tidy rows."""
+    """Run one sweep cell: the method at the spec's scenario point and seed; tidy rows.
+
+    ``qos_infeasible_full_comp``: the row episode's requested PBs whose QoS fails even with
+    full CoMP, to tell the draw's share of ``qos_infeasible_pbs`` from the method's.
+    """
+    from baselines.evaluate import episode_seed
+
     for key in ("figure", "method", "seed", "scenario", "overrides"):
         if key not in spec:
             raise ValueError(f"sweep cell spec lacks {key!r}: {dict(spec)}")
@@ -336,7 +353,10 @@ def run_point(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
         episodes=int(spec.get("episodes", FULL_EPISODES)),
     )
     extra = {**repository_columns(spec["scenario"], spec["overrides"]), **flat_spec(spec)}
-    return [{**r, **extra} for r in rows]
+    return [{**r, **extra,
+             "qos_infeasible_full_comp": full_comp_failures_cached(
+                 spec["scenario"], spec["overrides"], episode_seed(r["seed"], r["episode"]))}
+            for r in rows]
 
 
 # ----------------------------------------------------------------------------- analysis

@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> None:
         metavar="KEY=VALUE",
         help="override a ScenarioConfig field (JSON value)",
     )
+    s.add_argument(
+        "--full-comp",
+        action="store_true",
+        help="also count the requested PBs whose QoS fails even when every node broadcasts them"
+        " (one robust CoMP solve per requested PB: seconds)",
+    )
     sub.add_parser("presets", help="list the registered presets")
     args = ap.parse_args(argv)
     if args.command == "presets":
@@ -47,6 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as err:
         ap.error(str(err))
     print(sc.summary())
+    if args.full_comp:
+        from fgamcd_env.delivery import full_comp_qos_failures
+
+        failed = full_comp_qos_failures(sc)
+        requested = int(sc.demand.any(axis=1).sum())
+        print(f"  QoS-infeasible with full CoMP (every node, fast beamformer): "
+              f"{int(failed.sum())} of {requested} requested PBs")
 
 
 if __name__ == "__main__":

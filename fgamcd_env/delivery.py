@@ -170,3 +170,20 @@ def deliver(
         wall_time_s=float(sum(p.wall_time_s for p in parts)),
         parts=tuple(parts),
     )
+
+
+def full_comp_qos_failures(
+    scenario: Scenario, method: str = "fast", error_model: str = "stacked"
+) -> np.ndarray:
+    """(K,) bool: requested PBs whose QoS (9b) fails even when every node broadcasts them.
+
+    A reference for reading an episode's QoS-infeasible count: it separates what the draw (far
+    users with a high Q_u) makes infeasible from what a caching policy adds. It is not a bound
+    for every policy: ``fast`` is a local method, so a smaller node set can now and then meet a
+    QoS that the full set misses.
+    """
+    everyone = np.ones(scenario.num_nodes, dtype=bool)
+    out = np.zeros(scenario.num_pbs, dtype=bool)
+    for k in np.flatnonzero(scenario.demand.any(axis=1)):
+        out[k] = not deliver(scenario, int(k), everyone, method, error_model).qos_feasible
+    return out

@@ -19,10 +19,13 @@ import types
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
+import fgamcd_env
 from benchmarks import cli, figures, methods, runner, sweeps
+from fgamcd_env.delivery import full_comp_qos_failures
 
 # ----------------------------------------------------------------------------- toy figure
 NAME = "toy_bench"
@@ -342,7 +345,8 @@ def _sweep_rows(delays: dict[str, list[float]], xs: list[float]) -> pd.DataFrame
         for x, d in zip(xs, ds, strict=True):
             for seed, jitter in ((0, -0.01), (1, 0.01)):
                 rows.append({"figure": "fig8", "panel": "storage_gb", "x": x, "method": m,
-                             "seed": seed, "total_delay_s": d + jitter, "qos_infeasible_pbs": 1,
+                             "seed": seed, "episode": 0, "total_delay_s": d + jitter,
+                             "qos_infeasible_pbs": 1,
                              "undelivered_pbs": 0, "requested_pbs": 100})
     return pd.DataFrame(rows)
 
@@ -374,6 +378,13 @@ def test_reductions_verdicts_summary_and_plot(tmp_path: Path) -> None:
     assert "(0/2 methods; opposite: TDMA-based unicasting; flat: MAASN-DA, proposed)" in (
         fig8.summary(flat)
     )
+    assert "full CoMP" not in text  # cells from before the reference existed
+    df["qos_infeasible_full_comp"] = np.where(df["seed"] == 0, 3, 6)
+    df.loc[(df["method"] == "qmix-da") & (df["x"] == 0.8), "qos_infeasible_full_comp"] = np.nan
+    table = fig8.summary(df)
+    assert "| storage_gb | MAASN-DA, proposed |" in table
+    assert "| Coarse-grained caching | full CoMP |" in table
+    assert "| 0.8 | 2.000 (1) |" in table and table.count(" (4) |\n") == 2  # mean of 3 and 6
     paths = fig8.plot(df, tmp_path)
     assert paths == [tmp_path / "fig8.png"] and paths[0].stat().st_size > 10_000
 
@@ -420,6 +431,17 @@ def test_sweep_cell_on_small_returns_tidy_rows() -> None:
     assert json.loads(rows[0]["overrides"]) == {"storage_bytes": 5e7}
     assert rows[0]["num_pbs"] == 32 and 0 < rows[0]["reuse_ratio_achieved"] < 1
     runner.check_rows(rows, "sweep")
+    sc = fgamcd_env.make_scenario("small", seed=spec["seed"], storage_bytes=5e7)
+    assert rows[0]["qos_infeasible_full_comp"] == full_comp_qos_failures(sc).sum() == 9
+
+
+def test_full_comp_reference_is_cached_per_draw(tmp_path: Path) -> None:
+    counts = [methods.full_comp_failures_cached("small", {}, s, cache=tmp_path) for s in (0, 1)]
+    assert counts == [9, 6]  # the draws differ, so a wrong seed shows
+    files = sorted((tmp_path / "_evals").glob("fullcomp-*.json"))
+    assert len(files) == 2 and json.loads(files[0].read_text())["rows"] in counts
+    assert methods.full_comp_failures_cached("small", {"num_users": 6}, 0, cache=tmp_path) == 9
+    assert len(list((tmp_path / "_evals").glob("fullcomp-*.json"))) == 2  # default dropped
 
 
 @dataclasses.dataclass(frozen=True)

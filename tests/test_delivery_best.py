@@ -1,4 +1,5 @@
-"""``beamformer="best"`` (per PB, the better of CoMP and TDMA) and the centralised reference."""
+"""``beamformer="best"`` (per PB, the better of CoMP and TDMA), the centralised reference and the
+full-CoMP QoS reference."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,13 @@ from baselines.centralised import CentralisedReference
 from baselines.evaluate import evaluate
 from baselines.methods import BASELINES
 from fgamcd_env.core import system
-from fgamcd_env.delivery import BEST_OF, Delivery, better_delivery, deliver
+from fgamcd_env.delivery import (
+    BEST_OF,
+    Delivery,
+    better_delivery,
+    deliver,
+    full_comp_qos_failures,
+)
 from fgamcd_env.env import FGAMCDParallelEnv
 
 
@@ -109,3 +116,22 @@ def test_reward_terms_of_best_match_system_reward():
     terms, out, _ = env.pb_outcome(k, cache, np.zeros((3, 3), bool))
     ref = system.reward_terms(True, True, 0.0, out.delay_s, out.qos_feasible, 10.0, 10.0)
     assert terms.reward == pytest.approx(ref.reward)
+
+
+def test_full_comp_qos_failures_match_the_env_and_the_extremes():
+    env = FGAMCDParallelEnv(scenario="small", seed=0)
+    sc = env.scenario
+    n = sc.num_nodes
+    requested = sc.demand.any(axis=1)
+    failed = full_comp_qos_failures(sc)
+    assert failed.shape == (sc.num_pbs,) and not failed[~requested].any()
+    assert 0 < failed.sum() < requested.sum()  # seed 0: 9 of 23, both kinds are checked
+    everyone, none = np.ones(n, dtype=bool), np.zeros((n, n), dtype=bool)
+    for k in np.flatnonzero(requested):
+        terms, _, lam = env.pb_outcome(int(k), everyone, none)
+        assert lam.all() and terms.qos_infeasible == failed[k]
+    # Q_u of 1 kbit/s is met everywhere, 1 Pbit/s nowhere (the same draw otherwise)
+    for q, expect in ((1e3, np.zeros_like(requested)), (1e15, requested)):
+        sc_q = fgamcd_env.make_scenario("small", seed=0, qos_min_bps=q, qos_max_bps=q)
+        np.testing.assert_array_equal(sc_q.demand, sc.demand)
+        np.testing.assert_array_equal(full_comp_qos_failures(sc_q), expect)

@@ -111,3 +111,16 @@ def test_node_separation_impossible_is_reported():
 def test_summary_mentions_sizes():
     text = fgamcd_env.make_scenario("paper", seed=0).summary()
     assert "K=450" in text and "J=60" in text and "24.31 MB" in text
+
+
+def test_cli_summary_full_comp(capsys):
+    from fgamcd_env.cli import main
+
+    main(["summary", "--scenario", "small", "--seed", "0", "--full-comp"])
+    out = capsys.readouterr().out
+    assert "scenario 'small' seed=0" in out
+    assert "with full CoMP (every node, fast beamformer): 9 of 23 requested PBs" in out
+    main(["summary", "--scenario", "small", "--seed", "0"])
+    assert "full CoMP" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["summary", "--set", "num_nodez=4"])
