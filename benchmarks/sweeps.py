@@ -259,8 +259,9 @@ class Sweep:
             lines += [f"Total delay (s), mean over seeds, vs {panel.label} "
                       "(QoS-infeasible + undelivered PBs in brackets"
                       + ("; full CoMP: the requested PBs whose QoS fails even when every node "
-                         "broadcasts them by CoMP, a property of the draw; TDMA unicasting can "
-                         "meet some of them" if floor else "") + "):", ""]
+                         "broadcasts them by CoMP, a property of the draw; TDMA unicasting and "
+                         "per-model (coarse) broadcasts can meet some of them" if floor else "")
+                      + "):", ""]
             cols = ["x"] + (["series"] if "series" in sub and sub["series"].notna().any() else [])
             points = sub[cols].drop_duplicates().sort_values(cols).itertuples(index=False)
             header = [panel.key] + ([self.series.key] if len(cols) > 1 and self.series else [])

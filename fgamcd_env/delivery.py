@@ -180,8 +180,10 @@ def full_comp_qos_failures(
     A reference for reading an episode's QoS-infeasible count under CoMP broadcast: it separates
     what the draw (far users with a high Q_u) makes infeasible from what a caching policy adds.
     It is not a bound: ``fast`` is a local method, so a smaller node set can now and then meet a
-    QoS that the full set misses, and TDMA unicasting (``mrt_tdma``, ``best``) gives each user
-    its own slot and rate, which can meet a Q_u that one common broadcast cannot.
+    QoS that the full set misses, and a delivery that splits the requesting users can meet a
+    Q_u that one common broadcast cannot: TDMA unicasting (``mrt_tdma``, ``best``) gives each
+    user its own slot and rate, whole-model delivery (``groups="model"``) one broadcast per
+    model.
     """
     everyone = np.ones(scenario.num_nodes, dtype=bool)
     out = np.zeros(scenario.num_pbs, dtype=bool)
