@@ -254,18 +254,18 @@ class Sweep:
             if sub.empty:
                 lines.append(f"Panel {panel.label}: no rows.")
                 continue
-            floor = ("qos_infeasible_full_comp" in sub
-                     and sub["qos_infeasible_full_comp"].notna().any())
+            has_full_comp = ("qos_infeasible_full_comp" in sub
+                             and sub["qos_infeasible_full_comp"].notna().any())
+            full_comp_note = ("; full CoMP: the requested PBs whose QoS fails even when every "
+                              "node broadcasts them by CoMP, a property of the draw; TDMA "
+                              "unicasting and per-model (coarse) broadcasts can meet some of them")
             lines += [f"Total delay (s), mean over seeds, vs {panel.label} "
                       "(QoS-infeasible + undelivered PBs in brackets"
-                      + ("; full CoMP: the requested PBs whose QoS fails even when every node "
-                         "broadcasts them by CoMP, a property of the draw; TDMA unicasting and "
-                         "per-model (coarse) broadcasts can meet some of them" if floor else "")
-                      + "):", ""]
+                      + (full_comp_note if has_full_comp else "") + "):", ""]
             cols = ["x"] + (["series"] if "series" in sub and sub["series"].notna().any() else [])
             points = sub[cols].drop_duplicates().sort_values(cols).itertuples(index=False)
             header = [panel.key] + ([self.series.key] if len(cols) > 1 and self.series else [])
-            extra = ["full CoMP"] if floor else []
+            extra = ["full CoMP"] if has_full_comp else []
             lines.append("| " + " | ".join(header + [LABELS[m] for m in methods] + extra) + " |")
             lines.append("|" + " --- |" * (len(header) + len(methods) + len(extra)))
             for pt in points:
@@ -280,7 +280,7 @@ class Sweep:
                         continue
                     failed = (part["qos_infeasible_pbs"] + part["undelivered_pbs"]).mean()
                     cells.append(f"{part['total_delay_s'].mean():.3f} ({failed:.0f})")
-                if floor:
+                if has_full_comp:
                     # one value per (seed, episode) draw, whichever method's rows carry it
                     ref = sub[mask].dropna(subset=["qos_infeasible_full_comp"])
                     ref = ref.drop_duplicates(["seed", "episode"])["qos_infeasible_full_comp"]
