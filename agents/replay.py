@@ -49,6 +49,9 @@ class ReplayBuffer:
                 "size": self.size, "pos": self.pos}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if set(state["data"]) != set(self.data):
+            raise ValueError(f"replay state has fields {sorted(state['data'])}, this buffer "
+                             f"{sorted(self.data)}: the checkpoint is from another learner")
         self.size, self.pos = int(state["size"]), int(state["pos"])
         for k, v in state["data"].items():
             self.data[k][: self.size] = v

@@ -39,7 +39,7 @@ from tianshou.data import Batch, ReplayBuffer, ReplayBufferManager
 
 import fgamcd_env  # noqa: F401 - registers fgamcd/FGAMCD-Centralised-v0
 from agents.learner import Learner, can_cache, learning_reward
-from agents.qmix import QMIXDA, joint_masks
+from agents.qmix import QMIXDA
 
 ENV_ID = "fgamcd/FGAMCD-Centralised-v0"
 
@@ -159,7 +159,7 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
     """Each complete episode of ``buffer`` (in time order, env by env) as arrays in the layout of
     ``learner.buffer``: ``obs`` (T, N, |o_n|), ``act`` (T, N, N) applied decisions, ``rew`` (T,)
     the learner's reward (team reward x ``reward_scale`` - storage cost), ``next_obs``, ``done``,
-    ``synthetic`` and QMIX-DA's ``h``, ``act_idx``, ``next_mask``. Incomplete episodes (still
+    ``synthetic`` and QMIX-DA's ``h``, ``act_idx``, ``next_ok``. Incomplete episodes (still
     running, or partly overwritten) are skipped. ``learner.buffer.add(**ep)`` stores one."""
     learner = getattr(learner, "learner", learner)
     dims, cfg = learner.dims, learner.cfg
@@ -198,8 +198,8 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
                 ep["h"] = np.asarray(data.policy.h[sl], np.float32)
                 ep["act_idx"] = np.asarray(data.policy.act_idx[sl], np.int64)
                 nxt_ok = np.asarray(data.info.cache_ok[sl], dtype=bool)
-                ep["next_mask"] = np.stack([joint_masks(learner.cache_mask(o, c))
-                                            for o, c in zip(ep["next_obs"], nxt_ok, strict=True)])
+                ep["next_ok"] = np.stack([learner.cache_mask(o, c)
+                                          for o, c in zip(ep["next_obs"], nxt_ok, strict=True)])
             out.append(ep)
     return out
 
@@ -218,7 +218,7 @@ def learn_from_buffer(learner: Any, buffer: ReplayBuffer, first_episode: int = 0
             extra = {}
             if recurrent:  # QMIXDA.record stores the state and index of its last act()
                 learner.last_h, learner.last_idx = ep["h"][t], ep["act_idx"][t]
-                extra["next_cache_ok"] = ep["next_mask"][t][:, 1]  # index 1 = "cache only"
+                extra["next_cache_ok"] = ep["next_ok"][t]
             learner.record(ep["obs"][t], ep["act"][t], float(ep["rew"][t]), ep["next_obs"][t],
                            bool(ep["done"][t]), **extra)
         stats.append(learner.end_episode(first_episode + e))

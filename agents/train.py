@@ -142,7 +142,7 @@ def run_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, explore: boo
         r_learn = float(learning_reward(learner.cfg, r, used, terms["requested"],
                                         terms["migration_delay_s"], terms["delay_s"],
                                         terms["no_delivery"]))
-        extra = {"next_cache_ok": can_cache(env)} if "next_mask" in learner.extra_fields else {}
+        extra = {"next_cache_ok": can_cache(env)} if "next_ok" in learner.extra_fields else {}
         learner.record(obs, applied, r_learn, nxt, done, **extra)
         obs = nxt
     ep = infos[agents[0]]["episode"]

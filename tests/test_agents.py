@@ -270,6 +270,46 @@ def test_replay_ring_buffer_overwrites_oldest():
     other = ReplayBuffer(4, {"x": ((2,), np.float32)})
     other.load_state_dict(state)
     np.testing.assert_array_equal(other.data["x"], buf.data["x"])
+    with pytest.raises(ValueError, match=r"fields \['x'\], this buffer \['z'\]"):
+        ReplayBuffer(4, {"z": ((2,), np.float32)}).load_state_dict(state)
+
+
+def test_joint_masks_by_hand_and_batched():
+    """N = 2: indices 0..3 = (a, b) bits (0,0) (1,0) (0,1) (1,1); a migration needs the cache
+    bit, so 2 is never valid, and a node that may not cache has only 0."""
+    np.testing.assert_array_equal(joint_masks(np.array([True, False])),
+                                  [[1, 1, 0, 1], [1, 0, 0, 0]])
+    ok = np.random.default_rng(0).random((5, 3)) < 0.5
+    np.testing.assert_array_equal(joint_masks(ok), np.stack([joint_masks(r) for r in ok]))
+
+
+def test_qmix_replay_sample_does_not_grow_as_two_to_the_n():
+    """The QMIX-DA replay stores each next step's (N,) cache permissions, not its (N, 2**N)
+    mask: at N = 12 the mask was 49,152 bytes a sample, 4.9 GB of a 100,000-sample buffer."""
+    n, obs, hid = 12, 60, 64
+    cfg = TrainConfig(**{**TINY, "qmix_hidden": hid}, algo="qmix-da", buffer_size=10)
+    learner = build_learner(cfg, Dims(agents=n, obs=obs, block=obs // n, steps=3),
+                            np.random.default_rng(0))
+    per_sample = sum(a[0].nbytes for a in learner.buffer.data.values())
+    # obs, next_obs, h (float32), act (N x N float32), act_idx (int64), next_ok, 3 scalars
+    assert per_sample == 4 * (2 * n * obs + n * hid + n * n) + 8 * n + n + 4 + 4 + 1
+
+
+def test_qmix_loads_a_checkpoint_that_stored_next_step_masks():
+    """Older checkpoints stored the (N, 2**N) mask; its column 1 ("cache only") is next_ok."""
+    cfg = TrainConfig(**TINY, algo="qmix-da")
+    env = make_env(cfg)
+    learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
+    from agents.train import run_episode
+    run_episode(env, learner, 0, True, cfg.seed)
+    learner.end_episode(0)
+    state = learner.state_dict()
+    ok = state["buffer"]["data"].pop("next_ok")
+    assert ok.any() and not ok.all()
+    state["buffer"]["data"]["next_mask"] = joint_masks(ok)
+    other = build_learner(cfg, Dims.of(env), np.random.default_rng(1))
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.buffer.data["next_ok"][: len(ok)], ok)
 
 
 def test_observed_demand_reads_the_demand_bits_of_every_block():
@@ -301,7 +341,7 @@ def test_cache_observed_demand_only_never_caches_unobserved_pbs(algo):
         assert act[..., 0][seen].sum() > 0
         if algo == "qmix-da":  # the next-state masks follow the same rule
             nxt = np.stack([t["next_obs"] for t in learner._episode])
-            mask = np.stack([t["next_mask"] for t in learner._episode])
+            mask = joint_masks(np.stack([t["next_ok"] for t in learner._episode]))
             assert not mask[~observed_demand(nxt, learner.dims)][:, 1:].any()
         learner.begin_episode()
 

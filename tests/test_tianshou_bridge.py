@@ -24,7 +24,6 @@ from tianshou.env import DummyVectorEnv
 import fgamcd_env
 from agents.learner import can_cache
 from agents.policy import make_policy
-from agents.qmix import joint_masks
 from agents.tianshou_bridge import (
     LearnerPolicy,
     episodes_from_buffer,
@@ -112,10 +111,10 @@ def _check_against_replay(raw: Batch, ep: dict, ep_cost: dict, learner, seed: in
             np.testing.assert_array_equal(ep["next_obs"][t, j], nxt[a])  # at done: o_n(K-1)
             np.testing.assert_array_equal(ep["act"][t, j], infos[a]["applied"])
         assert bool(ep["done"][t]) == done == bool(raw.truncated[t])
-        if "next_mask" in ep:
+        if "next_ok" in ep:
             # storage rules, and with cache_observed_demand_only the demand seen in o_n(k + 1)
             allowed = learner.cache_mask(np.stack([nxt[a] for a in agents]), can_cache(env))
-            np.testing.assert_array_equal(ep["next_mask"][t], joint_masks(allowed))
+            np.testing.assert_array_equal(ep["next_ok"][t], allowed)
         obs = nxt
     assert not env.agents and cached_any
 
