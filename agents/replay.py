@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 
 class ReplayBuffer:
@@ -45,7 +46,10 @@ class ReplayBuffer:
         return {k: v[idx] for k, v in self.data.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"data": {k: v[: self.size].copy() for k, v in self.data.items()},
+        """The filled rows as tensors sharing the buffer's memory, so valid until the next
+        ``add``. ``torch.save`` writes tensors to the file as they are, where it pickles a
+        numpy array through several in-memory copies: 5.4 GB extra for a 0.9 GB buffer."""
+        return {"data": {k: torch.from_numpy(v[: self.size]) for k, v in self.data.items()},
                 "size": self.size, "pos": self.pos}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -53,5 +57,5 @@ class ReplayBuffer:
             raise ValueError(f"replay state has fields {sorted(state['data'])}, this buffer "
                              f"{sorted(self.data)}: the checkpoint is from another learner")
         self.size, self.pos = int(state["size"]), int(state["pos"])
-        for k, v in state["data"].items():
-            self.data[k][: self.size] = v
+        for k, v in state["data"].items():  # tensors, or numpy arrays from older checkpoints
+            self.data[k][: self.size] = np.asarray(v)

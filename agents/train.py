@@ -202,6 +202,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         torch.set_rng_state(state["rng"]["torch"])
         curve, start, elapsed = state["curve"], state["episode"], state["wall_time_s"]
         best = state.get("best")
+        del state  # it holds a copy of the whole replay buffer
     if out is not None:
         _atomic_json(cfg.to_json(), out / "config.json")
         _write_log(curve, out / "log.csv")  # drops rows of episodes a kill lost, or a fresh start's

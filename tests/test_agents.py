@@ -267,9 +267,14 @@ def test_replay_ring_buffer_overwrites_oldest():
     with pytest.raises(KeyError):
         buf.add(y=np.zeros((1, 2)))
     state = buf.state_dict()
+    # tensors, which torch.save writes as they are (it pickles numpy arrays through copies)
+    assert isinstance(state["data"]["x"], torch.Tensor)
     other = ReplayBuffer(4, {"x": ((2,), np.float32)})
     other.load_state_dict(state)
     np.testing.assert_array_equal(other.data["x"], buf.data["x"])
+    older = ReplayBuffer(4, {"x": ((2,), np.float32)})  # checkpoints that stored numpy arrays
+    older.load_state_dict({**state, "data": {"x": state["data"]["x"].numpy().copy()}})
+    np.testing.assert_array_equal(older.data["x"], buf.data["x"])
     with pytest.raises(ValueError, match=r"fields \['x'\], this buffer \['z'\]"):
         ReplayBuffer(4, {"z": ((2,), np.float32)}).load_state_dict(state)
 
@@ -682,3 +687,15 @@ def test_train_speed_benchmark_runs_real_updates(algo):
 
     ts = time_updates(algo, "small", repeats=2, steps=1)
     assert len(ts) == 2 and all(t > 0 for t in ts)
+
+
+def test_checkpoint_memory_benchmark_saves_the_filled_buffer():
+    from benchmarks.train_speed import checkpoint_memory
+
+    small, large = (checkpoint_memory("qmix-da", "small", {"num_nodes": 2}, size=s)
+                    for s in (2000, 6000))
+    assert small["samples"] == 2000 and large["samples"] == 6000
+    # the file holds the filled rows only, not the buffer's 100,000-sample capacity
+    per_sample = large["buffer_mib"] / TrainConfig().buffer_size
+    assert large["file_mib"] - small["file_mib"] == pytest.approx(4000 * per_sample, rel=0.02)
+    assert large["save_extra_mib"] >= 0 and large["rss_before_mib"] > 0
