@@ -2,7 +2,8 @@
 
     fgamcd-bench list
     fgamcd-bench run fig8 [fig9 ...] [--quick] [--seeds 5] [--out results] [--workers 2]
-                          [--methods trimcaching,tdma] [--ray-address auto|HOST:PORT|local]
+                          [--methods trimcaching,tdma] [--points 8,10]
+                          [--ray-address auto|HOST:PORT|local]
     fgamcd-bench run all --quick
     fgamcd-bench report [--out results]
     fgamcd-bench import runs/maasn-s0 [runs/maasn-s1 ...] [--out results]
@@ -11,7 +12,9 @@
 summary failed (the others are still done). ``--methods`` restricts the comparison methods
 (maasn-da, qmix-da, trimcaching, no_cooperation, tdma, coarse, centralised) and Fig. 7's variants
 (no-action-semantics, no-value-decomposition, no-da, rnn-da, cgan-da, non-optimal-hyper) to run;
-cells of other kinds always run. See ``benchmarks/runner.py`` for the layout of ``--out``.
+cells of other kinds always run. ``--points 8,10`` restricts the sweeps to those x values, so
+``--seeds 2 --points 8`` adds a second seed at one point only. See ``benchmarks/runner.py`` for
+the layout of ``--out``.
 ``import`` puts finished ``fgamcd-train`` runs into ``<out>``'s policy cache, so the cells that
 would train the same config use them instead.
 """
@@ -35,6 +38,16 @@ def _methods(text: str) -> list[str]:
             f"unknown methods {unknown or text!r}; choose from {','.join(selectable())}"
         )
     return names
+
+
+def _points(text: str) -> list[float]:
+    try:
+        vals = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        vals = []
+    if not vals:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers, e.g. 8,10")
+    return vals
 
 
 def _non_negative(text: str) -> int:
@@ -65,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", type=_methods, default=None,
                      help=f"comma-separated subset of {','.join(selectable())} (Fig. 7 "
                           "variants by name: maasn-da selects MAASN-DA, not its ablations)")
+    run.add_argument("--points", type=_points, default=None, metavar="X[,X...]",
+                     help="run only the sweep cells at these x values (e.g. 8,10 on fig10)")
     run.add_argument("--ray-address", default=None,
                      help="run cells as Ray tasks: auto, HOST:PORT, or local")
     run.add_argument("--episodes", type=_positive, default=None,
@@ -134,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             ray_address=args.ray_address,
             progress=not args.no_progress,
             episodes=args.episodes,
+            points=args.points,
         )
     except (KeyError, ValueError) as exc:
         print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)

@@ -35,6 +35,7 @@ import contextlib
 import datetime as _dt
 import importlib
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -197,6 +198,15 @@ def selected(cell: Cell, methods: Sequence[str] | None) -> bool:
     Fig. 7 ablations that also train with ``method="maasn-da"``."""
     m = cell.spec.get("variant", cell.spec.get("method"))
     return methods is None or m not in selectable() or m in methods
+
+
+def at_points(cell: Cell, points: Sequence[float] | None) -> bool:
+    """``points`` restricts cells with an x value (the sweeps') to those x values, compared as
+    floats; cells without one always run."""
+    x = cell.spec.get("x")
+    if points is None or not isinstance(x, (int, float)) or isinstance(x, bool):
+        return True
+    return any(math.isclose(float(x), p, rel_tol=1e-9, abs_tol=1e-12) for p in points)
 
 
 # ----------------------------------------------------------------------------- execution
@@ -475,10 +485,13 @@ def run(
     ray_address: str | None = None,
     progress: bool = True,
     episodes: int | None = None,
+    points: Sequence[float] | None = None,
 ) -> RunReport:
     """Run the grids of the named figures (skipping finished cells), then assemble each figure.
 
     ``episodes`` overrides the training budget of learned methods (default: 600, quick: 2).
+    ``points`` runs only the sweep cells at those x values (:func:`at_points`); a value no
+    selected figure has is an error.
     """
     t0 = time.perf_counter()
     out = Path(out).resolve()
@@ -494,9 +507,20 @@ def run(
         raise ValueError(f"workers={workers}: must be >= 0 (0 = run in this process)")
     report = RunReport()
     grids = {m.NAME: grid(m, out, quick, seeds, episodes) for m in mods}
+    if points is not None:
+        points = [float(p) for p in points]
+        have = sorted({float(c.spec["x"]) for cells in grids.values() for c in cells
+                       if isinstance(c.spec.get("x"), (int, float))})
+        missing = [p for p in points
+                   if not any(math.isclose(p, h, rel_tol=1e-9, abs_tol=1e-12) for h in have)]
+        if missing:
+            raise ValueError(f"points {[f'{p:g}' for p in missing]} are not on the grid; "
+                             f"x values: {[f'{h:g}' for h in have] or 'none (no sweep)'}")
     todo: list[Cell] = []
     for cells in grids.values():
         for c in cells:
+            if not at_points(c, points):
+                continue
             if read_cell(c.path) is not None:
                 report.skipped += 1
             elif selected(c, methods):

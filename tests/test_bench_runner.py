@@ -210,6 +210,34 @@ def test_methods_filter_and_seeds(toy: types.ModuleType, tmp_path: Path) -> None
         runner.run([NAME], out=tmp_path, workers=0, progress=False, methods=["nope"])
 
 
+def test_points_filter_runs_only_those_x_values(
+    toy: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = tmp_path / "runs.log"
+    monkeypatch.setenv("TOY_LOG", str(log))
+    rep = runner.run([NAME], out=tmp_path / "res", seeds=2, workers=0, progress=False,
+                     points=[2.0])
+    ran = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted((r["x"], r["method"], r["seed"]) for r in ran) == [
+        (2, "coarse", 0), (2, "coarse", 1), (2, "tdma", 0), (2, "tdma", 1)]
+    assert rep.ran == 4 and (rep.figures[NAME].done, rep.figures[NAME].total) == (4, 8)
+    # a second seed at x = 1 only: the finished x = 2 cells are skipped, not rerun
+    again = runner.run([NAME], out=tmp_path / "res", seeds=2, workers=0, progress=False,
+                       points=[1, 2])
+    assert (again.ran, again.skipped) == (4, 4)
+    with pytest.raises(ValueError,
+                       match=r"points \['3'\] are not on the grid; x values: \['1', '2'\]"):
+        runner.run([NAME], out=tmp_path / "res", workers=0, progress=False, points=[3])
+    assert cli.build_parser().parse_args(["run", NAME, "--points", "8,10.5"]).points == [8.0, 10.5]
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["run", NAME, "--points", "eight"])
+    assert "expected comma-separated numbers" in capsys.readouterr().err
+    out = tmp_path / "cli"
+    assert cli.main(["run", NAME, "--points", "9", "--out", str(out), "--workers", "0"]) == 2
+    assert "not on the grid" in capsys.readouterr().err
+
+
 def test_methods_filter_picks_fig7_variants_by_name(tmp_path: Path) -> None:
     from benchmarks.figures import fig07_learning as fig7
 
