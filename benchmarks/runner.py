@@ -200,13 +200,21 @@ def selected(cell: Cell, methods: Sequence[str] | None) -> bool:
     return methods is None or m not in selectable() or m in methods
 
 
+def _x_value(cell: Cell) -> float | None:
+    """A sweep cell's numeric x value, None for cells without one."""
+    x = cell.spec.get("x")
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _on(x: float, points: Sequence[float]) -> bool:
+    return any(math.isclose(x, p, rel_tol=1e-9, abs_tol=1e-12) for p in points)
+
+
 def at_points(cell: Cell, points: Sequence[float] | None) -> bool:
     """``points`` restricts cells with an x value (the sweeps') to those x values, compared as
     floats; cells without one always run."""
-    x = cell.spec.get("x")
-    if points is None or not isinstance(x, (int, float)) or isinstance(x, bool):
-        return True
-    return any(math.isclose(float(x), p, rel_tol=1e-9, abs_tol=1e-12) for p in points)
+    x = _x_value(cell)
+    return points is None or x is None or _on(x, points)
 
 
 # ----------------------------------------------------------------------------- execution
@@ -509,10 +517,9 @@ def run(
     grids = {m.NAME: grid(m, out, quick, seeds, episodes) for m in mods}
     if points is not None:
         points = [float(p) for p in points]
-        have = sorted({float(c.spec["x"]) for cells in grids.values() for c in cells
-                       if isinstance(c.spec.get("x"), (int, float))})
-        missing = [p for p in points
-                   if not any(math.isclose(p, h, rel_tol=1e-9, abs_tol=1e-12) for h in have)]
+        have = sorted({x for cells in grids.values() for c in cells
+                       if (x := _x_value(c)) is not None})
+        missing = [p for p in points if not _on(p, have)]
         if missing:
             raise ValueError(f"points {[f'{p:g}' for p in missing]} are not on the grid; "
                              f"x values: {[f'{h:g}' for h in have] or 'none (no sweep)'}")
