@@ -222,7 +222,7 @@ def test_points_filter_runs_only_those_x_values(
     assert sorted((r["x"], r["method"], r["seed"]) for r in ran) == [
         (2, "coarse", 0), (2, "coarse", 1), (2, "tdma", 0), (2, "tdma", 1)]
     assert rep.ran == 4 and (rep.figures[NAME].done, rep.figures[NAME].total) == (4, 8)
-    # a second seed at x = 1 only: the finished x = 2 cells are skipped, not rerun
+    # adding x = 1: the finished x = 2 cells are skipped, not rerun
     again = runner.run([NAME], out=tmp_path / "res", seeds=2, workers=0, progress=False,
                        points=[1, 2])
     assert (again.ran, again.skipped) == (4, 4)
