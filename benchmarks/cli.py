@@ -5,6 +5,7 @@
                           [--methods trimcaching,tdma] [--points 8,10]
                           [--ray-address auto|HOST:PORT|local]
     fgamcd-bench run all --quick
+    fgamcd-bench status fig8 [--seeds 5] [--out results] [--points 8,10]
     fgamcd-bench report [--out results]
     fgamcd-bench import runs/maasn-s0 [runs/maasn-s1 ...] [--out results]
 
@@ -15,6 +16,8 @@ summary failed (the others are still done). ``--methods`` restricts the comparis
 cells of other kinds always run. ``--points 8,10`` restricts the sweeps to those x values, so
 ``--seeds 2 --points 8`` adds a second seed at one point only. See ``benchmarks/runner.py`` for
 the layout of ``--out``.
+``status`` takes ``run``'s grid options and prints the finished cells per method and every
+unfinished training (running or stopped, episodes logged, time left), without running anything.
 ``import`` puts finished ``fgamcd-train`` runs into ``<out>``'s policy cache, so the cells that
 would train the same config use them instead.
 """
@@ -64,27 +67,35 @@ def _positive(text: str) -> int:
     return val
 
 
+def _grid_options(p: argparse.ArgumentParser) -> None:
+    """The options that choose a grid's cells, shared by ``run`` and ``status``."""
+    p.add_argument("names", nargs="+", metavar="NAME", help="figure NAMEs, or 'all'")
+    p.add_argument("--quick", action="store_true", help="small grids and budgets")
+    p.add_argument("--seeds", type=_positive, default=None, help="seeds per point")
+    p.add_argument("--out", type=Path, default=Path("results"))
+    p.add_argument("--methods", type=_methods, default=None,
+                   help=f"comma-separated subset of {','.join(selectable())} (Fig. 7 "
+                        "variants by name: maasn-da selects MAASN-DA, not its ablations)")
+    p.add_argument("--points", type=_points, default=None, metavar="X[,X...]",
+                   help="only the sweep cells at these x values (e.g. 8,10 on fig10)")
+    p.add_argument("--episodes", type=_positive, default=None,
+                   help="training episodes of learned methods (default 600; --quick: 2)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="fgamcd-bench", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the figure modules")
     run = sub.add_parser("run", help="run figures (resumable)")
-    run.add_argument("names", nargs="+", metavar="NAME", help="figure NAMEs, or 'all'")
-    run.add_argument("--quick", action="store_true", help="small grids and budgets")
-    run.add_argument("--seeds", type=_positive, default=None, help="seeds per point")
-    run.add_argument("--out", type=Path, default=Path("results"))
+    _grid_options(run)
     run.add_argument("--workers", type=_non_negative, default=None,
                      help="local worker processes (default: CPU count; 0: in this process)")
-    run.add_argument("--methods", type=_methods, default=None,
-                     help=f"comma-separated subset of {','.join(selectable())} (Fig. 7 "
-                          "variants by name: maasn-da selects MAASN-DA, not its ablations)")
-    run.add_argument("--points", type=_points, default=None, metavar="X[,X...]",
-                     help="run only the sweep cells at these x values (e.g. 8,10 on fig10)")
     run.add_argument("--ray-address", default=None,
                      help="run cells as Ray tasks: auto, HOST:PORT, or local")
-    run.add_argument("--episodes", type=_positive, default=None,
-                     help="training episodes of learned methods (default 600; --quick: 2)")
     run.add_argument("--no-progress", action="store_true")
+    st = sub.add_parser("status", help="finished cells and unfinished trainings under --out "
+                                       "(the grid chosen as for run)")
+    _grid_options(st)
     rep = sub.add_parser("report", help="write <out>/report.md from the results")
     rep.add_argument("--out", type=Path, default=Path("results"))
     imp = sub.add_parser("import", help="put finished fgamcd-train runs into the policy cache")
@@ -135,6 +146,16 @@ def main(argv: list[str] | None = None) -> int:
 
         path = write_report(args.out)
         print(f"wrote {path}")
+        return 0
+    if args.command == "status":
+        from benchmarks.status import status
+
+        try:
+            print(status(args.names, out=args.out, quick=args.quick, seeds=args.seeds,
+                         methods=args.methods, episodes=args.episodes, points=args.points))
+        except (KeyError, ValueError) as exc:
+            print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return 2
         return 0
     from benchmarks.runner import Interrupted, format_report, run
 

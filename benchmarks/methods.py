@@ -138,6 +138,21 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def is_locked(path: Path) -> bool:
+    """Whether a live process holds :func:`file_lock` on ``path`` (False if it does not exist)."""
+    try:
+        fh = path.open("r")
+    except FileNotFoundError:
+        return False
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return False
+
+
 # ----------------------------------------------------------------------------- overrides
 def config_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """JSON overrides as ``ScenarioConfig.replace`` wants them (lists -> tuples, nested too)."""

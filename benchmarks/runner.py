@@ -217,6 +217,35 @@ def at_points(cell: Cell, points: Sequence[float] | None) -> bool:
     return points is None or x is None or _on(x, points)
 
 
+def plan(
+    names: Iterable[str | ModuleType],
+    out: Path,
+    quick: bool = False,
+    seeds: int | None = None,
+    methods: Sequence[str] | None = None,
+    episodes: int | None = None,
+    points: Sequence[float] | None = None,
+) -> tuple[list[ModuleType], dict[str, list[Cell]]]:
+    """The figure modules and their whole grids, with ``methods`` and ``points`` checked against
+    them (the cells to run are those passing :func:`at_points` and :func:`selected`)."""
+    mods = resolve(names)
+    if not mods:
+        raise ValueError("no figure to run")
+    if methods is not None:
+        unknown = sorted(set(methods) - set(selectable()))
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; choose from {list(selectable())}")
+    grids = {m.NAME: grid(m, out, quick, seeds, episodes) for m in mods}
+    if points is not None:
+        have = sorted({x for cells in grids.values() for c in cells
+                       if (x := _x_value(c)) is not None})
+        missing = [float(p) for p in points if not _on(float(p), have)]
+        if missing:
+            raise ValueError(f"points {[f'{p:g}' for p in missing]} are not on the grid; "
+                             f"x values: {[f'{h:g}' for h in have] or 'none (no sweep)'}")
+    return mods, grids
+
+
 # ----------------------------------------------------------------------------- execution
 def execute(module_name: str, spec: dict[str, Any], cache: str | None) -> dict[str, Any]:
     """Worker entry point (top level, picklable): run one cell, never raise.
@@ -503,26 +532,11 @@ def run(
     """
     t0 = time.perf_counter()
     out = Path(out).resolve()
-    mods = resolve(names)
-    if not mods:
-        raise ValueError("no figure to run")
-    if methods is not None:
-        unknown = sorted(set(methods) - set(selectable()))
-        if unknown:
-            raise ValueError(f"unknown methods {unknown}; choose from {list(selectable())}")
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     if workers < 0:
         raise ValueError(f"workers={workers}: must be >= 0 (0 = run in this process)")
+    mods, grids = plan(names, out, quick, seeds, methods, episodes, points)
     report = RunReport()
-    grids = {m.NAME: grid(m, out, quick, seeds, episodes) for m in mods}
-    if points is not None:
-        points = [float(p) for p in points]
-        have = sorted({x for cells in grids.values() for c in cells
-                       if (x := _x_value(c)) is not None})
-        missing = [p for p in points if not _on(p, have)]
-        if missing:
-            raise ValueError(f"points {[f'{p:g}' for p in missing]} are not on the grid; "
-                             f"x values: {[f'{h:g}' for h in have] or 'none (no sweep)'}")
     todo: list[Cell] = []
     for cells in grids.values():
         for c in cells:

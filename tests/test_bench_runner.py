@@ -238,6 +238,50 @@ def test_points_filter_runs_only_those_x_values(
     assert "not on the grid" in capsys.readouterr().err
 
 
+def test_status_counts_cells_and_tells_running_from_stopped_trainings(
+    toy: types.ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import status as bstatus
+
+    res = tmp_path / "res"
+    runner.run([NAME], out=res, seeds=2, workers=0, progress=False, points=[2.0])
+    pol = res / "_policies"
+    done = pol / "aaaa"
+    done.mkdir(parents=True)
+    (done / "bench_result.json").write_text("{}")
+    for key, seed, ov in (("bbbb", 3, {"num_nodes": 8}), ("cccc", 1, {})):
+        d = pol / key
+        d.mkdir()
+        (d / "config.json").write_text(json.dumps(
+            {"algo": "maasn-da", "seed": seed, "overrides": ov, "episodes": 600}))
+        # 60 logged episodes: the pace is the mean of the last 50 (2 s each), not of all
+        walls = [9.0] * 10 + [2.0] * 50
+        (d / "log.csv").write_text("episode,total_delay_s,wall_s\n" + "".join(
+            f"{i},{1.5 + i / 1000},{w}\n" for i, w in enumerate(walls)))
+        (pol / f"{key}.lock").touch()
+    with methods.file_lock(pol / "bbbb.lock"):  # held as by a worker training "bbbb"
+        got = {t.key: t for t in bstatus.trainings(res)}
+        text = bstatus.status([NAME], out=res, seeds=2)
+    assert [got[k].state for k in ("aaaa", "bbbb", "cccc")] == ["finished", "running", "stopped"]
+    assert got["bbbb"].logged == 60 and got["bbbb"].s_per_episode == pytest.approx(2.0)
+    assert got["bbbb"].eta_s == pytest.approx(540 * 2.0)
+    assert got["bbbb"].last_delay_s == pytest.approx(1.559)
+    assert got["aaaa"].eta_s is None
+    assert text.splitlines()[0] == f"{NAME}: 4/8 cells done (tdma 2/4, coarse 2/4)"
+    assert "1 finished, 2 not" in text
+    assert ('bbbb  maasn-da seed 3  {"num_nodes": 8}  running, episode 60/600, 2.00 s/episode, '
+            "about 18 min left, last episode's delay 1.559 s") in text
+    assert "cccc  maasn-da seed 1  defaults  stopped, episode 60/600" in text
+    assert "left" not in text.split("cccc")[1]  # a stopped training has no time left to wait
+    # the grid is chosen as for run: methods and points narrow it, off-grid points are errors
+    assert bstatus.status([NAME], out=res, seeds=2, methods=["tdma"], points=[1]).splitlines()[0] \
+        == f"{NAME}: 0/2 cells done (tdma 0/2)"
+    assert cli.main(["status", NAME, "--seeds", "2", "--out", str(res)]) == 0
+    assert "stopped" in capsys.readouterr().out
+    assert cli.main(["status", NAME, "--points", "7", "--out", str(res)]) == 2
+    assert "not on the grid" in capsys.readouterr().err
+
+
 def test_methods_filter_picks_fig7_variants_by_name(tmp_path: Path) -> None:
     from benchmarks.figures import fig07_learning as fig7
 
