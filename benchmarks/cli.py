@@ -25,6 +25,7 @@ would train the same config use them instead.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -136,6 +137,18 @@ def cmd_list() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # a buffered write into a closed pipe fails here, not at exit
+        return status
+    except BrokenPipeError:
+        # the reader went away (`fgamcd-bench status ... | head`): no traceback; and stdout goes
+        # to /dev/null so that the interpreter's own flush at exit does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "list":
         return cmd_list()

@@ -282,6 +282,18 @@ def test_status_counts_cells_and_tells_running_from_stopped_trainings(
     assert "not on the grid" in capsys.readouterr().err
 
 
+def test_cli_output_into_a_closed_pipe_is_not_a_traceback() -> None:
+    """`fgamcd-bench list | head -1`: the reader closes the pipe before the command writes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from benchmarks import cli; sys.exit(cli.main())",
+         "list"],
+        cwd=runner.project_root(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the child has imported anything, so its first write fails
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
 def test_methods_filter_picks_fig7_variants_by_name(tmp_path: Path) -> None:
     from benchmarks.figures import fig07_learning as fig7
 
