@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import signal
 import sys
 from pathlib import Path
@@ -142,10 +143,22 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a buffered write into a closed pipe fails here, not at exit
         return status
     except BrokenPipeError:
+        if not _stdout_gone():
+            raise  # another pipe broke (a worker's, Ray's socket): a real error
         # the reader went away (`fgamcd-bench status ... | head`): no traceback; and stdout goes
         # to /dev/null so that the interpreter's own flush at exit does not raise again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (``poll`` reports POLLERR)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured, closed)
+        return False
 
 
 def _main(argv: list[str] | None) -> int:

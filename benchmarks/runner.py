@@ -192,11 +192,16 @@ def selectable() -> tuple[str, ...]:
     return tuple(dict.fromkeys((*METHODS, *VARIANTS)))
 
 
+def method_of(cell: Cell) -> str | None:
+    """What ``methods`` selects a cell by: its ``variant`` (Fig. 7), else its ``method``."""
+    return cell.spec.get("variant", cell.spec.get("method"))
+
+
 def selected(cell: Cell, methods: Sequence[str] | None) -> bool:
-    """``methods`` restricts cells whose ``variant`` (Fig. 7) or else ``method`` is one of
-    :func:`selectable`; others always run. So ``maasn-da`` selects MAASN-DA itself, not the
-    Fig. 7 ablations that also train with ``method="maasn-da"``."""
-    m = cell.spec.get("variant", cell.spec.get("method"))
+    """``methods`` restricts cells whose :func:`method_of` is one of :func:`selectable`; others
+    always run. So ``maasn-da`` selects MAASN-DA itself, not the Fig. 7 ablations that also
+    train with ``method="maasn-da"``."""
+    m = method_of(cell)
     return methods is None or m not in selectable() or m in methods
 
 

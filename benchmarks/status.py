@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from benchmarks.methods import is_locked
-from benchmarks.runner import Cell, at_points, plan, read_cell, selected
+from benchmarks.runner import Cell, at_points, method_of, plan, read_cell, selected
 
 RECENT_EPISODES = 50  # the pace of a training is its mean wall time over these last episodes
 
@@ -87,10 +87,6 @@ def trainings(out: Path) -> list[TrainingStatus]:
     return found
 
 
-def _label(cell: Cell) -> str:
-    return str(cell.spec.get("variant", cell.spec.get("method", "-")))
-
-
 def cell_counts(cells: Iterable[Cell], methods: Sequence[str] | None,
                 points: Sequence[float] | None) -> dict[str, tuple[int, int]]:
     """Finished and selected cells per method label, in grid order."""
@@ -98,8 +94,9 @@ def cell_counts(cells: Iterable[Cell], methods: Sequence[str] | None,
     total: Counter[str] = Counter()
     for c in cells:
         if at_points(c, points) and selected(c, methods):
-            total[_label(c)] += 1
-            done[_label(c)] += read_cell(c.path) is not None
+            m = str(method_of(c) or "-")
+            total[m] += 1
+            done[m] += read_cell(c.path) is not None
     return {m: (done[m], n) for m, n in total.items()}
 
 

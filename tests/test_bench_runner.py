@@ -294,6 +294,15 @@ def test_cli_output_into_a_closed_pipe_is_not_a_traceback() -> None:
     assert "Traceback" not in err and "BrokenPipeError" not in err
 
 
+def test_cli_keeps_a_broken_pipe_that_is_not_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(argv: list[str] | None) -> int:
+        raise BrokenPipeError("a worker's pipe")
+
+    monkeypatch.setattr(cli, "_main", broken)
+    with pytest.raises(BrokenPipeError, match="a worker's pipe"):
+        cli.main(["list"])
+
+
 def test_methods_filter_picks_fig7_variants_by_name(tmp_path: Path) -> None:
     from benchmarks.figures import fig07_learning as fig7
 
