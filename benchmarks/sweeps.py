@@ -165,13 +165,23 @@ class Sweep:
     # ------------------------------------------------------------------------- plot
     def plot(self, df: pd.DataFrame, out_dir: Path) -> list[Path]:
         """Delay vs x per panel (mean +- std over seeds) over the share of QoS-failed PBs."""
+        import matplotlib.pyplot as plt
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fig = self.figure(df)
+        path = out_dir / f"{self.name}.png"
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        return [path]
+
+    def figure(self, df: pd.DataFrame) -> Any:
+        """The matplotlib figure ``plot`` saves (the caller closes it)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         panels = [p for p in self.panels if (df["panel"] == p.key).any()] if len(df) else []
         if not panels:
             raise ValueError(f"{self.name}: no rows to plot")
@@ -179,7 +189,7 @@ class Sweep:
             2, len(panels), figsize=(5.2 * len(panels), 6.4), squeeze=False,
             gridspec_kw={"height_ratios": [3, 1.4]}, sharex="col",
         )
-        series_vals = sorted(df["series"].dropna().unique()) if "series" in df else [None]
+        series_vals = (sorted(df["series"].dropna().unique()) if "series" in df else []) or [None]
         cmap = plt.get_cmap("viridis")
         for col, panel in enumerate(panels):
             top, bottom = axes[0, col], axes[1, col]
@@ -195,9 +205,8 @@ class Sweep:
                     style = dict(STYLES[method])
                     label = LABELS[method]
                     if s is not None:
-                        assert self.series is not None
                         style["color"] = cmap(i / max(len(series_vals) - 1, 1))
-                        label = f"{label}, {self.series.label} = {s:g}"
+                        label = f"{label}: {s:g}"  # the legend's title names the series
                     ls = "-" if method == "maasn-da" else "--"
                     top.errorbar(g["x"], g["delay_mean"], yerr=g["delay_std"], ls=ls,
                                  capsize=2, label=label, **style)
@@ -212,13 +221,16 @@ class Sweep:
             bottom.set_xlabel(panel.label)
             bottom.set_ylabel("QoS-failed PBs (%)")
             bottom.grid(alpha=0.3)
-        axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        title = self.series.label if self.series is not None and series_vals != [None] else None
+        legend = axes[0, -1].legend(fontsize=7, title=title, title_fontsize=7,
+                                    loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.suptitle(self.title, fontsize=10)
+        # Out of tight_layout, which would shrink the axes to make room for it; back in for
+        # savefig's bbox_inches="tight", which then grows the canvas to take it in.
+        legend.set_in_layout(False)
         fig.tight_layout()
-        path = out_dir / f"{self.name}.png"
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-        plt.close(fig)
-        return [path]
+        legend.set_in_layout(True)
+        return fig
 
     # ------------------------------------------------------------------------- summary
     def reductions(self, df: pd.DataFrame) -> dict[str, float]:
