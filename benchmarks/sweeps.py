@@ -315,6 +315,8 @@ class Sweep:
                             lines.append(trend_sentence(part, ser, methods,
                                                         where=f" ({panel.label} = {v:g})"))
                     lines.append("")
+        lines += standing_markdown(df, [m for m in methods if m != "maasn-da"],
+                                   self.series.key if self.series is not None else None)
         if self.headline is not None:
             lines += headline_markdown(self.headline, self.reductions(df))
         return "\n".join(lines).rstrip() + "\n"
@@ -386,13 +388,18 @@ def point_means(df: pd.DataFrame) -> pd.DataFrame:
     return g.fillna({"delay_std": 0.0}).reset_index().sort_values("x")
 
 
+def point_delays(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean delay over seeds: one row per point (panel, x, series), one column per method."""
+    keys = [c for c in ("panel", "x", "series") if c in df and df[c].notna().any()]
+    return df.groupby([*keys, "method"])["total_delay_s"].mean().unstack("method")
+
+
 def reductions(df: pd.DataFrame, others: Sequence[str], ours: str = "maasn-da") -> dict[str, float]:
     """Mean over points of (d_other - d_ours) / d_other in %, NaN where not both measured."""
-    keys = [c for c in ("panel", "x", "series") if c in df and df[c].notna().any()]
     out: dict[str, float] = {}
     if df.empty or not (df["method"] == ours).any():
         return {m: math.nan for m in others}
-    mean = df.groupby([*keys, "method"])["total_delay_s"].mean().unstack("method")
+    mean = point_delays(df)
     for m in others:
         if m not in mean:
             out[m] = math.nan
@@ -401,6 +408,53 @@ def reductions(df: pd.DataFrame, others: Sequence[str], ours: str = "maasn-da") 
         both = both[both[m] > 0]
         out[m] = float((100 * (both[m] - both[ours]) / both[m]).mean()) if len(both) else math.nan
     return out
+
+
+def standing(
+    df: pd.DataFrame, others: Sequence[str], ours: str = "maasn-da"
+) -> dict[str, tuple[int, list[tuple[Any, ...]]]]:
+    """Per other method: the points where both were measured, and those where ours is not lower.
+
+    A point is a (panel, x, series) tuple (the columns present), delays are means over seeds.
+    This is the issue's criterion point by point, where ``reductions`` averages it away.
+    """
+    out: dict[str, tuple[int, list[tuple[Any, ...]]]] = {}
+    mean = point_delays(df) if len(df) and (df["method"] == ours).any() else None
+    for m in others:
+        if mean is None or m not in mean:
+            out[m] = (0, [])
+            continue
+        both = mean[[ours, m]].dropna()
+        idx = [i if isinstance(i, tuple) else (i,) for i in both.index]
+        out[m] = (len(both), [i for i, lower in zip(idx, both[ours] < both[m], strict=True)
+                              if not lower])
+    return out
+
+
+def standing_markdown(
+    df: pd.DataFrame, others: Sequence[str], series_key: str | None = None
+) -> list[str]:
+    """Markdown table of ``standing``: where MAASN-DA's mean delay is lower, where it is not."""
+    table = standing(df, others)
+    if not any(n for n, _ in table.values()):
+        return []
+    keys = [c for c in ("panel", "x", "series") if c in df and df[c].notna().any()]
+    one_panel = "panel" in keys and df["panel"].nunique() == 1
+
+    def point(pt: tuple[Any, ...]) -> str:
+        named = dict(zip(keys, pt, strict=True))
+        text = f"{named['x']:g}"
+        if "series" in named:
+            text += f" ({series_key or 'series'} {named['series']:g})"
+        return text if one_panel or "panel" not in named else f"{named['panel']} {text}"
+
+    lines = ["MAASN-DA's delay point by point (mean over seeds):", "",
+             "| vs | lower at | not lower at |", "| --- | --- | --- |"]
+    for m, (n, worse) in table.items():
+        if n:
+            where = ", ".join(point(pt) for pt in worse) or "—"
+            lines.append(f"| {LABELS[m]} | {n - len(worse)} of {n} points | {where} |")
+    return [*lines, ""]
 
 
 def agreement(ours: float, paper: float) -> str:

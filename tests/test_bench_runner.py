@@ -482,6 +482,35 @@ def test_reductions_verdicts_summary_and_plot(tmp_path: Path) -> None:
     assert paths == [tmp_path / "fig8.png"] and paths[0].stat().st_size > 10_000
 
 
+def test_standing_lists_the_points_where_maasn_da_is_not_lower() -> None:
+    fig8 = figures.get("fig8")
+    df = _sweep_rows(
+        {"maasn-da": [2.0, 1.0, 1.5], "qmix-da": [2.5, 1.0, 1.4], "coarse": [3.0, 2.0, 2.0]},
+        [0.8, 1.25, 2.0],
+    )
+    df = df[~((df["method"] == "coarse") & (df["x"] == 2.0))]  # not measured there
+    assert sweeps.standing(df, ["qmix-da", "coarse", "tdma"]) == {
+        "qmix-da": (3, [("storage_gb", 1.25), ("storage_gb", 2.0)]),  # a tie is not lower
+        "coarse": (2, []),
+        "tdma": (0, []),
+    }
+    text = fig8.summary(df)
+    assert "| QMIX-DA | 1 of 3 points | 1.25, 2 |" in text
+    assert "| Coarse-grained caching | 2 of 2 points | — |" in text
+    fig14 = figures.get("fig14")
+    rows = pd.concat([_sweep_rows({"maasn-da": [1.2, 1.1], "centralised": [1.7, d]}, [4, 6])
+                      .assign(series=g, panel="num_nodes") for g, d in ((8.0, 1.0), (12.0, 1.6))])
+    assert "| Centralised reference (ours) | 3 of 4 points | 6 (backhaul_gbps 8) |" in (
+        fig14.summary(rows)
+    )
+    two_panels = pd.concat([df, df.assign(panel="other")])
+    assert sweeps.standing_markdown(two_panels, ["coarse"])[-2] == (
+        "| Coarse-grained caching | 4 of 4 points | — |"
+    )
+    assert "other 1.25" in sweeps.standing_markdown(two_panels, ["qmix-da"])[-2]
+    assert sweeps.standing_markdown(df, ["tdma"]) == []
+
+
 def test_fig14_plot_names_the_series_once_and_keeps_the_axes_wide(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
