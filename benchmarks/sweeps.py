@@ -453,7 +453,8 @@ def standing_markdown(
     for m, (n, worse) in table.items():
         if n:
             where = ", ".join(point(pt) for pt in worse) or "—"
-            lines.append(f"| {LABELS[m]} | {n - len(worse)} of {n} points | {where} |")
+            unit = "point" if n == 1 else "points"
+            lines.append(f"| {LABELS[m]} | {n - len(worse)} of {n} {unit} | {where} |")
     return [*lines, ""]
 
 

@@ -509,6 +509,9 @@ def test_standing_lists_the_points_where_maasn_da_is_not_lower() -> None:
     )
     assert "other 1.25" in sweeps.standing_markdown(two_panels, ["qmix-da"])[-2]
     assert sweeps.standing_markdown(df, ["tdma"]) == []
+    assert sweeps.standing_markdown(df[df["x"] == 0.8], ["qmix-da"])[-2] == (
+        "| QMIX-DA | 1 of 1 point | — |"
+    )
 
 
 def test_fig14_plot_names_the_series_once_and_keeps_the_axes_wide(tmp_path: Path) -> None:
