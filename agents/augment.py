@@ -182,16 +182,26 @@ class CGANPredictor:
     """Conditional GAN: G(v, z) -> y_bar, D(v, y) -> real/fake logit (non-saturating loss)."""
 
     def __init__(
-        self, in_dim: int, out_dim: int, noise: int, seed: int, epochs: int,
-        hidden: int = 256, lr: float = 2e-4, batch: int = 128,
+        self,
+        in_dim: int,
+        out_dim: int,
+        noise: int,
+        seed: int,
+        epochs: int,
+        hidden: int = 256,
+        lr: float = 2e-4,
+        batch: int = 128,
     ) -> None:
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.noise, self.epochs, self.batch = noise, epochs, batch
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.g = nn.Sequential(
-                nn.Linear(in_dim + noise, hidden), nn.ReLU(),
-                nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim),
+                nn.Linear(in_dim + noise, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, out_dim),
             )
             self.d = nn.Sequential(
                 nn.Linear(in_dim + out_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)
@@ -214,7 +224,7 @@ class CGANPredictor:
         for _ in range(self.epochs):
             perm = torch.randperm(len(vt), generator=self.gen)
             for i in range(0, len(vt), self.batch):
-                idx = perm[i:i + self.batch]
+                idx = perm[i : i + self.batch]
                 cv, cy = vt[idx], yt[idx]
                 fake = self.g(torch.cat([cv, self._z(len(idx))], dim=1))
                 d_real = self.d(torch.cat([cv, cy], dim=1))
@@ -231,9 +241,13 @@ class CGANPredictor:
                 self.opt_g.step()
 
     def state_dict(self) -> dict[str, Any]:
-        return {"g": self.g.state_dict(), "d": self.d.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "gen": self.gen.get_state()}
+        return {
+            "g": self.g.state_dict(),
+            "d": self.d.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "gen": self.gen.get_state(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.g.load_state_dict(state["g"])
@@ -251,8 +265,15 @@ def make_predictor(
     if kind == "none":
         return None
     if kind == "esn":
-        return ESN(in_dim, out_dim, cfg.esn_reservoir, np.random.default_rng(seed),
-                   cfg.esn_spectral_radius, cfg.esn_input_scale, cfg.esn_ridge)
+        return ESN(
+            in_dim,
+            out_dim,
+            cfg.esn_reservoir,
+            np.random.default_rng(seed),
+            cfg.esn_spectral_radius,
+            cfg.esn_input_scale,
+            cfg.esn_ridge,
+        )
     if kind == "rnn":
         return RNNPredictor(in_dim, out_dim, cfg.esn_reservoir, seed, cfg.aug_epochs)
     if kind == "cgan":

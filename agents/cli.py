@@ -22,9 +22,12 @@ from fgamcd_env.cli import parse_override
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="fgamcd-train", description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n", 2)[2])
+    ap = argparse.ArgumentParser(
+        prog="fgamcd-train",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 2)[2],
+    )
     ap.add_argument("--algo", choices=ALGOS)
     ap.add_argument("--scenario")
     ap.add_argument("--episodes", type=int)
@@ -39,17 +42,40 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--checkpoint-every", type=int)
     ap.add_argument("--out", type=Path, required=True, help="run directory")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    ap.add_argument("--evaluate", action="store_true",
-                    help="no training: evaluate the greedy policy of OUT/checkpoint.pt; only "
-                         "--env, --eval-seeds and --beamformer apply")
+    ap.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="no training: evaluate the greedy policy of OUT/checkpoint.pt; only "
+        "--env, --eval-seeds and --beamformer apply",
+    )
     ap.add_argument("--tensorboard", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    ap.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[],
-                    metavar="KEY=VALUE", help="ScenarioConfig override (JSON value)")
-    ap.add_argument("--env", dest="env_kwargs", type=parse_override, action="append", default=[],
-                    metavar="KEY=VALUE", help="env option, e.g. eps_hot=3")
-    ap.add_argument("--hp", type=parse_override, action="append", default=[], metavar="KEY=VALUE",
-                    help="any other TrainConfig field (JSON value)")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        type=parse_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="ScenarioConfig override (JSON value)",
+    )
+    ap.add_argument(
+        "--env",
+        dest="env_kwargs",
+        type=parse_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env option, e.g. eps_hot=3",
+    )
+    ap.add_argument(
+        "--hp",
+        type=parse_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other TrainConfig field (JSON value)",
+    )
     return ap
 
 
@@ -60,29 +86,45 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.resume and saved.exists():
         base = TrainConfig.from_json(json.loads(saved.read_text()))
     changes = {
-        k: v for k, v in {
-            "algo": args.algo, "scenario": args.scenario, "episodes": args.episodes,
-            "seed": args.seed, "beamformer": args.beamformer, "actor": args.actor,
-            "critic": args.critic, "augmentation": args.augmentation, "tau0": args.tau0,
-            "xi": args.xi, "checkpoint_every": args.checkpoint_every,
+        k: v
+        for k, v in {
+            "algo": args.algo,
+            "scenario": args.scenario,
+            "episodes": args.episodes,
+            "seed": args.seed,
+            "beamformer": args.beamformer,
+            "actor": args.actor,
+            "critic": args.critic,
+            "augmentation": args.augmentation,
+            "tau0": args.tau0,
+            "xi": args.xi,
+            "checkpoint_every": args.checkpoint_every,
             "eval_seeds": None if args.eval_seeds is None else tuple(args.eval_seeds),
-        }.items() if v is not None
+        }.items()
+        if v is not None
     }
     if args.overrides:
         changes["overrides"] = {**base.overrides, **dict(args.overrides)}
     if args.env_kwargs:
         changes["env_kwargs"] = {**base.env_kwargs, **dict(args.env_kwargs)}
     changes.update(dict(args.hp))
-    return base.replace(**changes, out=args.out, resume=args.resume,
-                        progress=not args.quiet, tensorboard=args.tensorboard)
+    return base.replace(
+        **changes,
+        out=args.out,
+        resume=args.resume,
+        progress=not args.quiet,
+        tensorboard=args.tensorboard,
+    )
 
 
 def _print_rows(rows: list[dict]) -> None:
     for row in rows:
-        print(f"greedy policy on instance {row['seed']}: total delay {row['total_delay_s']:.4f} s,"
-              f" QoS-infeasible PBs {row['qos_infeasible_pbs']}, undelivered "
-              f"{row['undelivered_pbs']}, return {row['return']:.2f}, migrations "
-              f"{row['migrations']} ({row['redundant_migrations']} redundant)")
+        print(
+            f"greedy policy on instance {row['seed']}: total delay {row['total_delay_s']:.4f} s,"
+            f" QoS-infeasible PBs {row['qos_infeasible_pbs']}, undelivered "
+            f"{row['undelivered_pbs']}, return {row['return']:.2f}, migrations "
+            f"{row['migrations']} ({row['redundant_migrations']} redundant)"
+        )
 
 
 def evaluate_checkpoint(args: argparse.Namespace) -> int:
@@ -91,14 +133,32 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     from agents.train import CHECKPOINT, make_env_config
     from baselines.evaluate import evaluate
 
-    training_only = [f"--{k.replace('_', '-')}" for k in (
-        "algo", "scenario", "episodes", "seed", "actor", "critic", "augmentation", "tau0", "xi",
-        "checkpoint_every") if getattr(args, k) is not None]
-    training_only += [flag for flag, given in (("--set", args.overrides), ("--hp", args.hp),
-                                               ("--resume", args.resume)) if given]
+    training_only = [
+        f"--{k.replace('_', '-')}"
+        for k in (
+            "algo",
+            "scenario",
+            "episodes",
+            "seed",
+            "actor",
+            "critic",
+            "augmentation",
+            "tau0",
+            "xi",
+            "checkpoint_every",
+        )
+        if getattr(args, k) is not None
+    ]
+    training_only += [
+        flag
+        for flag, given in (("--set", args.overrides), ("--hp", args.hp), ("--resume", args.resume))
+        if given
+    ]
     if training_only:
-        print(f"fgamcd-train: --evaluate uses the checkpoint's config; drop {training_only}",
-              file=sys.stderr)
+        print(
+            f"fgamcd-train: --evaluate uses the checkpoint's config; drop {training_only}",
+            file=sys.stderr,
+        )
         return 2
     path = args.out / CHECKPOINT
     if not path.exists():
@@ -107,9 +167,12 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     policy = load_policy(path)
     policy.env_kwargs = {**policy.env_kwargs, **dict(args.env_kwargs)}
     cfg = policy.learner.cfg
-    rows = evaluate(policy, make_env_config(cfg),
-                    seeds=args.eval_seeds or cfg.eval_seeds or (cfg.seed,),
-                    beamformer=args.beamformer or cfg.beamformer)
+    rows = evaluate(
+        policy,
+        make_env_config(cfg),
+        seeds=args.eval_seeds or cfg.eval_seeds or (cfg.seed,),
+        beamformer=args.beamformer or cfg.beamformer,
+    )
     print(f"{cfg.label} from {path}, env options {policy.env_kwargs}")
     _print_rows(rows)
     return 0
@@ -136,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fgamcd-train: stopped by {exc}", file=sys.stderr)
         return 128 + exc.signum
     last = res["curve"][-1] if res["curve"] else {}
-    print(f"{cfg.label}: {len(res['curve'])} episodes in {res['wall_time_s']:.1f} s; "
-          f"last episode return {last.get('return', float('nan')):.2f}")
+    print(
+        f"{cfg.label}: {len(res['curve'])} episodes in {res['wall_time_s']:.1f} s; "
+        f"last episode return {last.get('return', float('nan')):.2f}"
+    )
     _print_rows(res["eval_rows"])
     print(f"results in {cfg.out}")
     return 0

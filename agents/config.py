@@ -40,8 +40,12 @@ _RUN_FIELDS = ("out", "progress", "resume", "checkpoint_every", "tensorboard")
 # Fields added after trained policies were cached -> the value that behaves as before they
 # existed. At that value a field is left out of the hash, so those policies keep their digest
 # (and a run killed midway still resumes); any other value, the default included, is hashed.
-_LEGACY_VALUES: dict[str, Any] = {"select_every": 0, "cache_observed_demand_only": False,
-                                  "migration_weight": 1.0, "exploration": "bit"}
+_LEGACY_VALUES: dict[str, Any] = {
+    "select_every": 0,
+    "cache_observed_demand_only": False,
+    "migration_weight": 1.0,
+    "exploration": "bit",
+}
 
 
 @dataclass(frozen=True)
@@ -212,13 +216,25 @@ class TrainConfig:
         ):
             if getattr(self, name) not in allowed:
                 fail(name, f"must be one of {allowed}")
-        if self.algo == "qmix-da" and (self.actor != "action_semantics" or
-                                       self.critic != "value_decomposition" or
-                                       self.exploration != "bit"):
+        if self.algo == "qmix-da" and (
+            self.actor != "action_semantics"
+            or self.critic != "value_decomposition"
+            or self.exploration != "bit"
+        ):
             fail("algo", "actor/critic/exploration switches apply to maasn-da only")
-        for name in ("episodes", "checkpoint_every", "batch_size", "buffer_size",
-                     "budget_period", "esn_reservoir", "qmix_hidden", "mixer_embed",
-                     "hyper_hidden", "cgan_noise", "torch_threads"):
+        for name in (
+            "episodes",
+            "checkpoint_every",
+            "batch_size",
+            "buffer_size",
+            "budget_period",
+            "esn_reservoir",
+            "qmix_hidden",
+            "mixer_embed",
+            "hyper_hidden",
+            "cgan_noise",
+            "torch_threads",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 fail(name, "must be a positive integer")
@@ -244,9 +260,18 @@ class TrainConfig:
             fail("epsilon_start", "need 0 <= epsilon_end <= epsilon_start <= 1")
         if not 0.0 < self.temperature_end <= self.temperature_start:
             fail("temperature_start", "need 0 < temperature_end <= temperature_start")
-        for name in ("xi", "lr_actor", "lr_critic", "reward_scale", "esn_ridge", "delay_weight",
-                     "reward_clip", "migration_weight",
-                     "semantic_logit_scale", "grad_clip"):
+        for name in (
+            "xi",
+            "lr_actor",
+            "lr_critic",
+            "reward_scale",
+            "esn_ridge",
+            "delay_weight",
+            "reward_clip",
+            "migration_weight",
+            "semantic_logit_scale",
+            "grad_clip",
+        ):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 fail(name, "must be a finite number > 0")
@@ -257,9 +282,14 @@ class TrainConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 fail(name, "must be a finite number >= 0")
-        for name in ("charge_all_migrations", "undelivered_at_floor", "clip_target",
-                     "prune_migrations", "storage_cost_unrequested_only",
-                     "cache_observed_demand_only"):
+        for name in (
+            "charge_all_migrations",
+            "undelivered_at_floor",
+            "clip_target",
+            "prune_migrations",
+            "storage_cost_unrequested_only",
+            "cache_observed_demand_only",
+        ):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "must be True or False")
         if not isinstance(self.overrides, dict) or not isinstance(self.env_kwargs, dict):
@@ -297,8 +327,7 @@ class TrainConfig:
             base = "maasn-da"
             diffs = [
                 f"{n}={getattr(self, n)}"
-                for n, d in (("actor", ACTORS[0]), ("critic", CRITICS[0]),
-                             ("augmentation", "esn"))
+                for n, d in (("actor", ACTORS[0]), ("critic", CRITICS[0]), ("augmentation", "esn"))
                 if getattr(self, n) != d
             ]
         if (self.tau0, self.xi) != (0.8, 1.12):
@@ -324,7 +353,10 @@ class TrainConfig:
 
     def digest(self) -> str:
         """Hash of what the run learns from (run-control fields excluded), for result caching."""
-        d = {k: v for k, v in self.to_json().items()
-             if k not in _RUN_FIELDS and not (k in _LEGACY_VALUES and v == _LEGACY_VALUES[k])}
+        d = {
+            k: v
+            for k, v in self.to_json().items()
+            if k not in _RUN_FIELDS and not (k in _LEGACY_VALUES and v == _LEGACY_VALUES[k])
+        }
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

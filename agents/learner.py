@@ -141,21 +141,38 @@ class Learner(ABC):
             return np.asarray(cache_ok, dtype=bool)
         return np.asarray(cache_ok, dtype=bool) & observed_demand(obs, self.dims)
 
-    def record(self, obs: np.ndarray, act: np.ndarray, rew: float, next_obs: np.ndarray,
-               done: bool, **extra: np.ndarray) -> None:
+    def record(
+        self,
+        obs: np.ndarray,
+        act: np.ndarray,
+        rew: float,
+        next_obs: np.ndarray,
+        done: bool,
+        **extra: np.ndarray,
+    ) -> None:
         """Store one real transition of the running episode (pushed at ``end_episode``)."""
-        self._episode.append({
-            "obs": obs, "act": act.astype(np.float32), "rew": np.float32(rew),
-            "next_obs": next_obs, "done": np.float32(done), "synthetic": False, **extra,
-        })
+        self._episode.append(
+            {
+                "obs": obs,
+                "act": act.astype(np.float32),
+                "rew": np.float32(rew),
+                "next_obs": next_obs,
+                "done": np.float32(done),
+                "synthetic": False,
+                **extra,
+            }
+        )
 
     # ---- learning -------------------------------------------------------------------------
     def end_episode(self, episode: int) -> dict[str, float]:
         """Push the episode's real samples, add accepted synthetic ones, run the updates."""
         ep = {k: np.stack([t[k] for t in self._episode]) for k in self._episode[0]}
         self.buffer.add(**ep)
-        stats = {"real_samples": float(len(self._episode)), "synthetic_samples": 0.0,
-                 "prediction_error": float("nan")}
+        stats = {
+            "real_samples": float(len(self._episode)),
+            "synthetic_samples": 0.0,
+            "prediction_error": float("nan"),
+        }
         if self.predictor is not None:
             stats.update(self._augment(ep, episode))
         losses: list[dict[str, float]] = []
@@ -163,7 +180,7 @@ class Learner(ABC):
             for _ in range(self.cfg.updates_per_episode):
                 batch = self.buffer.sample(self.cfg.batch_size, self.rng)
                 losses.append(self.update(batch, episode))
-        for key in (losses[0] if losses else {}):
+        for key in losses[0] if losses else {}:
             stats[key] = float(np.mean([x[key] for x in losses]))
         self._episode = []
         return stats
@@ -173,8 +190,9 @@ class Learner(ABC):
         v = np.concatenate([ep["obs"].reshape(t, -1), ep["act"].reshape(t, -1)], axis=1)
         y = np.concatenate([ep["rew"][:, None], ep["next_obs"].reshape(t, -1)], axis=1)
         pred = self.predictor.predict(v)  # with the predictor as it was before this episode
-        budget = synthetic_budget(episode, self.dims.steps, self.cfg.tau0,
-                                  self.cfg.budget_decay, self.cfg.budget_period)
+        budget = synthetic_budget(
+            episode, self.dims.steps, self.cfg.tau0, self.cfg.budget_decay, self.cfg.budget_period
+        )
         keep = select_synthetic(pred, y, self.cfg.xi, budget, self.rng)
         self.predictor.tune(v, y)
         if keep.size:
@@ -186,8 +204,11 @@ class Learner(ABC):
             syn["synthetic"] = np.ones(len(keep), dtype=bool)
             self.buffer.add(**syn)
         err = np.linalg.norm(pred - y, axis=1)
-        return {"synthetic_samples": float(keep.size), "synthetic_budget": float(budget),
-                "prediction_error": float(np.median(err))}
+        return {
+            "synthetic_samples": float(keep.size),
+            "synthetic_budget": float(budget),
+            "prediction_error": float(np.median(err)),
+        }
 
     @abstractmethod
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:

@@ -49,13 +49,17 @@ class MAASNDA(Learner):
         n = dims.agents
         torch.manual_seed(int(rng.integers(2**31 - 1)))
         if cfg.actor == "action_semantics":
-            self.actor = ActionSemanticsActor(n, dims.obs, dims.block, cfg.actor_hidden,
-                                              cfg.semantic_logit_scale)
+            self.actor = ActionSemanticsActor(
+                n, dims.obs, dims.block, cfg.actor_hidden, cfg.semantic_logit_scale
+            )
         else:
             self.actor = MLPActor(n, dims.obs, cfg.mlp_actor_hidden)
         self.critic = LocalCritics(n, dims.obs, cfg.critic_hidden)
-        self.mixer = (QMixer(n, dims.state, cfg.mixer_embed, cfg.hyper_hidden)
-                      if cfg.critic == "value_decomposition" else None)
+        self.mixer = (
+            QMixer(n, dims.state, cfg.mixer_embed, cfg.hyper_hidden)
+            if cfg.critic == "value_decomposition"
+            else None
+        )
         self.actor_t = copy.deepcopy(self.actor)
         self.critic_t = copy.deepcopy(self.critic)
         self.mixer_t = copy.deepcopy(self.mixer)
@@ -138,8 +142,11 @@ class MAASNDA(Learner):
 
     def modules(self) -> dict[str, Any]:
         mods: dict[str, Any] = {
-            "actor": self.actor, "critic": self.critic, "actor_t": self.actor_t,
-            "critic_t": self.critic_t, "opt_actor": self.opt_actor,
+            "actor": self.actor,
+            "critic": self.critic,
+            "actor_t": self.actor_t,
+            "critic_t": self.critic_t,
+            "opt_actor": self.opt_actor,
             "opt_critic": self.opt_critic,
         }
         if self.mixer is not None:

@@ -22,8 +22,9 @@ class GroupLinear(nn.Module):
     def __init__(self, groups: int, in_features: int, out_features: int) -> None:
         super().__init__()
         bound = 1.0 / math.sqrt(in_features)
-        self.weight = nn.Parameter(torch.empty(groups, in_features, out_features).uniform_(
-            -bound, bound))
+        self.weight = nn.Parameter(
+            torch.empty(groups, in_features, out_features).uniform_(-bound, bound)
+        )
         self.bias = nn.Parameter(torch.empty(groups, out_features).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,7 +67,7 @@ class ActionSemanticsActor(nn.Module):
         # inner product too, and every migration logit would sit at or above 0 (always migrate).
         e_own = self.own(obs)  # (B, N, emb)
         a_logit = self.own_head(e_own)  # (B, N, 1)
-        oth = obs[:, :, self.block:].reshape(b, n, n - 1, self.block)
+        oth = obs[:, :, self.block :].reshape(b, n, n - 1, self.block)
         # the same sub-module for every m: fold m into the batch, keep the agent axis
         oth = oth.permute(0, 2, 1, 3).reshape(b * (n - 1), n, self.block)
         e_oth = self.other(oth).reshape(b, n - 1, n, -1).permute(0, 2, 1, 3)

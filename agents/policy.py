@@ -50,8 +50,12 @@ class LearnedPolicy:
 
     def act(self, observations: dict[str, Any], env: FGAMCDParallelEnv) -> dict[str, np.ndarray]:
         agents = env.possible_agents
-        bits = self.learner.act(unpack_obs(observations, agents), can_cache(env), self.explore,
-                                self.learner.cfg.episodes - 1)
+        bits = self.learner.act(
+            unpack_obs(observations, agents),
+            can_cache(env),
+            self.explore,
+            self.learner.cfg.episodes - 1,
+        )
         return {a: bits[i] for i, a in enumerate(agents)}  # rows are already [a_n, b_{n,m}]
 
 
@@ -63,8 +67,11 @@ def make_policy(algo: str, env: FGAMCDParallelEnv, seed: int = 0, **config: Any)
 
 def policy_snapshot(learner: Any) -> dict[str, Any]:
     """Copies of the learner's network weights (no optimisers), for :func:`restore_policy`."""
-    return {k: copy.deepcopy(m.state_dict()) for k, m in learner.modules().items()
-            if isinstance(m, torch.nn.Module)}
+    return {
+        k: copy.deepcopy(m.state_dict())
+        for k, m in learner.modules().items()
+        if isinstance(m, torch.nn.Module)
+    }
 
 
 def restore_policy(learner: Any, snapshot: dict[str, Any]) -> None:

@@ -77,12 +77,27 @@ class QMIXDA(Learner):
         self.last_idx = idx
         return index_to_bits(idx, n)
 
-    def record(self, obs: np.ndarray, act: np.ndarray, rew: float, next_obs: np.ndarray,
-               done: bool, next_cache_ok: np.ndarray | None = None, **extra: np.ndarray) -> None:
+    def record(
+        self,
+        obs: np.ndarray,
+        act: np.ndarray,
+        rew: float,
+        next_obs: np.ndarray,
+        done: bool,
+        next_cache_ok: np.ndarray | None = None,
+        **extra: np.ndarray,
+    ) -> None:
         nxt_ok = np.zeros(self.dims.agents, bool) if next_cache_ok is None else next_cache_ok
-        super().record(obs, act, rew, next_obs, done, h=self.last_h,
-                       act_idx=self.last_idx.copy(),
-                       next_ok=self.cache_mask(next_obs, nxt_ok))
+        super().record(
+            obs,
+            act,
+            rew,
+            next_obs,
+            done,
+            h=self.last_h,
+            act_idx=self.last_idx.copy(),
+            next_ok=self.cache_mask(next_obs, nxt_ok),
+        )
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:
         cfg = self.cfg
@@ -121,5 +136,10 @@ class QMIXDA(Learner):
         super().load_state_dict(state)
 
     def modules(self) -> dict[str, Any]:
-        return {"q": self.q, "mixer": self.mixer, "q_t": self.q_t, "mixer_t": self.mixer_t,
-                "opt": self.opt}
+        return {
+            "q": self.q,
+            "mixer": self.mixer,
+            "q_t": self.q_t,
+            "mixer_t": self.mixer_t,
+            "opt": self.opt,
+        }

@@ -31,7 +31,7 @@ class ReplayBuffer:
             raise KeyError(f"replay add: missing {sorted(missing)}, unknown {sorted(extra)}")
         n = len(next(iter(batch.values())))
         if n > self.capacity:
-            batch = {k: v[-self.capacity:] for k, v in batch.items()}
+            batch = {k: v[-self.capacity :] for k, v in batch.items()}
             n = self.capacity
         idx = (self.pos + np.arange(n)) % self.capacity
         for k, v in batch.items():
@@ -49,13 +49,18 @@ class ReplayBuffer:
         """The filled rows as tensors sharing the buffer's memory, so valid until the next
         ``add``. ``torch.save`` writes tensors to the file as they are, where it pickles a
         numpy array through several in-memory copies (+5.9 GB for a 0.9 GB buffer)."""
-        return {"data": {k: torch.from_numpy(v[: self.size]) for k, v in self.data.items()},
-                "size": self.size, "pos": self.pos}
+        return {
+            "data": {k: torch.from_numpy(v[: self.size]) for k, v in self.data.items()},
+            "size": self.size,
+            "pos": self.pos,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if set(state["data"]) != set(self.data):
-            raise ValueError(f"replay state has fields {sorted(state['data'])}, this buffer "
-                             f"{sorted(self.data)}: the checkpoint is from another learner")
+            raise ValueError(
+                f"replay state has fields {sorted(state['data'])}, this buffer "
+                f"{sorted(self.data)}: the checkpoint is from another learner"
+            )
         self.size, self.pos = int(state["size"]), int(state["pos"])
         for k, v in state["data"].items():  # tensors, or numpy arrays from older checkpoints
             self.data[k][: self.size] = np.asarray(v)

@@ -117,9 +117,21 @@ class BoundConstants:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 fail(name, "must be a positive integer")
-        for name in ("discount", "state_bound", "action_bound", "reward_bound", "psi_in",
-                     "psi_re", "psi_out", "varsigma", "phi_in", "phi_out", "u_drqn", "l_drqn",
-                     "concentration"):
+        for name in (
+            "discount",
+            "state_bound",
+            "action_bound",
+            "reward_bound",
+            "psi_in",
+            "psi_re",
+            "psi_out",
+            "varsigma",
+            "phi_in",
+            "phi_out",
+            "u_drqn",
+            "l_drqn",
+            "concentration",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 fail(name, "must be a finite number")
@@ -127,8 +139,16 @@ class BoundConstants:
             fail("discount", "must be in [0, 1)")
         if not 0.0 <= self.psi_re < 1.0:
             fail("psi_re", "must be in [0, 1) (echo state property, Assumption 2)")
-        for name in ("state_bound", "action_bound", "reward_bound", "psi_in", "psi_out",
-                     "phi_in", "phi_out", "l_drqn"):
+        for name in (
+            "state_bound",
+            "action_bound",
+            "reward_bound",
+            "psi_in",
+            "psi_out",
+            "phi_in",
+            "phi_out",
+            "l_drqn",
+        ):
             if getattr(self, name) < 0:
                 fail(name, "must be >= 0")
         for name in ("varsigma", "concentration", "reward_bound"):
@@ -156,8 +176,11 @@ class BoundConstants:
     def esn_output_bound(self) -> float:
         """(46): ||(r_bar, s_bar')|| <= psi_out psi_in sqrt(B_s^2+B_d^2) (1-psi_re^K)/(1-psi_re)."""
         geometric = (1.0 - self.psi_re**self.steps) / (1.0 - self.psi_re)
-        return self.psi_out * self.psi_in * math.hypot(self.state_bound, self.action_bound) * (
-            geometric
+        return (
+            self.psi_out
+            * self.psi_in
+            * math.hypot(self.state_bound, self.action_bound)
+            * (geometric)
         )
 
     @property

@@ -55,13 +55,26 @@ class LearnerView(gymnasium.Wrapper):
         self.par = env.unwrapped.par  # the FGAMCDParallelEnv behind the CentralisedEnv
         self.num_agents = self.par.config.num_nodes
 
-    def _info(self, k: int, applied: np.ndarray, storage_used: float, requested: bool = False,
-              migration_delay_s: float = 0.0, delay_s: float = 0.0,
-              no_delivery: bool = False) -> dict[str, Any]:
-        return {"k": k, "cache_ok": can_cache(self.par), "applied": applied,
-                "storage_used": storage_used, "requested": requested,
-                "migration_delay_s": migration_delay_s, "delay_s": delay_s,
-                "no_delivery": no_delivery}
+    def _info(
+        self,
+        k: int,
+        applied: np.ndarray,
+        storage_used: float,
+        requested: bool = False,
+        migration_delay_s: float = 0.0,
+        delay_s: float = 0.0,
+        no_delivery: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "k": k,
+            "cache_ok": can_cache(self.par),
+            "applied": applied,
+            "storage_used": storage_used,
+            "requested": requested,
+            "migration_delay_s": migration_delay_s,
+            "delay_s": delay_s,
+            "no_delivery": no_delivery,
+        }
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, _ = self.env.reset(seed=seed, options=options)
@@ -78,9 +91,20 @@ class LearnerView(gymnasium.Wrapper):
         size = self.par.scenario.pb_sizes_bytes[k]
         used = float(cache.sum() * size / self.par.config.storage_bytes)
         terms = info["terms"]
-        return obs, rew, term, trunc, self._info(
-            k, applied, used, bool(terms["requested"]), float(terms["migration_delay_s"]),
-            float(terms["delay_s"]), bool(terms["no_delivery"]),
+        return (
+            obs,
+            rew,
+            term,
+            trunc,
+            self._info(
+                k,
+                applied,
+                used,
+                bool(terms["requested"]),
+                float(terms["migration_delay_s"]),
+                float(terms["delay_s"]),
+                bool(terms["no_delivery"]),
+            ),
         )
 
 
@@ -123,8 +147,10 @@ class LearnerPolicy(Policy):
         dims = self.learner.dims
         obs = np.asarray(batch.obs, dtype=np.float32)
         if obs.ndim != 2 or obs.shape[1] != dims.agents * dims.obs:
-            raise ValueError(f"observations of shape {obs.shape}; this learner needs "
-                             f"(B, {dims.agents * dims.obs}) centralised states")
+            raise ValueError(
+                f"observations of shape {obs.shape}; this learner needs "
+                f"(B, {dims.agents * dims.obs}) centralised states"
+            )
         info = batch.get("info", None)
         if info is None or "cache_ok" not in info.get_keys():
             raise ValueError("info has no 'cache_ok': wrap the env in LearnerView (make_env)")
@@ -132,19 +158,24 @@ class LearnerPolicy(Policy):
         acts = np.zeros((len(obs), dims.agents * dims.agents), dtype=np.int64)
         if not self.recurrent:
             for i, o in enumerate(obs):
-                bits = self.learner.act(o.reshape(dims.agents, dims.obs), cache_ok[i],
-                                        self.explore, self.episode)
+                bits = self.learner.act(
+                    o.reshape(dims.agents, dims.obs), cache_ok[i], self.explore, self.episode
+                )
                 acts[i] = bits.reshape(-1)
             return Batch(act=acts)
         hid = self.learner.cfg.qmix_hidden
-        h_in = (np.zeros((len(obs), dims.agents, hid), np.float32) if state is None
-                else np.asarray(state, dtype=np.float32))
+        h_in = (
+            np.zeros((len(obs), dims.agents, hid), np.float32)
+            if state is None
+            else np.asarray(state, dtype=np.float32)
+        )
         h_out = np.empty_like(h_in)
         idx = np.zeros((len(obs), dims.agents), dtype=np.int64)
         for i, o in enumerate(obs):
             self.learner.h = torch.as_tensor(h_in[i])[None].clone()  # this env's GRU state
-            bits = self.learner.act(o.reshape(dims.agents, dims.obs), cache_ok[i],
-                                    self.explore, self.episode)
+            bits = self.learner.act(
+                o.reshape(dims.agents, dims.obs), cache_ok[i], self.explore, self.episode
+            )
             acts[i], idx[i] = bits.reshape(-1), self.learner.last_idx
             h_out[i] = self.learner.h[0].numpy()
         # the buffer keeps the state each agent acted with (h) and its joint index
@@ -185,12 +216,17 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
                 "obs": np.asarray(data.obs[sl], np.float32).reshape(t, dims.agents, dims.obs),
                 "act": np.asarray(data.info.applied[sl], np.float32),
                 "rew": learning_reward(
-                    cfg, data.rew[sl], data.info.storage_used[sl], data.info.requested[sl],
-                    data.info.migration_delay_s[sl], data.info.delay_s[sl],
+                    cfg,
+                    data.rew[sl],
+                    data.info.storage_used[sl],
+                    data.info.requested[sl],
+                    data.info.migration_delay_s[sl],
+                    data.info.delay_s[sl],
                     data.info.no_delivery[sl],
                 ).astype(np.float32),
                 "next_obs": np.asarray(data.obs_next[sl], np.float32).reshape(
-                    t, dims.agents, dims.obs),
+                    t, dims.agents, dims.obs
+                ),
                 "done": done[sl].astype(np.float32),
                 "synthetic": np.zeros(t, dtype=bool),
             }
@@ -198,14 +234,18 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
                 ep["h"] = np.asarray(data.policy.h[sl], np.float32)
                 ep["act_idx"] = np.asarray(data.policy.act_idx[sl], np.int64)
                 nxt_ok = np.asarray(data.info.cache_ok[sl], dtype=bool)
-                ep["next_ok"] = np.stack([learner.cache_mask(o, c)
-                                          for o, c in zip(ep["next_obs"], nxt_ok, strict=True)])
+                ep["next_ok"] = np.stack(
+                    [learner.cache_mask(o, c) for o, c in zip(ep["next_obs"], nxt_ok, strict=True)]
+                )
             out.append(ep)
     return out
 
 
-def learn_from_buffer(learner: Any, buffer: ReplayBuffer, first_episode: int = 0,
-                      ) -> list[dict[str, float]]:
+def learn_from_buffer(
+    learner: Any,
+    buffer: ReplayBuffer,
+    first_episode: int = 0,
+) -> list[dict[str, float]]:
     """Train ``learner`` on the complete episodes of a tianshou buffer, one ``end_episode`` per
     episode (schedule positions ``first_episode, first_episode + 1, ...``): data augmentation
     and ``updates_per_episode`` gradient steps, as in our own loop. Returns their statistics."""
@@ -219,7 +259,13 @@ def learn_from_buffer(learner: Any, buffer: ReplayBuffer, first_episode: int = 0
             if recurrent:  # QMIXDA.record stores the state and index of its last act()
                 learner.last_h, learner.last_idx = ep["h"][t], ep["act_idx"][t]
                 extra["next_cache_ok"] = ep["next_ok"][t]
-            learner.record(ep["obs"][t], ep["act"][t], float(ep["rew"][t]), ep["next_obs"][t],
-                           bool(ep["done"][t]), **extra)
+            learner.record(
+                ep["obs"][t],
+                ep["act"][t],
+                float(ep["rew"][t]),
+                ep["next_obs"][t],
+                bool(ep["done"][t]),
+                **extra,
+            )
         stats.append(learner.end_episode(first_episode + e))
     return stats

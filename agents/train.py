@@ -48,8 +48,11 @@ class TrainingInterrupted(KeyboardInterrupt):
     """A signal stopped training after a finished episode, which was checkpointed."""
 
     def __init__(self, signum: int, episodes: int, checkpoint: Path | None) -> None:
-        where = (f"checkpoint {checkpoint}; resume=True (--resume) continues it"
-                 if checkpoint is not None else "no run directory, nothing saved")
+        where = (
+            f"checkpoint {checkpoint}; resume=True (--resume) continues it"
+            if checkpoint is not None
+            else "no run directory, nothing saved"
+        )
         super().__init__(f"{signal.Signals(signum).name} after episode {episodes}: {where}")
         self.signum, self.episodes, self.checkpoint = signum, episodes, checkpoint
 
@@ -88,8 +91,11 @@ def stop_after_episode() -> Iterator[dict[str, int | None]]:
 
 def make_env(cfg: TrainConfig, seed: int | None = None) -> FGAMCDParallelEnv:
     return FGAMCDParallelEnv(
-        scenario=cfg.scenario, seed=cfg.seed if seed is None else seed,
-        beamformer=cfg.beamformer, **cfg.env_options, **cfg.overrides,
+        scenario=cfg.scenario,
+        seed=cfg.seed if seed is None else seed,
+        beamformer=cfg.beamformer,
+        **cfg.env_options,
+        **cfg.overrides,
     )
 
 
@@ -119,8 +125,9 @@ def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, explore: bool,
-                seed: int) -> dict[str, Any]:
+def run_episode(
+    env: FGAMCDParallelEnv, learner: Any, episode: int, explore: bool, seed: int
+) -> dict[str, Any]:
     """Play one episode, recording real transitions into the learner; return its metrics."""
     obs_d, _ = env.reset(seed=seed)
     agents = env.possible_agents
@@ -139,15 +146,27 @@ def run_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, explore: boo
         terms = infos[agents[0]]["terms"]
         size = env.scenario.pb_sizes_bytes[infos[agents[0]]["k"]]
         used = applied[:, 0].sum() * size / env.config.storage_bytes
-        r_learn = float(learning_reward(learner.cfg, r, used, terms["requested"],
-                                        terms["migration_delay_s"], terms["delay_s"],
-                                        terms["no_delivery"]))
+        r_learn = float(
+            learning_reward(
+                learner.cfg,
+                r,
+                used,
+                terms["requested"],
+                terms["migration_delay_s"],
+                terms["delay_s"],
+                terms["no_delivery"],
+            )
+        )
         extra = {"next_cache_ok": can_cache(env)} if "next_ok" in learner.extra_fields else {}
         learner.record(obs, applied, r_learn, nxt, done, **extra)
         obs = nxt
     ep = infos[agents[0]]["episode"]
-    return {"return": ret, "total_delay_s": ep["total_delay_s"],
-            "qos_infeasible_pbs": ep["qos_infeasible"], "undelivered_pbs": ep["no_delivery"]}
+    return {
+        "return": ret,
+        "total_delay_s": ep["total_delay_s"],
+        "qos_infeasible_pbs": ep["qos_infeasible"],
+        "undelivered_pbs": ep["no_delivery"],
+    }
 
 
 def greedy_episode(env: FGAMCDParallelEnv, learner: Any, episode: int, seed: int) -> dict[str, Any]:
@@ -215,11 +234,19 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     def save(episode: int) -> None:
         if ckpt is None:
             return
-        _atomic_save({
-            "config": cfg.to_json(), "dims": dims.__dict__, "learner": learner.state_dict(),
-            "rng": _rng_state(rng), "curve": curve, "episode": episode,
-            "wall_time_s": elapsed, "best": best,
-        }, ckpt)
+        _atomic_save(
+            {
+                "config": cfg.to_json(),
+                "dims": dims.__dict__,
+                "learner": learner.state_dict(),
+                "rng": _rng_state(rng),
+                "curve": curve,
+                "episode": episode,
+                "wall_time_s": elapsed,
+                "best": best,
+            },
+            ckpt,
+        )
 
     bar = None
     if cfg.progress:
@@ -236,9 +263,12 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
                 g = greedy_episode(env, learner, e, cfg.seed)
                 row["greedy_return"], row["greedy_delay_s"] = g["return"], g["total_delay_s"]
                 if best is None or g["return"] >= best["return"]:
-                    best = {"episode": e + 1, "return": g["return"],
-                            "total_delay_s": g["total_delay_s"],
-                            "modules": policy_snapshot(learner)}
+                    best = {
+                        "episode": e + 1,
+                        "return": g["return"],
+                        "total_delay_s": g["total_delay_s"],
+                        "modules": policy_snapshot(learner),
+                    }
         row["wall_s"] = time.perf_counter() - t0
         elapsed += row["wall_s"]
         curve.append(row)
@@ -272,13 +302,25 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         restore_policy(learner, best["modules"])
     policy = LearnedPolicy(learner)
     t_eval = time.perf_counter()
-    eval_rows = evaluate(policy, make_env_config(cfg), seeds=cfg.eval_seeds or (cfg.seed,),
-                         beamformer=cfg.beamformer, **cfg.env_options)
-    result = {"config": cfg.to_json(), "label": cfg.label, "curve": curve,
-              "eval_rows": eval_rows, "checkpoint": None if ckpt is None else str(ckpt),
-              "wall_time_s": elapsed, "eval_wall_s": time.perf_counter() - t_eval,
-              "selected": None if best is None else
-              {k: best[k] for k in ("episode", "return", "total_delay_s")}}
+    eval_rows = evaluate(
+        policy,
+        make_env_config(cfg),
+        seeds=cfg.eval_seeds or (cfg.seed,),
+        beamformer=cfg.beamformer,
+        **cfg.env_options,
+    )
+    result = {
+        "config": cfg.to_json(),
+        "label": cfg.label,
+        "curve": curve,
+        "eval_rows": eval_rows,
+        "checkpoint": None if ckpt is None else str(ckpt),
+        "wall_time_s": elapsed,
+        "eval_wall_s": time.perf_counter() - t_eval,
+        "selected": None
+        if best is None
+        else {k: best[k] for k in ("episode", "return", "total_delay_s")},
+    }
     if out is not None:
         _atomic_json(result, out / "result.json")
     return result

@@ -34,8 +34,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--beamformer", default="fast")
     ap.add_argument("--policies", nargs="*", default=[*BASELINES, "centralised"])
     ap.add_argument("--out", type=Path, default=Path("results"))
-    ap.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[],
-                    metavar="KEY=VALUE", help="override a ScenarioConfig field (JSON value)")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        type=parse_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a ScenarioConfig field (JSON value)",
+    )
     args = ap.parse_args(argv)
     unknown = set(args.policies) - {*BASELINES, "centralised"}
     if unknown:

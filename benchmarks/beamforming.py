@@ -106,8 +106,13 @@ def run_sdp(problems: list, cap: float, opts: SdpOptions) -> tuple[list, float |
 def _tight(prob: BeamformingProblem, rate: float) -> BeamformingProblem:
     q = np.full(prob.num_users, 0.999 * rate)
     return BeamformingProblem(
-        prob.channels, prob.error_shape, prob.p_max_w, prob.noise_w, prob.bandwidth_hz,
-        prob.pb_size_bytes, q,
+        prob.channels,
+        prob.error_shape,
+        prob.p_max_w,
+        prob.noise_w,
+        prob.bandwidth_hz,
+        prob.pb_size_bytes,
+        q,
     )
 
 
@@ -139,15 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sdp-solvers", default=None, help="e.g. 'SCS' (default: the chain)")
     ap.add_argument("--scs-eps", type=float, default=1e-6)
     args = ap.parse_args(argv)
-    settings = SETTINGS if args.settings is None else [
-        tuple(int(x) for x in t.split("x")) for t in args.settings.split(",")]
+    settings = (
+        SETTINGS
+        if args.settings is None
+        else [tuple(int(x) for x in t.split("x")) for t in args.settings.split(",")]
+    )
     users_list = USERS if args.users is None else [int(x) for x in args.users.split(",")]
-    sdp_opts = SdpOptions(scs_eps=args.scs_eps, solvers=None if args.sdp_solvers is None
-                          else tuple(args.sdp_solvers.split(",")))
+    sdp_opts = SdpOptions(
+        scs_eps=args.scs_eps,
+        solvers=None if args.sdp_solvers is None else tuple(args.sdp_solvers.split(",")),
+    )
     count = 1 if args.quick else args.instances
     draws = 1000 if args.quick else args.mc_draws
-    print(f"solver chain: {sdp_mod.solver_chain(sdp_opts.solvers)}  "
-          f"(MOSEK licence: {sdp_mod.mosek_licensed()}); SCS eps {args.scs_eps:g}")
+    print(
+        f"solver chain: {sdp_mod.solver_chain(sdp_opts.solvers)}  "
+        f"(MOSEK licence: {sdp_mod.mosek_licensed()}); SCS eps {args.scs_eps:g}"
+    )
     rows: list[dict] = []
     capped_at: list[tuple[int, int]] = []  # (size N_par*M, users) of settings that hit the cap
     for n_par, m in settings:
@@ -162,40 +174,64 @@ def main(argv: list[str] | None = None) -> int:
                 if any(isinstance(r, str) for r in sdp_res):
                     capped_at.append((size, n_users))
             for i, prob in enumerate(problems):
-                row = {"n_par": n_par, "m": m, "users": n_users, "instance": i,
-                       "k": prob.meta["k"], "sdp_build_s": build}
+                row = {
+                    "n_par": n_par,
+                    "m": m,
+                    "users": n_users,
+                    "instance": i,
+                    "k": prob.meta["k"],
+                    "sdp_build_s": build,
+                }
                 fast = solve(prob, "fast", "stacked")
                 pn = solve(prob, "fast", "per_node")
                 nr = solve(prob, "nonrobust", "stacked")
                 td = solve(prob, "mrt_tdma", "stacked")
                 row.update(
-                    fast_s=fast.wall_time_s, fast_rate=fast.min_rate_bps,
-                    fast_qos=fast.qos_feasible, fast_pn_s=pn.wall_time_s,
-                    fast_pn_rate=pn.min_rate_bps, nonrobust_s=nr.wall_time_s,
-                    nonrobust_rate=nr.min_rate_bps, tdma_s=td.wall_time_s,
-                    tdma_delay=td.delay_s, fast_delay=fast.delay_s,
+                    fast_s=fast.wall_time_s,
+                    fast_rate=fast.min_rate_bps,
+                    fast_qos=fast.qos_feasible,
+                    fast_pn_s=pn.wall_time_s,
+                    fast_pn_rate=pn.min_rate_bps,
+                    nonrobust_s=nr.wall_time_s,
+                    nonrobust_rate=nr.min_rate_bps,
+                    tdma_s=td.wall_time_s,
+                    tdma_delay=td.delay_s,
+                    fast_delay=fast.delay_s,
                 )
                 v1, c1 = _mc(prob, fast, "stacked", draws)
                 v2, c2 = _mc(prob, pn, "per_node", draws)
                 v3, c3 = _mc(prob, nr, "per_node", draws)
-                row.update(robust_mc_viol=v1 + v2, robust_mc_checks=c1 + c2,
-                           nonrobust_mc_viol=v3, nonrobust_mc_checks=c3)
+                row.update(
+                    robust_mc_viol=v1 + v2,
+                    robust_mc_checks=c1 + c2,
+                    nonrobust_mc_viol=v3,
+                    nonrobust_mc_checks=c3,
+                )
                 r = sdp_res[i]
                 if isinstance(r, str):
                     row.update(sdp_status=r)
                 else:
-                    row.update(sdp_status=r.status, sdp_solver=r.solver, sdp_s=r.wall_time_s,
-                               sdp_rate=r.min_rate_bps, sdr_bound=r.sdr_bound_bps,
-                               sdp_iters=r.iterations, sdp_qos=r.qos_feasible)
+                    row.update(
+                        sdp_status=r.status,
+                        sdp_solver=r.solver,
+                        sdp_s=r.wall_time_s,
+                        sdp_rate=r.min_rate_bps,
+                        sdr_bound=r.sdr_bound_bps,
+                        sdp_iters=r.iterations,
+                        sdp_qos=r.qos_feasible,
+                    )
                     if r.qos_feasible:
                         row["robust_mc_viol"] += monte_carlo_check(
-                            prob, r, draws, seed=3, error_set="stacked").total_violations
+                            prob, r, draws, seed=3, error_set="stacked"
+                        ).total_violations
                         row["robust_mc_checks"] += 1
                 rows.append(row)
             _progress(rows[-count:])
     args.csv.parent.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k)
-                  if k in rows[0] else 100 + len(k))
+    keys = sorted(
+        {k for r in rows for k in r},
+        key=lambda k: list(rows[0]).index(k) if k in rows[0] else 100 + len(k),
+    )
     with args.csv.open("w", newline="") as fh:
         wr = csv.DictWriter(fh, fieldnames=keys)
         wr.writeheader()
@@ -218,15 +254,21 @@ def _med_max(x: list[float]) -> str:
 
 
 def print_tables(rows: list[dict]) -> None:
-    print("\nRunning time per beamforming call [s], median/max over instances "
-          "(Table III shape; sdp_dc without model build)")
+    print(
+        "\nRunning time per beamforming call [s], median/max over instances "
+        "(Table III shape; sdp_dc without model build)"
+    )
     head = f"{'setting':<14}{'method':<18}" + "".join(f"{'U=' + str(u):>20}" for u in USERS)
     print(head)
     print("-" * len(head))
     for n_par, m in SETTINGS:
         sel = [r for r in rows if r["n_par"] == n_par and r["m"] == m]
-        for label, key in (("fast (stacked)", "fast_s"), ("fast (per-node)", "fast_pn_s"),
-                           ("nonrobust", "nonrobust_s"), ("sdp_dc", "sdp_s")):
+        for label, key in (
+            ("fast (stacked)", "fast_s"),
+            ("fast (per-node)", "fast_pn_s"),
+            ("nonrobust", "nonrobust_s"),
+            ("sdp_dc", "sdp_s"),
+        ):
             cells = []
             for u in USERS:
                 su = [r for r in sel if r["users"] == u]
@@ -240,9 +282,11 @@ def print_tables(rows: list[dict]) -> None:
             name = f"N={n_par}, M={m}" if label.startswith("fast (s") else ""
             print(f"{name:<14}{label:<18}" + "".join(f"{c:>20}" for c in cells))
     print("\nQuality (min worst-case rate, stacked model)")
-    print(f"{'setting':<14}{'U':>3}{'fast/sdp med':>14}{'fast/sdp min':>14}{'fast/SDR med':>14}"
-          f"{'sdp/SDR med':>13}{'speedup med':>13}{'pn gain %':>11}{'MC viol rob':>13}"
-          f"{'MC viol nonrob':>16}")
+    print(
+        f"{'setting':<14}{'U':>3}{'fast/sdp med':>14}{'fast/sdp min':>14}{'fast/SDR med':>14}"
+        f"{'sdp/SDR med':>13}{'speedup med':>13}{'pn gain %':>11}{'MC viol rob':>13}"
+        f"{'MC viol nonrob':>16}"
+    )
     for n_par, m in SETTINGS:
         for u in USERS:
             su = [r for r in rows if r["n_par"] == n_par and r["m"] == m and r["users"] == u]
@@ -251,28 +295,37 @@ def print_tables(rows: list[dict]) -> None:
             f_sdr = [r["fast_rate"] / r["sdr_bound"] for r in both if r.get("sdr_bound")]
             s_sdr = [r["sdp_rate"] / r["sdr_bound"] for r in both if r.get("sdr_bound")]
             spd = [r["sdp_s"] / r["fast_s"] for r in both]
-            gain = [100 * (r["fast_pn_rate"] / r["fast_rate"] - 1)
-                    for r in su if r["fast_rate"] > 0]
+            gain = [
+                100 * (r["fast_pn_rate"] / r["fast_rate"] - 1) for r in su if r["fast_rate"] > 0
+            ]
             rob = f"{sum(r['robust_mc_viol'] for r in su)}/{sum(r['robust_mc_checks'] for r in su)}"
-            nrb = (f"{sum(r['nonrobust_mc_viol'] for r in su)}/"
-                   f"{sum(r['nonrobust_mc_checks'] for r in su)}")
+            nrb = (
+                f"{sum(r['nonrobust_mc_viol'] for r in su)}/"
+                f"{sum(r['nonrobust_mc_checks'] for r in su)}"
+            )
             name = f"N={n_par}, M={m}"
-            print(f"{name:<14}{u:>3}{_f(ratio, np.median):>14}{_f(ratio, np.min):>14}"
-                  f"{_f(f_sdr, np.median):>14}{_f(s_sdr, np.median):>13}"
-                  f"{_f(spd, np.median, '.0f'):>13}{_f(gain, np.median, '.2f'):>11}{rob:>13}"
-                  f"{nrb:>16}")
+            print(
+                f"{name:<14}{u:>3}{_f(ratio, np.median):>14}{_f(ratio, np.min):>14}"
+                f"{_f(f_sdr, np.median):>14}{_f(s_sdr, np.median):>13}"
+                f"{_f(spd, np.median, '.0f'):>13}{_f(gain, np.median, '.2f'):>11}{rob:>13}"
+                f"{nrb:>16}"
+            )
     both = [r for r in rows if r.get("sdp_rate") is not None]
     if both:
         ratio = [r["fast_rate"] / r["sdp_rate"] for r in both]
         spd = [r["sdp_s"] / r["fast_s"] for r in both]
         med_ratio = np.median([r["sdp_s"] for r in both]) / np.median([r["fast_s"] for r in both])
-        print(f"\nALL solved-by-both instances ({len(both)}): fast/sdp_dc rate median "
-              f"{np.median(ratio):.4f}, min {np.min(ratio):.4f}; speedup median "
-              f"{np.median(spd):.0f}x, ratio of median times {med_ratio:.0f}x")
+        print(
+            f"\nALL solved-by-both instances ({len(both)}): fast/sdp_dc rate median "
+            f"{np.median(ratio):.4f}, min {np.min(ratio):.4f}; speedup median "
+            f"{np.median(spd):.0f}x, ratio of median times {med_ratio:.0f}x"
+        )
     capped = sum(1 for r in rows if r.get("sdp_s") is None)
     print(f"sdp_dc capped/skipped instances: {capped} of {len(rows)}")
-    print(f"fast: median {np.median([r['fast_s'] for r in rows]) * 1e3:.1f} ms, "
-          f"max {np.max([r['fast_s'] for r in rows]) * 1e3:.1f} ms over all {len(rows)} instances")
+    print(
+        f"fast: median {np.median([r['fast_s'] for r in rows]) * 1e3:.1f} ms, "
+        f"max {np.max([r['fast_s'] for r in rows]) * 1e3:.1f} ms over all {len(rows)} instances"
+    )
 
 
 def _nan(x) -> bool:

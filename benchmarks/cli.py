@@ -75,13 +75,26 @@ def _grid_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small grids and budgets")
     p.add_argument("--seeds", type=_positive, default=None, help="seeds per point")
     p.add_argument("--out", type=Path, default=Path("results"))
-    p.add_argument("--methods", type=_methods, default=None,
-                   help=f"comma-separated subset of {','.join(selectable())} (Fig. 7 "
-                        "variants by name: maasn-da selects MAASN-DA, not its ablations)")
-    p.add_argument("--points", type=_points, default=None, metavar="X[,X...]",
-                   help="only the sweep cells at these x values (e.g. 8,10 on fig10)")
-    p.add_argument("--episodes", type=_positive, default=None,
-                   help="training episodes of learned methods (default 600; --quick: 2)")
+    p.add_argument(
+        "--methods",
+        type=_methods,
+        default=None,
+        help=f"comma-separated subset of {','.join(selectable())} (Fig. 7 "
+        "variants by name: maasn-da selects MAASN-DA, not its ablations)",
+    )
+    p.add_argument(
+        "--points",
+        type=_points,
+        default=None,
+        metavar="X[,X...]",
+        help="only the sweep cells at these x values (e.g. 8,10 on fig10)",
+    )
+    p.add_argument(
+        "--episodes",
+        type=_positive,
+        default=None,
+        help="training episodes of learned methods (default 600; --quick: 2)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,13 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the figure modules")
     run = sub.add_parser("run", help="run figures (resumable)")
     _grid_options(run)
-    run.add_argument("--workers", type=_non_negative, default=None,
-                     help="local worker processes (default: CPU count; 0: in this process)")
-    run.add_argument("--ray-address", default=None,
-                     help="run cells as Ray tasks: auto, HOST:PORT, or local")
+    run.add_argument(
+        "--workers",
+        type=_non_negative,
+        default=None,
+        help="local worker processes (default: CPU count; 0: in this process)",
+    )
+    run.add_argument(
+        "--ray-address", default=None, help="run cells as Ray tasks: auto, HOST:PORT, or local"
+    )
     run.add_argument("--no-progress", action="store_true")
-    st = sub.add_parser("status", help="finished cells and unfinished trainings under --out "
-                                       "(the grid chosen as for run)")
+    st = sub.add_parser(
+        "status",
+        help="finished cells and unfinished trainings under --out (the grid chosen as for run)",
+    )
     _grid_options(st)
     rep = sub.add_parser("report", help="write <out>/report.md from the results")
     rep.add_argument("--out", type=Path, default=Path("results"))
@@ -177,8 +197,17 @@ def _main(argv: list[str] | None) -> int:
         from benchmarks.status import status
 
         try:
-            print(status(args.names, out=args.out, quick=args.quick, seeds=args.seeds,
-                         methods=args.methods, episodes=args.episodes, points=args.points))
+            print(
+                status(
+                    args.names,
+                    out=args.out,
+                    quick=args.quick,
+                    seeds=args.seeds,
+                    methods=args.methods,
+                    episodes=args.episodes,
+                    points=args.points,
+                )
+            )
         except (KeyError, ValueError) as exc:
             print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
             return 2
@@ -203,8 +232,11 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        print(f"fgamcd-bench: stopped by {signal.Signals(signum).name}. Finished cells are "
-              "stored and trainings checkpointed; the same command resumes.", file=sys.stderr)
+        print(
+            f"fgamcd-bench: stopped by {signal.Signals(signum).name}. Finished cells are "
+            "stored and trainings checkpointed; the same command resumes.",
+            file=sys.stderr,
+        )
         return 128 + signum
     print(format_report(report))
     return 0 if report.ok else 1

@@ -25,13 +25,30 @@ from agents.learner import Dims
 from agents.policy import build_learner
 from agents.train import CHECKPOINT, make_env, run_episode
 
-FIELDS = ("run", "algo", "seed", "exploration", "epsilon", "mode", "episode", "return",
-          "total_delay_s", "qos_infeasible_pbs", "undelivered_pbs")
+FIELDS = (
+    "run",
+    "algo",
+    "seed",
+    "exploration",
+    "epsilon",
+    "mode",
+    "episode",
+    "return",
+    "total_delay_s",
+    "qos_infeasible_pbs",
+    "undelivered_pbs",
+)
 
 
-def measure(run: Path, episodes: int, at_episode: int | None = None,
-            epsilon: float | None = None, exploration: str | None = None, seed: int = 0,
-            progress: bool = True) -> list[dict[str, Any]]:
+def measure(
+    run: Path,
+    episodes: int,
+    at_episode: int | None = None,
+    epsilon: float | None = None,
+    exploration: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """One greedy and ``episodes`` exploring episodes of the final policy in ``run``."""
     ckpt = Path(run) / CHECKPOINT
     if not ckpt.exists():
@@ -53,9 +70,13 @@ def measure(run: Path, episodes: int, at_episode: int | None = None,
     env = make_env(cfg)
     learner = build_learner(cfg, Dims(**state["dims"]), np.random.default_rng(seed))
     learner.load_state_dict(state["learner"])
-    base = {"run": str(run), "algo": cfg.algo, "seed": cfg.seed,
-            "exploration": cfg.exploration if cfg.algo == "maasn-da" else "node",
-            "epsilon": learner.epsilon(at)}
+    base = {
+        "run": str(run),
+        "algo": cfg.algo,
+        "seed": cfg.seed,
+        "exploration": cfg.exploration if cfg.algo == "maasn-da" else "node",
+        "epsilon": learner.epsilon(at),
+    }
     rows = []
     bar = tqdm(total=episodes + 1, desc=Path(run).name, unit="ep", disable=not progress)
     for i in range(episodes + 1):
@@ -70,16 +91,20 @@ def measure(run: Path, episodes: int, at_episode: int | None = None,
 
 def summary(rows: list[dict[str, Any]]) -> str:
     """Markdown table: per run, greedy return, exploring mean and sd, and their difference."""
-    lines = ["| run | algo | greedy return | exploring return (mean, sd) | cost | undelivered |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| run | algo | greedy return | exploring return (mean, sd) | cost | undelivered |",
+        "|---|---|---|---|---|---|",
+    ]
     for run in dict.fromkeys(r["run"] for r in rows):
         mine = [r for r in rows if r["run"] == run]
         g = next(r for r in mine if r["mode"] == "greedy")
         ex = [r for r in mine if r["mode"] == "explore"]
         ret = np.array([r["return"] for r in ex])
         und = np.mean([r["undelivered_pbs"] for r in ex])
-        lines.append(f"| {Path(run).name} | {g['algo']} | {g['return']:.1f} | {ret.mean():.1f}, "
-                     f"{ret.std():.1f} | {g['return'] - ret.mean():.1f} | {und:.1f} |")
+        lines.append(
+            f"| {Path(run).name} | {g['algo']} | {g['return']:.1f} | {ret.mean():.1f}, "
+            f"{ret.std():.1f} | {g['return'] - ret.mean():.1f} | {und:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -96,11 +121,19 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", type=Path, help="fgamcd-train output directories")
     ap.add_argument("--episodes", type=int, default=10, help="exploring episodes per run")
-    ap.add_argument("--at-episode", type=int, default=None,
-                    help="training episode whose epsilon / temperature to use (default: last)")
+    ap.add_argument(
+        "--at-episode",
+        type=int,
+        default=None,
+        help="training episode whose epsilon / temperature to use (default: last)",
+    )
     ap.add_argument("--epsilon", type=float, default=None, help="override epsilon")
-    ap.add_argument("--exploration", choices=EXPLORATIONS, default=None,
-                    help="override MAASN-DA's exploration kind")
+    ap.add_argument(
+        "--exploration",
+        choices=EXPLORATIONS,
+        default=None,
+        help="override MAASN-DA's exploration kind",
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the exploration noise")
     ap.add_argument("--out", type=Path, default=Path("results"))
     ap.add_argument("--no-progress", action="store_true")
@@ -112,8 +145,15 @@ def main(argv: list[str] | None = None) -> None:
     path = args.out / "exploration_tax.csv"
     rows: list[dict[str, Any]] = []
     for run in args.runs:
-        rows += measure(run, args.episodes, args.at_episode, args.epsilon, args.exploration,
-                        args.seed, progress=not args.no_progress)
+        rows += measure(
+            run,
+            args.episodes,
+            args.at_episode,
+            args.epsilon,
+            args.exploration,
+            args.seed,
+            progress=not args.no_progress,
+        )
         _write(rows, path)  # after every run: an interrupt keeps the finished ones
     print(summary(rows))
     print(f"rows in {path}")

@@ -231,8 +231,11 @@ def train_defaults_digest() -> str | None:
     except AgentsUnavailableError:
         return None
     cfg = TrainConfig()
-    return str(cfg.digest()) if callable(getattr(cfg, "digest", None)) else stable_hash(
-        _config_dict(cfg))
+    return (
+        str(cfg.digest())
+        if callable(getattr(cfg, "digest", None))
+        else stable_hash(_config_dict(cfg))
+    )
 
 
 def _config_dict(cfg: Any) -> dict[str, Any]:
@@ -248,9 +251,15 @@ def _with_out(cfg: Any, out: Path) -> Any:
     return cfg
 
 
-def _bench_config(TrainConfig: Any, algo: str, scenario: str,
-                  overrides: Mapping[str, Any] | None, seed: int, episodes: int,
-                  train_options: Mapping[str, Any] | None) -> tuple[Any, str, dict[str, Any]]:
+def _bench_config(
+    TrainConfig: Any,
+    algo: str,
+    scenario: str,
+    overrides: Mapping[str, Any] | None,
+    seed: int,
+    episodes: int,
+    train_options: Mapping[str, Any] | None,
+) -> tuple[Any, str, dict[str, Any]]:
     """The ``TrainConfig`` a bench cell trains, its cache key and its hashed fields."""
     ov = config_overrides(canonical_overrides(scenario, overrides))
     cfg = TrainConfig(
@@ -291,8 +300,9 @@ def train_cached(
         raise ValueError(f"episodes={episodes!r}: must be a positive integer")
     TrainConfig, train = _agents()
     cache = cache_dir() if cache is None else cache
-    cfg, key, fields = _bench_config(TrainConfig, algo, scenario, overrides, seed, episodes,
-                                     train_options)
+    cfg, key, fields = _bench_config(
+        TrainConfig, algo, scenario, overrides, seed, episodes, train_options
+    )
 
     def run(out: Path) -> dict[str, Any]:
         run_cfg = _with_out(cfg, out)
@@ -332,8 +342,19 @@ def _train_wall_s(res: Mapping[str, Any]) -> float:
 
 
 # TrainConfig fields a bench cell sets itself (or that only say where and how to run).
-_CELL_FIELDS = ("algo", "scenario", "overrides", "episodes", "seed", "eval_seeds", "out",
-                "progress", "resume", "checkpoint_every", "tensorboard")
+_CELL_FIELDS = (
+    "algo",
+    "scenario",
+    "overrides",
+    "episodes",
+    "seed",
+    "eval_seeds",
+    "out",
+    "progress",
+    "resume",
+    "checkpoint_every",
+    "tensorboard",
+)
 
 
 def import_training(run_dir: Path, cache: Path) -> tuple[str, bool]:
@@ -353,17 +374,31 @@ def import_training(run_dir: Path, cache: Path) -> tuple[str, bool]:
         raise ValueError(f"{run_dir}: not a finished fgamcd-train run ({exc})") from exc
     logged = len(res.get("curve") or [])
     if logged != run_cfg.episodes or not res.get("eval_rows"):
-        raise ValueError(f"{run_dir}: {logged} of {run_cfg.episodes} episodes and "
-                         f"{len(res.get('eval_rows') or [])} evaluation rows; finish it first "
-                         "(fgamcd-train ... --resume)")
+        raise ValueError(
+            f"{run_dir}: {logged} of {run_cfg.episodes} episodes and "
+            f"{len(res.get('eval_rows') or [])} evaluation rows; finish it first "
+            "(fgamcd-train ... --resume)"
+        )
     if run_cfg.eval_seeds not in (None, (run_cfg.seed,)):
-        raise ValueError(f"{run_dir}: evaluated on instances {list(run_cfg.eval_seeds)}, a bench "
-                         f"cell on its training seed {run_cfg.seed} only")
+        raise ValueError(
+            f"{run_dir}: evaluated on instances {list(run_cfg.eval_seeds)}, a bench "
+            f"cell on its training seed {run_cfg.seed} only"
+        )
     default = TrainConfig()
-    options = {k: v for k, v in _config_dict(run_cfg).items()
-               if k not in _CELL_FIELDS and v != getattr(default, k)}
-    _, key, fields = _bench_config(TrainConfig, run_cfg.algo, run_cfg.scenario,
-                                   run_cfg.overrides, run_cfg.seed, run_cfg.episodes, options)
+    options = {
+        k: v
+        for k, v in _config_dict(run_cfg).items()
+        if k not in _CELL_FIELDS and v != getattr(default, k)
+    }
+    _, key, fields = _bench_config(
+        TrainConfig,
+        run_cfg.algo,
+        run_cfg.scenario,
+        run_cfg.overrides,
+        run_cfg.seed,
+        run_cfg.episodes,
+        options,
+    )
     dest = Path(cache) / "_policies" / key
     done = dest / "bench_result.json"
     with file_lock(dest.with_name(key + ".lock")):
@@ -386,16 +421,22 @@ def import_training(run_dir: Path, cache: Path) -> tuple[str, bool]:
                 except OSError:
                     pass
             shutil.copy2(src, dst)
-        atomic_write_json(done, jsonable({
-            "key": key,
-            "config": fields,
-            "eval_rows": res["eval_rows"],
-            "curve": res["curve"],
-            "checkpoint": str(dest / "checkpoint.pt") if (dest / "checkpoint.pt").exists()
-            else None,
-            "wall_s": _train_wall_s(res),  # of the original training
-            "imported_from": str(run_dir.resolve()),
-        }))
+        atomic_write_json(
+            done,
+            jsonable(
+                {
+                    "key": key,
+                    "config": fields,
+                    "eval_rows": res["eval_rows"],
+                    "curve": res["curve"],
+                    "checkpoint": str(dest / "checkpoint.pt")
+                    if (dest / "checkpoint.pt").exists()
+                    else None,
+                    "wall_s": _train_wall_s(res),  # of the original training
+                    "imported_from": str(run_dir.resolve()),
+                }
+            ),
+        )
     return key, True
 
 
@@ -415,24 +456,39 @@ def evaluate_cached(
     cache = cache_dir() if cache is None else cache
     ov = canonical_overrides(scenario, overrides)
     key = stable_hash(
-        {"method": method, "scenario": scenario, "overrides": ov, "seed": int(seed),
-         "beamformer": beamformer}
+        {
+            "method": method,
+            "scenario": scenario,
+            "overrides": ov,
+            "seed": int(seed),
+            "beamformer": beamformer,
+        }
     )
 
     def run() -> list[dict[str, Any]]:
         t0 = time.perf_counter()
-        rows = evaluate(policy, get_config(scenario, **config_overrides(ov)), seeds=[int(seed)],
-                        beamformer=beamformer)
+        rows = evaluate(
+            policy,
+            get_config(scenario, **config_overrides(ov)),
+            seeds=[int(seed)],
+            beamformer=beamformer,
+        )
         wall = time.perf_counter() - t0
         return [jsonable({**r, "method_wall_s": wall / len(rows)}) for r in rows]
 
-    meta = {"method": method, "scenario": scenario, "overrides": ov, "seed": seed,
-            "beamformer": beamformer}
+    meta = {
+        "method": method,
+        "scenario": scenario,
+        "overrides": ov,
+        "seed": seed,
+        "beamformer": beamformer,
+    }
     return _cached_rows(cache, f"{key}.json", meta, run)
 
 
-def _cached_rows(cache: Path | None, name: str, meta: Mapping[str, Any],
-                 run: Callable[[], Any]) -> Any:
+def _cached_rows(
+    cache: Path | None, name: str, meta: Mapping[str, Any], run: Callable[[], Any]
+) -> Any:
     """``run()``, or what it returned before: kept as ``rows`` in ``<cache>/_evals/<name>``."""
     if cache is None:
         return run()
@@ -460,8 +516,12 @@ def full_comp_failures_cached(
 
     cache = cache_dir() if cache is None else cache
     ov = canonical_overrides(scenario, overrides)
-    meta = {"reference": "full_comp_qos_failures", "scenario": scenario, "overrides": ov,
-            "reset_seed": int(reset_seed)}
+    meta = {
+        "reference": "full_comp_qos_failures",
+        "scenario": scenario,
+        "overrides": ov,
+        "reset_seed": int(reset_seed),
+    }
 
     def run() -> int:
         sc = make_instance(get_config(scenario, **config_overrides(ov)), int(reset_seed))

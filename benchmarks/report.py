@@ -23,8 +23,20 @@ from benchmarks.sweeps import AGREE_PP, agreement
 
 # Every figure and table of the paper's section V that issue 7 asks for.
 EXPECTED: tuple[str, ...] = (
-    "fig6", "fig7", "table3", "fig8", "fig9", "fig10", "fig11", "fig12", "fig13", "fig14",
-    "fig15", "fig16", "fig17", "fig18",
+    "fig6",
+    "fig7",
+    "table3",
+    "fig8",
+    "fig9",
+    "fig10",
+    "fig11",
+    "fig12",
+    "fig13",
+    "fig14",
+    "fig15",
+    "fig16",
+    "fig17",
+    "fig18",
 )
 HEADLINE_FIGURES: tuple[str, ...] = ("fig8", "fig9", "fig13", "fig18")
 
@@ -46,9 +58,11 @@ def _status(meta: dict[str, Any]) -> str:
         return "no run recorded"
     mode = "quick" if meta.get("quick") else "full"
     seeds = meta.get("seeds")
-    text = (f"{meta.get('cells_done', 0)}/{meta.get('cells_total', '?')} cells ({mode} grid, "
-            f"{'default' if seeds is None else seeds} seeds), cell time "
-            f"{meta.get('cells_wall_s', 0.0):.0f} s, updated {meta.get('updated', '?')}")
+    text = (
+        f"{meta.get('cells_done', 0)}/{meta.get('cells_total', '?')} cells ({mode} grid, "
+        f"{'default' if seeds is None else seeds} seeds), cell time "
+        f"{meta.get('cells_wall_s', 0.0):.0f} s, updated {meta.get('updated', '?')}"
+    )
     if meta.get("cells_done", 0) < meta.get("cells_total", 0):
         text += " — INCOMPLETE: the missing cells failed or were not selected"
     return text
@@ -115,15 +129,22 @@ def build_report(out: str | Path) -> str:
     for name in names:
         mod = reg.get(name)
         if mod is None:
-            errs = [f"`{m}`: {e.strip().splitlines()[-1]}" for m, e in broken.items()
-                    if figures.stem_key(m) == name]
-            missing.append(f"- **{name}**: " + ("module fails to load: " + "; ".join(errs)
-                                                if errs else "no figure module"))
+            errs = [
+                f"`{m}`: {e.strip().splitlines()[-1]}"
+                for m, e in broken.items()
+                if figures.stem_key(m) == name
+            ]
+            missing.append(
+                f"- **{name}**: "
+                + ("module fails to load: " + "; ".join(errs) if errs else "no figure module")
+            )
             continue
         df, meta = _load(out, name)
         if df is None:
-            missing.append(f"- **{name}** ({mod.TITLE}): no results in `{out / name}` "
-                           f"(run `fgamcd-bench run {name}`)")
+            missing.append(
+                f"- **{name}** ({mod.TITLE}): no results in `{out / name}` "
+                f"(run `fgamcd-bench run {name}`)"
+            )
             continue
         part = [f"## {mod.TITLE}", "", f"`{name}`: {_status(meta)}.", ""]
         pngs = sorted((out / name).glob("*.png"))

@@ -141,21 +141,24 @@ def resolve(names: Iterable[str | ModuleType]) -> list[ModuleType]:
     return list({m.NAME: m for m in mods}.values())
 
 
-def grid(module: ModuleType, out: Path, quick: bool, seeds: int | None,
-         episodes: int | None = None) -> list[Cell]:
+def grid(
+    module: ModuleType, out: Path, quick: bool, seeds: int | None, episodes: int | None = None
+) -> list[Cell]:
     """Every cell of the module's grid (validated: JSON-serialisable, tagged with its figure).
 
     ``episodes`` replaces the training budget of every cell that trains (has ``episodes``).
     """
-    if episodes is not None and (isinstance(episodes, bool) or int(episodes) != episodes
-                                 or episodes < 1):
+    if episodes is not None and (
+        isinstance(episodes, bool) or int(episodes) != episodes or episodes < 1
+    ):
         raise ValueError(f"episodes={episodes!r}: must be a positive integer")
     cells = []
     defaults: str | None = None
     for spec in module.cells(quick, seeds):
         if not isinstance(spec, dict) or spec.get("figure") != module.NAME:
-            raise ValueError(f"{module.__name__}.cells: spec {spec!r} must be a dict with "
-                             f"figure={module.NAME!r}")
+            raise ValueError(
+                f"{module.__name__}.cells: spec {spec!r} must be a dict with figure={module.NAME!r}"
+            )
         if episodes is not None and "episodes" in spec:
             spec = {**spec, "episodes": int(episodes)}
         try:
@@ -242,12 +245,15 @@ def plan(
             raise ValueError(f"unknown methods {unknown}; choose from {list(selectable())}")
     grids = {m.NAME: grid(m, out, quick, seeds, episodes) for m in mods}
     if points is not None:
-        have = sorted({x for cells in grids.values() for c in cells
-                       if (x := _x_value(c)) is not None})
+        have = sorted(
+            {x for cells in grids.values() for c in cells if (x := _x_value(c)) is not None}
+        )
         missing = [float(p) for p in points if not _on(float(p), have)]
         if missing:
-            raise ValueError(f"points {[f'{p:g}' for p in missing]} are not on the grid; "
-                             f"x values: {[f'{h:g}' for h in have] or 'none (no sweep)'}")
+            raise ValueError(
+                f"points {[f'{p:g}' for p in missing]} are not on the grid; "
+                f"x values: {[f'{h:g}' for h in have] or 'none (no sweep)'}"
+            )
     return mods, grids
 
 
@@ -283,8 +289,11 @@ def check_rows(rows: Any, where: str) -> None:
     for r in rows:
         if not isinstance(r, dict):
             raise TypeError(f"{where}.run_cell returned a non-dict row {r!r:.200}")
-        bad = {k: type(v).__name__ for k, v in r.items()
-               if not isinstance(v, SCALARS) and not _is_numpy_scalar(v)}
+        bad = {
+            k: type(v).__name__
+            for k, v in r.items()
+            if not isinstance(v, SCALARS) and not _is_numpy_scalar(v)
+        }
         if bad:
             raise TypeError(f"{where}.run_cell row has non-scalar values {bad}")
 
@@ -415,8 +424,17 @@ def _run_pool(cells: list[Cell], cache: str, workers: int, done: Outcome) -> Non
             raise
         pool.shutdown(wait=not lost, cancel_futures=True)
         if len(lost) == 1:
-            done(lost[0], {"ok": False, "wall_s": 0.0, "error": (
-                "the worker process running this cell died (killed, out of memory or crashed)")})
+            done(
+                lost[0],
+                {
+                    "ok": False,
+                    "wall_s": 0.0,
+                    "error": (
+                        "the worker process running this cell died "
+                        "(killed, out of memory or crashed)"
+                    ),
+                },
+            )
         else:
             isolate.extend(lost)
 
@@ -480,7 +498,11 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Any:
 
 
 def finish_figure(
-    module: ModuleType, cells: list[Cell], out: Path, quick: bool, seeds: int | None,
+    module: ModuleType,
+    cells: list[Cell],
+    out: Path,
+    quick: bool,
+    seeds: int | None,
     report: RunReport,
 ) -> FigureStatus:
     """CSV, plot, summary and meta of one figure from its finished cells."""
@@ -501,18 +523,21 @@ def finish_figure(
             (fig_dir / "summary.md").write_text(text)
         except Exception:
             report.failures.append((f"{module.NAME}: summary", traceback.format_exc()))
-    atomic_write_json(fig_dir / "meta.json", {
-        "name": module.NAME,
-        "title": module.TITLE,
-        "quick": quick,
-        "seeds": seeds,
-        "cells_total": len(cells),
-        "cells_done": n_done,
-        "cells_wall_s": wall,
-        "csv": status.csv.name if status.csv else None,
-        "plots": [p.name for p in status.plots],
-        "updated": _dt.datetime.now().isoformat(timespec="seconds"),
-    })
+    atomic_write_json(
+        fig_dir / "meta.json",
+        {
+            "name": module.NAME,
+            "title": module.TITLE,
+            "quick": quick,
+            "seeds": seeds,
+            "cells_total": len(cells),
+            "cells_done": n_done,
+            "cells_wall_s": wall,
+            "csv": status.csv.name if status.csv else None,
+            "plots": [p.name for p in status.plots],
+            "updated": _dt.datetime.now().isoformat(timespec="seconds"),
+        },
+    )
     return status
 
 
@@ -563,11 +588,17 @@ def run(
     def done(cell: Cell, outcome: dict[str, Any]) -> None:
         err = cell.path.with_suffix(".error.txt")
         if outcome.get("ok"):
-            atomic_write_json(cell.path, {
-                "figure": cell.figure, "key": cell.key, "spec": cell.spec,
-                "rows": outcome["rows"], "wall_s": outcome["wall_s"],
-                "finished": _dt.datetime.now().isoformat(timespec="seconds"),
-            })
+            atomic_write_json(
+                cell.path,
+                {
+                    "figure": cell.figure,
+                    "key": cell.key,
+                    "spec": cell.spec,
+                    "rows": outcome["rows"],
+                    "wall_s": outcome["wall_s"],
+                    "finished": _dt.datetime.now().isoformat(timespec="seconds"),
+                },
+            )
             with contextlib.suppress(FileNotFoundError):
                 err.unlink()
             report.ran += 1
@@ -601,12 +632,16 @@ def run(
 
 def format_report(report: RunReport) -> str:
     """Human summary of a run: per figure cells done / total, then every failure in full."""
-    lines = [f"ran {report.ran} cell(s), skipped {report.skipped} finished, "
-             f"{len(report.failures)} failure(s), {report.wall_s:.1f} s"]
+    lines = [
+        f"ran {report.ran} cell(s), skipped {report.skipped} finished, "
+        f"{len(report.failures)} failure(s), {report.wall_s:.1f} s"
+    ]
     for st in report.figures.values():
         where = st.csv if st.csv else "no rows yet"
-        lines.append(f"  {st.name:>8}: {st.done}/{st.total} cells, cell time {st.wall_s:.1f} s, "
-                     f"{where}, {len(st.plots)} plot(s)")
+        lines.append(
+            f"  {st.name:>8}: {st.done}/{st.total} cells, cell time {st.wall_s:.1f} s, "
+            f"{where}, {len(st.plots)} plot(s)"
+        )
     for what, tb in report.failures:
         lines += ["", f"FAILED {what}", tb.rstrip()]
     return "\n".join(lines)

@@ -59,8 +59,7 @@ def _log_tail(path: Path) -> tuple[int, float | None, float | None]:
         return 0, None, None
     walls = [float(r["wall_s"]) for r in rows[-RECENT_EPISODES:] if r.get("wall_s")]
     last = rows[-1].get("total_delay_s") if rows else None
-    return (len(rows), sum(walls) / len(walls) if walls else None,
-            float(last) if last else None)
+    return (len(rows), sum(walls) / len(walls) if walls else None, float(last) if last else None)
 
 
 def trainings(out: Path) -> list[TrainingStatus]:
@@ -79,16 +78,25 @@ def trainings(out: Path) -> list[TrainingStatus]:
             state = "running"
         else:
             state = "stopped"
-        found.append(TrainingStatus(
-            key=run_dir.name, algo=str(cfg.get("algo", "?")), seed=cfg.get("seed"),
-            overrides=dict(cfg.get("overrides") or {}), episodes=cfg.get("episodes"),
-            logged=logged, state=state, s_per_episode=pace, last_delay_s=last,
-        ))
+        found.append(
+            TrainingStatus(
+                key=run_dir.name,
+                algo=str(cfg.get("algo", "?")),
+                seed=cfg.get("seed"),
+                overrides=dict(cfg.get("overrides") or {}),
+                episodes=cfg.get("episodes"),
+                logged=logged,
+                state=state,
+                s_per_episode=pace,
+                last_delay_s=last,
+            )
+        )
     return found
 
 
-def cell_counts(cells: Iterable[Cell], methods: Sequence[str] | None,
-                points: Sequence[float] | None) -> dict[str, tuple[int, int]]:
+def cell_counts(
+    cells: Iterable[Cell], methods: Sequence[str] | None, points: Sequence[float] | None
+) -> dict[str, tuple[int, int]]:
     """Finished and selected cells per method label, in grid order."""
     done: Counter[str] = Counter()
     total: Counter[str] = Counter()
@@ -107,8 +115,10 @@ def _duration(seconds: float) -> str:
 
 def format_training(t: TrainingStatus) -> str:
     ov = json.dumps(t.overrides, sort_keys=True) if t.overrides else "defaults"
-    parts = [f"{t.key}  {t.algo:<8} seed {t.seed}  {ov}  {t.state:<7}",
-             f"episode {t.logged}/{t.episodes if t.episodes is not None else '?'}"]
+    parts = [
+        f"{t.key}  {t.algo:<8} seed {t.seed}  {ov}  {t.state:<7}",
+        f"episode {t.logged}/{t.episodes if t.episodes is not None else '?'}",
+    ]
     if t.s_per_episode is not None:
         parts.append(f"{t.s_per_episode:.2f} s/episode")
     if t.eta_s is not None and t.state == "running":
@@ -138,7 +148,9 @@ def status(
         lines.append(f"{name}: {done}/{total} cells done" + (f" ({per})" if per else ""))
     runs = trainings(out)
     unfinished = [t for t in runs if t.state != "finished"]
-    lines.append(f"trainings in {out / '_policies'} (all figures): "
-                 f"{len(runs) - len(unfinished)} finished, {len(unfinished)} not")
+    lines.append(
+        f"trainings in {out / '_policies'} (all figures): "
+        f"{len(runs) - len(unfinished)} finished, {len(unfinished)} not"
+    )
     lines += ["  " + format_training(t) for t in unfinished]
     return "\n".join(lines)

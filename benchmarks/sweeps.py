@@ -127,8 +127,10 @@ class Sweep:
         n_seeds = (QUICK_SEEDS if quick else self.default_seeds) if seeds is None else int(seeds)
         if n_seeds < 1:
             raise ValueError(f"seeds={seeds!r}: must be >= 1")
-        series_vals = [None] if self.series is None else list(
-            self.series.quick if quick else self.series.values
+        series_vals = (
+            [None]
+            if self.series is None
+            else list(self.series.quick if quick else self.series.values)
         )
         out = []
         for panel in self.panels:
@@ -186,8 +188,12 @@ class Sweep:
         if not panels:
             raise ValueError(f"{self.name}: no rows to plot")
         fig, axes = plt.subplots(
-            2, len(panels), figsize=(5.2 * len(panels), 6.4), squeeze=False,
-            gridspec_kw={"height_ratios": [3, 1.4]}, sharex="col",
+            2,
+            len(panels),
+            figsize=(5.2 * len(panels), 6.4),
+            squeeze=False,
+            gridspec_kw={"height_ratios": [3, 1.4]},
+            sharex="col",
         )
         series_vals = (sorted(df["series"].dropna().unique()) if "series" in df else []) or [None]
         cmap = plt.get_cmap("viridis")
@@ -208,8 +214,15 @@ class Sweep:
                         style["color"] = cmap(i / max(len(series_vals) - 1, 1))
                         label = f"{label}: {s:g}"  # the legend's title names the series
                     ls = "-" if method == "maasn-da" else "--"
-                    top.errorbar(g["x"], g["delay_mean"], yerr=g["delay_std"], ls=ls,
-                                 capsize=2, label=label, **style)
+                    top.errorbar(
+                        g["x"],
+                        g["delay_mean"],
+                        yerr=g["delay_std"],
+                        ls=ls,
+                        capsize=2,
+                        label=label,
+                        **style,
+                    )
                     bottom.plot(g["x"], 100 * g["failed_share"], ls=ls, **style)
             means = sub.groupby(["method", "x"])["total_delay_s"].mean()
             if len(means) and means.min() > 0 and means.max() > 10 * means.min():
@@ -222,8 +235,9 @@ class Sweep:
             bottom.set_ylabel("QoS-failed PBs (%)")
             bottom.grid(alpha=0.3)
         title = self.series.label if self.series is not None and series_vals != [None] else None
-        legend = axes[0, -1].legend(fontsize=7, title=title, title_fontsize=7,
-                                    loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        legend = axes[0, -1].legend(
+            fontsize=7, title=title, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0)
+        )
         fig.suptitle(self.title, fontsize=10)
         # Out of tight_layout, which would shrink the axes to make room for it; back in for
         # savefig's bbox_inches="tight", which then grows the canvas to take it in.
@@ -249,8 +263,12 @@ class Sweep:
 
     def summary(self, df: pd.DataFrame) -> str:
         """Markdown: delay table per point, the paper's trends and headline vs ours."""
-        lines = [f"**{self.title}** (scenario `{self.scenario}`"
-                 + (f"; {self.notes}" if self.notes else "") + ")", ""]
+        lines = [
+            f"**{self.title}** (scenario `{self.scenario}`"
+            + (f"; {self.notes}" if self.notes else "")
+            + ")",
+            "",
+        ]
         if df.empty:
             return "\n".join([*lines, "No rows."])
         methods = [m for m in self.methods if (df["method"] == m).any()]
@@ -258,22 +276,32 @@ class Sweep:
         if "episodes" in learned and len(learned):
             eps = int(learned["episodes"].max())
             if eps < FULL_EPISODES:
-                lines += [f"Learned methods were trained for only {eps} of the paper's "
-                          f"{FULL_EPISODES} episodes (--quick): their numbers show that the "
-                          "pipeline runs, not what MAASN-DA / QMIX-DA achieve.", ""]
+                lines += [
+                    f"Learned methods were trained for only {eps} of the paper's "
+                    f"{FULL_EPISODES} episodes (--quick): their numbers show that the "
+                    "pipeline runs, not what MAASN-DA / QMIX-DA achieve.",
+                    "",
+                ]
         for panel in self.panels:
             sub = df[df["panel"] == panel.key]
             if sub.empty:
                 lines.append(f"Panel {panel.label}: no rows.")
                 continue
-            has_full_comp = ("qos_infeasible_full_comp" in sub
-                             and sub["qos_infeasible_full_comp"].notna().any())
-            full_comp_note = ("; full CoMP: the requested PBs whose QoS fails even when every "
-                              "node broadcasts them by CoMP, a property of the draw; TDMA "
-                              "unicasting and per-model (coarse) broadcasts can meet some of them")
-            lines += [f"Total delay (s), mean over seeds, vs {panel.label} "
-                      "(QoS-infeasible + undelivered PBs in brackets"
-                      + (full_comp_note if has_full_comp else "") + "):", ""]
+            has_full_comp = (
+                "qos_infeasible_full_comp" in sub and sub["qos_infeasible_full_comp"].notna().any()
+            )
+            full_comp_note = (
+                "; full CoMP: the requested PBs whose QoS fails even when every "
+                "node broadcasts them by CoMP, a property of the draw; TDMA "
+                "unicasting and per-model (coarse) broadcasts can meet some of them"
+            )
+            lines += [
+                f"Total delay (s), mean over seeds, vs {panel.label} "
+                "(QoS-infeasible + undelivered PBs in brackets"
+                + (full_comp_note if has_full_comp else "")
+                + "):",
+                "",
+            ]
             cols = ["x"] + (["series"] if "series" in sub and sub["series"].notna().any() else [])
             points = sub[cols].drop_duplicates().sort_values(cols).itertuples(index=False)
             header = [panel.key] + ([self.series.key] if len(cols) > 1 and self.series else [])
@@ -306,17 +334,25 @@ class Sweep:
                     ser = self.series
                     for v in sorted(sub["series"].dropna().unique()):
                         part = sub[sub["series"] == v]
-                        lines.append(trend_sentence(part, panel, methods,
-                                                    where=f" ({ser.label} = {v:g})"))
+                        lines.append(
+                            trend_sentence(part, panel, methods, where=f" ({ser.label} = {v:g})")
+                        )
                     if ser.trend:
                         for v in sorted(sub["x"].unique()):
-                            part = sub[sub["x"] == v].drop(columns="x").rename(
-                                columns={"series": "x"})
-                            lines.append(trend_sentence(part, ser, methods,
-                                                        where=f" ({panel.label} = {v:g})"))
+                            part = (
+                                sub[sub["x"] == v].drop(columns="x").rename(columns={"series": "x"})
+                            )
+                            lines.append(
+                                trend_sentence(
+                                    part, ser, methods, where=f" ({panel.label} = {v:g})"
+                                )
+                            )
                     lines.append("")
-        lines += standing_markdown(df, [m for m in methods if m != "maasn-da"],
-                                   self.series.key if self.series is not None else None)
+        lines += standing_markdown(
+            df,
+            [m for m in methods if m != "maasn-da"],
+            self.series.key if self.series is not None else None,
+        )
         if self.headline is not None:
             lines += headline_markdown(self.headline, self.reductions(df))
         return "\n".join(lines).rstrip() + "\n"
@@ -346,8 +382,10 @@ def repository_columns(scenario: str, overrides: Mapping[str, Any]) -> dict[str,
         shared = np.isin(pbs, repo.model_pbs[parent])
         frozen += sizes[pbs[shared]].sum()
         total += sizes[pbs].sum()
-    return {"num_pbs": int(repo.num_pbs),
-            "reuse_ratio_achieved": float(frozen / total) if total else 0.0}
+    return {
+        "num_pbs": int(repo.num_pbs),
+        "reuse_ratio_achieved": float(frozen / total) if total else 0.0,
+    }
 
 
 def run_point(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -369,10 +407,16 @@ def run_point(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
         episodes=int(spec.get("episodes", FULL_EPISODES)),
     )
     extra = {**repository_columns(spec["scenario"], spec["overrides"]), **flat_spec(spec)}
-    return [{**r, **extra,
-             "qos_infeasible_full_comp": full_comp_failures_cached(
-                 spec["scenario"], spec["overrides"], episode_seed(r["seed"], r["episode"]))}
-            for r in rows]
+    return [
+        {
+            **r,
+            **extra,
+            "qos_infeasible_full_comp": full_comp_failures_cached(
+                spec["scenario"], spec["overrides"], episode_seed(r["seed"], r["episode"])
+            ),
+        }
+        for r in rows
+    ]
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -431,8 +475,10 @@ def standing(
             continue
         both = mean[[ours, m]].dropna()
         idx = [i if isinstance(i, tuple) else (i,) for i in both.index]
-        out[m] = (len(both), [i for i, lower in zip(idx, both[ours] < both[m], strict=True)
-                              if not lower])
+        out[m] = (
+            len(both),
+            [i for i, lower in zip(idx, both[ours] < both[m], strict=True) if not lower],
+        )
     return out
 
 
@@ -453,8 +499,12 @@ def standing_markdown(
             text += f" ({series_key or 'series'} {named['series']:g})"
         return text if one_panel or "panel" not in named else f"{named['panel']} {text}"
 
-    lines = ["MAASN-DA's delay point by point (mean over seeds):", "",
-             "| vs | lower at | not lower at |", "| --- | --- | --- |"]
+    lines = [
+        "MAASN-DA's delay point by point (mean over seeds):",
+        "",
+        "| vs | lower at | not lower at |",
+        "| --- | --- | --- |",
+    ]
     for m, (n, worse) in table.items():
         if n:
             where = ", ".join(point(pt) for pt in worse) or "—"
@@ -506,13 +556,16 @@ def trend_sentence(sub: pd.DataFrame, panel: Axis, methods: Sequence[str], where
         slope = np.polyfit(g["x"].astype(float), d, 1)[0]
         groups["as the paper" if np.sign(slope) == panel.trend else "opposite"].append(LABELS[m])
     if not any(groups.values()):
-        return (f"Paper: delay {want} with {panel.label}{where}; not checkable (fewer than 2 "
-                "x values).")
+        return (
+            f"Paper: delay {want} with {panel.label}{where}; not checkable (fewer than 2 x values)."
+        )
     n_ok = len(groups["as the paper"])
     n_all = sum(len(v) for v in groups.values())
     verdict = "agree" if n_ok == n_all else ("disagree" if n_ok == 0 else "partly agree")
     parts = [f"{k}: {', '.join(v)}" for k, v in groups.items() if v and k != "as the paper"]
-    text = (f"Paper: delay {want} as {panel.label} grows{where}. Ours: {verdict} "
-            f"({n_ok}/{n_all} methods")
+    text = (
+        f"Paper: delay {want} as {panel.label} grows{where}. Ours: {verdict} "
+        f"({n_ok}/{n_all} methods"
+    )
     text += (f"; {'; '.join(parts)}" if parts else "") + ")."
     return text

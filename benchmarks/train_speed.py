@@ -56,8 +56,9 @@ def fill_random_replay(learner, dims: Dims, rng: np.random.Generator, size: int)
     learner.buffer.add(**fields)
 
 
-def time_updates(algo: str, scenario: str, repeats: int, steps: int, seed: int = 0,
-                 overrides: dict | None = None) -> list[float]:
+def time_updates(
+    algo: str, scenario: str, repeats: int, steps: int, seed: int = 0, overrides: dict | None = None
+) -> list[float]:
     """Wall seconds of ``steps`` gradient steps, ``repeats`` times (after one warm-up round)."""
     torch.set_num_threads(1)
     cfg = TrainConfig(algo=algo, scenario=scenario, progress=False, overrides=overrides or {})
@@ -83,8 +84,12 @@ def _status_mib(field: str) -> float:
     raise RuntimeError(f"no {field} in /proc/self/status (needs Linux)")
 
 
-def _checkpoint_memory(algo: str, scenario: str, overrides: dict, size: int | None,
-                       ) -> dict[str, float]:
+def _checkpoint_memory(
+    algo: str,
+    scenario: str,
+    overrides: dict,
+    size: int | None,
+) -> dict[str, float]:
     torch.set_num_threads(1)
     cfg = TrainConfig(algo=algo, scenario=scenario, progress=False, overrides=overrides)
     dims = Dims.of(make_env(cfg))
@@ -98,12 +103,18 @@ def _checkpoint_memory(algo: str, scenario: str, overrides: dict, size: int | No
         path = Path(tmp) / "checkpoint.pt"
         _atomic_save({"learner": learner.state_dict()}, path)
         file_mib = path.stat().st_size / 2**20
-    return {"samples": float(len(learner.buffer)), "buffer_mib": buffer_mib, "file_mib": file_mib,
-            "rss_before_mib": before, "save_extra_mib": _status_mib("VmHWM") - before}
+    return {
+        "samples": float(len(learner.buffer)),
+        "buffer_mib": buffer_mib,
+        "file_mib": file_mib,
+        "rss_before_mib": before,
+        "save_extra_mib": _status_mib("VmHWM") - before,
+    }
 
 
-def checkpoint_memory(algo: str, scenario: str = "paper", overrides: dict | None = None,
-                      size: int | None = None) -> dict[str, float]:
+def checkpoint_memory(
+    algo: str, scenario: str = "paper", overrides: dict | None = None, size: int | None = None
+) -> dict[str, float]:
     """Peak-RSS growth (MiB) while saving a checkpoint whose replay buffer holds ``size``
     random samples (default: full), measured in a fresh process so earlier work does not set
     the peak. Also the buffer's allocated MiB and the file's MiB."""
@@ -116,29 +127,42 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenario", default="paper")
     ap.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--steps", type=int, default=TrainConfig().updates_per_episode,
-                    help="gradient steps per timed round (default: one episode's)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=TrainConfig().updates_per_episode,
+        help="gradient steps per timed round (default: one episode's)",
+    )
     ap.add_argument("--nodes", type=int, default=None, help="override num_nodes (N)")
-    ap.add_argument("--checkpoint-memory", action="store_true",
-                    help="also measure the memory of saving a checkpoint with a full replay")
+    ap.add_argument(
+        "--checkpoint-memory",
+        action="store_true",
+        help="also measure the memory of saving a checkpoint with a full replay",
+    )
     args = ap.parse_args(argv)
     if args.repeats < 1 or args.steps < 1:
         ap.error("--repeats and --steps must be >= 1")
     if args.nodes is not None and args.nodes < 1:
         ap.error("--nodes must be >= 1")
     overrides = {} if args.nodes is None else {"num_nodes": args.nodes}
-    print(f"learner speed: scenario={args.scenario} {overrides or ''}, batch "
-          f"{TrainConfig().batch_size}, {args.steps} steps per round, 1 thread")
+    print(
+        f"learner speed: scenario={args.scenario} {overrides or ''}, batch "
+        f"{TrainConfig().batch_size}, {args.steps} steps per round, 1 thread"
+    )
     for algo in args.algos:
         if args.checkpoint_memory:
             m = checkpoint_memory(algo, args.scenario, overrides)
-            print(f"{algo:>9}: checkpoint of {m['samples']:.0f} samples: buffer "
-                  f"{m['buffer_mib']:.0f} MiB, file {m['file_mib']:.0f} MiB, saving added "
-                  f"{m['save_extra_mib']:.0f} MiB to the peak RSS")
+            print(
+                f"{algo:>9}: checkpoint of {m['samples']:.0f} samples: buffer "
+                f"{m['buffer_mib']:.0f} MiB, file {m['file_mib']:.0f} MiB, saving added "
+                f"{m['save_extra_mib']:.0f} MiB to the peak RSS"
+            )
         ts = time_updates(algo, args.scenario, args.repeats, args.steps, overrides=overrides)
         med = statistics.median(ts)
-        print(f"{algo:>9}: median {med:.3f} s per round ({1e3 * med / args.steps:.1f} ms per "
-              f"step), min {min(ts):.3f} s over {len(ts)} rounds")
+        print(
+            f"{algo:>9}: median {med:.3f} s per round ({1e3 * med / args.steps:.1f} ms per "
+            f"step), min {min(ts):.3f} s over {len(ts)} rounds"
+        )
 
 
 if __name__ == "__main__":

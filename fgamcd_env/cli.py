@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> None:
 
         failed = full_comp_qos_failures(sc)
         requested = int(sc.demand.any(axis=1).sum())
-        print(f"  QoS-infeasible with full CoMP (every node, fast beamformer): "
-              f"{int(failed.sum())} of {requested} requested PBs")
+        print(
+            f"  QoS-infeasible with full CoMP (every node, fast beamformer): "
+            f"{int(failed.sum())} of {requested} requested PBs"
+        )
 
 
 if __name__ == "__main__":

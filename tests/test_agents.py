@@ -26,9 +26,20 @@ from fgamcd_env.env import FGAMCDParallelEnv
 
 # Tiny learners so a training run takes a second or two.
 TINY = dict(
-    scenario="small", episodes=3, progress=False, batch_size=16, updates_per_episode=2,
-    esn_reservoir=32, actor_hidden=(16, 8), mlp_actor_hidden=(16, 16), critic_hidden=(16, 16),
-    mixer_embed=8, hyper_hidden=8, qmix_hidden=8, aug_epochs=1, checkpoint_every=1,
+    scenario="small",
+    episodes=3,
+    progress=False,
+    batch_size=16,
+    updates_per_episode=2,
+    esn_reservoir=32,
+    actor_hidden=(16, 8),
+    mlp_actor_hidden=(16, 16),
+    critic_hidden=(16, 16),
+    mixer_embed=8,
+    hyper_hidden=8,
+    qmix_hidden=8,
+    aug_epochs=1,
+    checkpoint_every=1,
 )
 
 
@@ -51,7 +62,8 @@ def test_config_rejects_unknown_and_bad_values():
 def test_config_label_and_digest():
     assert TrainConfig().label == "maasn-da"
     assert TrainConfig(actor="mlp", augmentation="none").label == (
-        "maasn-da[actor=mlp;augmentation=none]")
+        "maasn-da[actor=mlp;augmentation=none]"
+    )
     assert TrainConfig(tau0=0.9, xi=1.2).label == "maasn-da[tau0=0.9,xi=1.2]"
     a = TrainConfig(out="x", progress=False)
     assert a.digest() == TrainConfig(out="y").digest()  # run-control fields are not hashed
@@ -69,8 +81,9 @@ def test_digest_omits_later_fields_at_their_legacy_value():
     from agents.config import _LEGACY_VALUES, _RUN_FIELDS
 
     cfg = TrainConfig(seed=3).replace(**_LEGACY_VALUES)
-    old = {k: v for k, v in cfg.to_json().items()
-           if k not in _RUN_FIELDS and k not in _LEGACY_VALUES}  # a config before the fields
+    old = {
+        k: v for k, v in cfg.to_json().items() if k not in _RUN_FIELDS and k not in _LEGACY_VALUES
+    }  # a config before the fields
     blob = json.dumps(old, sort_keys=True, default=str).encode()
     assert cfg.digest() == hashlib.sha256(blob).hexdigest()[:16]
     assert cfg.replace(select_every=5).digest() != cfg.digest()
@@ -142,7 +155,7 @@ def test_action_semantics_logits_by_hand():
         a_logit = e_own @ actor.own_head.weight[i] + actor.own_head.bias[i]
         torch.testing.assert_close(out[:, i, 0], a_logit[:, 0])
         for j in range(n - 1):
-            o_oth = obs[:, i, block * (j + 1): block * (j + 2)]
+            o_oth = obs[:, i, block * (j + 1) : block * (j + 2)]
             e_oth = mlp(actor.other, i, o_oth)
             expect = 2.0 * torch.tanh((e_own * e_oth).sum(-1))
             torch.testing.assert_close(out[:, i, 1 + j], expect)
@@ -172,36 +185,63 @@ def test_gumbel_binary_is_binary_with_sigmoid_probability_and_gradient():
 def test_learning_reward_by_hand():
     from agents.learner import learning_reward
 
-    cfg = TrainConfig(reward_scale=0.1, storage_cost=2.0, delay_weight=1.0, reward_clip=3.0,
-                      migration_weight=1.0)
+    cfg = TrainConfig(
+        reward_scale=0.1, storage_cost=2.0, delay_weight=1.0, reward_clip=3.0, migration_weight=1.0
+    )
     # requested PB: -(T + penalty) scaled, minus 2 * (storage share used): -1.5*0.1 - 2*0.25
     assert learning_reward(cfg, -1.5, 0.25, True, 0.3) == pytest.approx(-0.65)
     # unrequested PB: (12) gives 0, the migration delay 0.3 s is charged: -0.03 - 0.5
     assert learning_reward(cfg, 0.0, 0.25, False, 0.3) == pytest.approx(-0.53)
     # storage paid for unrequested PBs only: the requested one keeps -0.15, the other -0.53
     np.testing.assert_allclose(
-        learning_reward(cfg.replace(storage_cost_unrequested_only=True), np.array([-1.5, 0.0]),
-                        np.array([0.25, 0.25]), np.array([True, False]), np.array([0.3, 0.3])),
-        [-0.15, -0.53])
+        learning_reward(
+            cfg.replace(storage_cost_unrequested_only=True),
+            np.array([-1.5, 0.0]),
+            np.array([0.25, 0.25]),
+            np.array([True, False]),
+            np.array([0.3, 0.3]),
+        ),
+        [-0.15, -0.53],
+    )
     paper = cfg.replace(storage_cost=0.0, charge_all_migrations=False)
     assert learning_reward(paper, 0.0, 0.25, False, 0.3) == 0.0
     np.testing.assert_allclose(
-        learning_reward(cfg, np.array([-1.5, 0.0]), np.array([0.25, 0.25]),
-                        np.array([True, False]), np.array([0.3, 0.3])), [-0.65, -0.53])
+        learning_reward(
+            cfg,
+            np.array([-1.5, 0.0]),
+            np.array([0.25, 0.25]),
+            np.array([True, False]),
+            np.array([0.3, 0.3]),
+        ),
+        [-0.65, -0.53],
+    )
     # delay_weight 4: T(k) = 0.5 s of the requested PB's -1.5 (penalty 1) counts 4 times:
     # -(4 * 0.5 + 1) * 0.1 - 0.5; the unrequested PB's migration 0.3 s too: -4 * 0.03 - 0.5
     heavy = cfg.replace(delay_weight=4.0)
     np.testing.assert_allclose(
-        learning_reward(heavy, np.array([-1.5, 0.0]), np.array([0.25, 0.25]),
-                        np.array([True, False]), np.array([0.3, 0.3]), np.array([0.5, 0.0])),
-        [-0.8, -0.62])
+        learning_reward(
+            heavy,
+            np.array([-1.5, 0.0]),
+            np.array([0.25, 0.25]),
+            np.array([True, False]),
+            np.array([0.3, 0.3]),
+            np.array([0.5, 0.0]),
+        ),
+        [-0.8, -0.62],
+    )
     # migration_weight 3: of T(k) = 0.5 s, the 0.3 s of migration counts 3 * 4 times, the 0.2 s
     # of broadcast 4 times: -(4 * 0.2 + 12 * 0.3 + 1) * 0.1 - 0.5; unrequested -12 * 0.03 - 0.5
     np.testing.assert_allclose(
-        learning_reward(heavy.replace(migration_weight=3.0), np.array([-1.5, 0.0]),
-                        np.array([0.25, 0.25]), np.array([True, False]), np.array([0.3, 0.3]),
-                        np.array([0.5, 0.0])),
-        [-1.04, -0.86])
+        learning_reward(
+            heavy.replace(migration_weight=3.0),
+            np.array([-1.5, 0.0]),
+            np.array([0.25, 0.25]),
+            np.array([True, False]),
+            np.array([0.3, 0.3]),
+            np.array([0.5, 0.0]),
+        ),
+        [-1.04, -0.86],
+    )
     # a delay of 100 s would give -(4 * 100 + 1) * 0.1 = -40.1: clipped at -reward_clip = -3
     assert learning_reward(heavy, -101.0, 0.25, True, 0.0, 100.0) == pytest.approx(-3.5)
     # nobody delivers a requested PB: (12) gives -r2 = -10 (scaled -1), above a QoS-infeasible
@@ -211,8 +251,11 @@ def test_learning_reward_by_hand():
     off = heavy.replace(undelivered_at_floor=False)
     assert learning_reward(off, -10.0, 0.25, True, 0.0, 0.0, True) == pytest.approx(-1.5)
     np.testing.assert_allclose(
-        learning_reward(heavy, np.array([-10.0, -10.0]), 0.0, True, 0.0, 0.0,
-                        np.array([True, False])), [-3.0, -1.0])
+        learning_reward(
+            heavy, np.array([-10.0, -10.0]), 0.0, True, 0.0, 0.0, np.array([True, False])
+        ),
+        [-3.0, -1.0],
+    )
 
 
 def test_synthetic_budget_closed_form():
@@ -282,8 +325,9 @@ def test_replay_ring_buffer_overwrites_oldest():
 def test_joint_masks_by_hand_and_batched():
     """N = 2: indices 0..3 = (a, b) bits (0,0) (1,0) (0,1) (1,1); a migration needs the cache
     bit, so 2 is never valid, and a node that may not cache has only 0."""
-    np.testing.assert_array_equal(joint_masks(np.array([True, False])),
-                                  [[1, 1, 0, 1], [1, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        joint_masks(np.array([True, False])), [[1, 1, 0, 1], [1, 0, 0, 0]]
+    )
     ok = np.random.default_rng(0).random((5, 3)) < 0.5
     np.testing.assert_array_equal(joint_masks(ok), np.stack([joint_masks(r) for r in ok]))
 
@@ -293,8 +337,9 @@ def test_qmix_replay_sample_does_not_grow_as_two_to_the_n():
     mask: at N = 12 the mask was 49,152 bytes a sample, 4.9 GB of a 100,000-sample buffer."""
     n, obs, hid = 12, 60, 64
     cfg = TrainConfig(**{**TINY, "qmix_hidden": hid}, algo="qmix-da", buffer_size=10)
-    learner = build_learner(cfg, Dims(agents=n, obs=obs, block=obs // n, steps=3),
-                            np.random.default_rng(0))
+    learner = build_learner(
+        cfg, Dims(agents=n, obs=obs, block=obs // n, steps=3), np.random.default_rng(0)
+    )
     per_sample = sum(a[0].nbytes for a in learner.buffer.data.values())
     # obs, next_obs, h (float32), act (N x N float32), act_idx (int64), next_ok, 3 scalars
     assert per_sample == 4 * (2 * n * obs + n * hid + n * n) + 8 * n + n + 4 + 4 + 1
@@ -306,6 +351,7 @@ def test_qmix_loads_a_checkpoint_that_stored_next_step_masks():
     env = make_env(cfg)
     learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
     from agents.train import run_episode
+
     run_episode(env, learner, 0, True, cfg.seed)
     learner.end_episode(0)
     state = learner.state_dict()
@@ -325,8 +371,10 @@ def test_observed_demand_reads_the_demand_bits_of_every_block():
     obs[0, 2] = 1.0  # node 0: its own second slot
     obs[2, 4 + 1] = 1.0  # node 2: first slot of its first other (visible) block
     np.testing.assert_array_equal(observed_demand(obs, dims), [True, False, True])
-    np.testing.assert_array_equal(observed_demand(np.stack([obs, 0 * obs]), dims),
-                                  [[True, False, True], [False, False, False]])
+    np.testing.assert_array_equal(
+        observed_demand(np.stack([obs, 0 * obs]), dims),
+        [[True, False, True], [False, False, False]],
+    )
 
 
 @pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
@@ -359,8 +407,9 @@ def test_maasn_exploration_replaces_bits_or_whole_rows(exploration, monkeypatch)
     changes with 0.3 * 4 / 5 = 0.24, and a changed row always caches, with uniform migrations."""
     import agents.maasn
 
-    monkeypatch.setattr(agents.maasn, "gumbel_binary",
-                        lambda logits, temp, gen: torch.zeros_like(logits))
+    monkeypatch.setattr(
+        agents.maasn, "gumbel_binary", lambda logits, temp, gen: torch.zeros_like(logits)
+    )
     cfg = TrainConfig(**TINY, exploration=exploration, cache_observed_demand_only=False)
     env = make_env(cfg)
     learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
@@ -389,8 +438,9 @@ def test_joint_masks_follow_the_forcing_rules():
     assert masks[1].tolist() == [True] + [False] * 7  # cannot cache: only "do nothing"
     allowed = np.flatnonzero(masks[0])
     assert allowed.tolist() == [0, 1, 3, 5, 7]  # migrate only with the cache bit set
-    np.testing.assert_array_equal(index_to_bits(np.array([0, 5, 6]), 3),
-                                  [[0, 0, 0], [1, 0, 1], [0, 1, 1]])
+    np.testing.assert_array_equal(
+        index_to_bits(np.array([0, 5, 6]), 3), [[0, 0, 0], [1, 0, 1], [0, 1, 1]]
+    )
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.1])
@@ -408,8 +458,13 @@ def test_logit_l2_pulls_saturated_logits_back(l2):
             p.zero_()
         learner.actor.own_head.bias.fill_(20.0)  # cache logits around +20: saturated
     obs = np.random.default_rng(1).random((16, dims.agents, dims.obs)).astype(np.float32)
-    batch = {"obs": obs, "act": np.zeros((16, dims.agents, dims.agents), np.float32),
-             "rew": np.zeros(16, np.float32), "next_obs": obs, "done": np.zeros(16, np.float32)}
+    batch = {
+        "obs": obs,
+        "act": np.zeros((16, dims.agents, dims.agents), np.float32),
+        "rew": np.zeros(16, np.float32),
+        "next_obs": obs,
+        "done": np.zeros(16, np.float32),
+    }
     before = learner.logits(obs[0])[:, 0].copy()
     for _ in range(20):
         learner.update(batch, episode=0)
@@ -548,8 +603,9 @@ def terminal_sigint():
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_signal_checkpoints_the_running_episode_and_resume_continues(tmp_path, monkeypatch,
-                                                                     signum, terminal_sigint):
+def test_signal_checkpoints_the_running_episode_and_resume_continues(
+    tmp_path, monkeypatch, signum, terminal_sigint
+):
     import agents.train as train_mod
 
     cfg = TrainConfig(**{**TINY, "episodes": 4, "checkpoint_every": 50})
@@ -565,8 +621,9 @@ def test_signal_checkpoints_the_running_episode_and_resume_continues(tmp_path, m
 
     monkeypatch.setattr(train_mod, "run_episode", signalled_in_episode_1)
     before = signal.getsignal(signum)
-    with pytest.raises(TrainingInterrupted, match=f"{signal.Signals(signum).name} after "
-                                                  "episode 2") as info:
+    with pytest.raises(
+        TrainingInterrupted, match=f"{signal.Signals(signum).name} after episode 2"
+    ) as info:
         train(cfg.replace(out=tmp_path / "part"))
     assert info.value.episodes == 2 and info.value.signum == signum
     assert signal.getsignal(signum) is before
@@ -608,10 +665,22 @@ def test_select_every_keeps_the_best_greedy_policy(tmp_path, algo):
 
 
 def test_cli_trains_and_loads_policy(tmp_path, capsys):
-    hp = [f"{k}={json.dumps(v)}" for k, v in TINY.items()
-          if k not in ("scenario", "episodes", "progress")]
-    argv = ["--algo", "maasn-da", "--scenario", "small", "--episodes", "2", "--quiet",
-            "--out", str(tmp_path / "run")]
+    hp = [
+        f"{k}={json.dumps(v)}"
+        for k, v in TINY.items()
+        if k not in ("scenario", "episodes", "progress")
+    ]
+    argv = [
+        "--algo",
+        "maasn-da",
+        "--scenario",
+        "small",
+        "--episodes",
+        "2",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     for item in hp:
         argv += ["--hp", item]
     assert train_main(argv) == 0
@@ -626,8 +695,10 @@ def test_cli_trains_and_loads_policy(tmp_path, capsys):
     capsys.readouterr()
     assert train_main(["--out", str(tmp_path / "run"), "--evaluate"]) == 0
     assert f"total delay {result['eval_rows'][0]['total_delay_s']:.4f} s" in capsys.readouterr().out
-    assert train_main(["--out", str(tmp_path / "run"), "--evaluate",
-                       "--env", "prune_migrations=true"]) == 0
+    assert (
+        train_main(["--out", str(tmp_path / "run"), "--evaluate", "--env", "prune_migrations=true"])
+        == 0
+    )
     assert "(0 redundant)" in capsys.readouterr().out
     assert train_main(["--out", str(tmp_path / "bad"), "--evaluate"]) == 2
     assert train_main(["--out", str(tmp_path / "run"), "--evaluate", "--seed", "3"]) == 2
@@ -657,14 +728,28 @@ def test_exploration_tax_replays_the_final_policy(tmp_path, capsys):
     with pytest.raises(ValueError, match="at_episode"):
         measure(tmp_path / "qmix-da", 1, at_episode=3, progress=False)
 
-    tax_main([str(tmp_path / "maasn-da"), str(tmp_path / "qmix-da"), "--episodes", "2",
-              "--out", str(tmp_path / "res"), "--no-progress"])
+    tax_main(
+        [
+            str(tmp_path / "maasn-da"),
+            str(tmp_path / "qmix-da"),
+            "--episodes",
+            "2",
+            "--out",
+            str(tmp_path / "res"),
+            "--no-progress",
+        ]
+    )
     assert "| qmix-da | qmix-da |" in capsys.readouterr().out
     with (tmp_path / "res" / "exploration_tax.csv").open() as f:
         written = list(csv.DictReader(f))
     assert [(r["algo"], r["mode"]) for r in written] == [
-        ("maasn-da", "greedy"), ("maasn-da", "explore"), ("maasn-da", "explore"),
-        ("qmix-da", "greedy"), ("qmix-da", "explore"), ("qmix-da", "explore")]
+        ("maasn-da", "greedy"),
+        ("maasn-da", "explore"),
+        ("maasn-da", "explore"),
+        ("qmix-da", "greedy"),
+        ("qmix-da", "explore"),
+        ("qmix-da", "explore"),
+    ]
     assert float(written[1]["epsilon"]) == pytest.approx(0.05)  # the last episode's epsilon
     with pytest.raises(SystemExit):
         tax_main([str(tmp_path / "nothing"), "--out", str(tmp_path / "res")])
@@ -692,8 +777,9 @@ def test_train_speed_benchmark_runs_real_updates(algo):
 def test_checkpoint_memory_benchmark_saves_the_filled_buffer():
     from benchmarks.train_speed import checkpoint_memory
 
-    small, large = (checkpoint_memory("qmix-da", "small", {"num_nodes": 2}, size=s)
-                    for s in (2000, 6000))
+    small, large = (
+        checkpoint_memory("qmix-da", "small", {"num_nodes": 2}, size=s) for s in (2000, 6000)
+    )
     assert small["samples"] == 2000 and large["samples"] == 6000
     # the file holds the filled rows only, not the buffer's 100,000-sample capacity
     per_sample = large["buffer_mib"] / TrainConfig().buffer_size

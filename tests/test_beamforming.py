@@ -75,8 +75,13 @@ def test_worst_case_rates_match_core(paper):
     res = solve(prob, "fast")
     for model in ("stacked", "per_node"):
         core = core_wc.worst_case_rates(
-            prob.channels, res.w, prob.error_shape_inv, np.ones(2, bool), prob.noise_w,
-            prob.bandwidth_hz, model,
+            prob.channels,
+            res.w,
+            prob.error_shape_inv,
+            np.ones(2, bool),
+            prob.noise_w,
+            prob.bandwidth_hz,
+            model,
         )
         np.testing.assert_allclose(worst_case_rates(prob, res.w, model), core)
     assert np.array_equal(res.rates_bps, worst_case_rates(prob, res.w, "stacked"))
@@ -117,8 +122,13 @@ def test_sdp_problem_is_dpp(small):
 def test_infeasible_qos_is_reported(small, method):
     prob = problem_from_scenario(small, 2, _mask(3, [0, 1]), [0, 1])
     prob = BeamformingProblem(
-        prob.channels, prob.error_shape, prob.p_max_w, prob.noise_w, prob.bandwidth_hz,
-        prob.pb_size_bytes, np.full(2, 1e12),
+        prob.channels,
+        prob.error_shape,
+        prob.p_max_w,
+        prob.noise_w,
+        prob.bandwidth_hz,
+        prob.pb_size_bytes,
+        np.full(2, 1e12),
     )
     res = solve(prob, method)
     assert res.qos_feasible is False
@@ -136,8 +146,13 @@ def test_qos_feasible_solutions_have_no_mc_violations(paper):
         base = solve(prob, "fast")
         # QoS just below what the robust solver achieves: feasible, with a thin margin
         tight = BeamformingProblem(
-            prob.channels, prob.error_shape, prob.p_max_w, prob.noise_w, prob.bandwidth_hz,
-            prob.pb_size_bytes, np.full(3, 0.999 * base.min_rate_bps),
+            prob.channels,
+            prob.error_shape,
+            prob.p_max_w,
+            prob.noise_w,
+            prob.bandwidth_hz,
+            prob.pb_size_bytes,
+            np.full(3, 0.999 * base.min_rate_bps),
         )
         for model in ("stacked", "per_node"):
             res = solve(tight, "fast", model)
@@ -162,8 +177,13 @@ def test_nonrobust_violates_qos_somewhere(paper):
         nr = solve(prob, "nonrobust")
         q = np.full(3, 0.999 * nr.nominal_rates_bps.min())
         tight = BeamformingProblem(
-            prob.channels, prob.error_shape, prob.p_max_w, prob.noise_w, prob.bandwidth_hz,
-            prob.pb_size_bytes, q,
+            prob.channels,
+            prob.error_shape,
+            prob.p_max_w,
+            prob.noise_w,
+            prob.bandwidth_hz,
+            prob.pb_size_bytes,
+            q,
         )
         res = solve(tight, "nonrobust")
         assert res.qos_feasible  # it believes the estimate
@@ -345,7 +365,8 @@ def test_sdp_build_choice_and_const_model(tiny_233):
 
 def test_sdp_skips_clarabel_beyond_its_memory(tiny_233):
     assert sdp_mod.clarabel_kkt_gb(6, 20, 4) > 100 > sdp_mod.clarabel_kkt_gb(2, 3, 2)
-    res = solve(tiny_233, "sdp_dc", options=SdpOptions(solvers=("CLARABEL", "SCS"),
-                                                       clarabel_max_gb=0.0))
+    res = solve(
+        tiny_233, "sdp_dc", options=SdpOptions(solvers=("CLARABEL", "SCS"), clarabel_max_gb=0.0)
+    )
     assert res.solver == "SCS" and "skipped" in res.info["errors"]["CLARABEL"]
     assert res.status in ("optimal", "optimal_inaccurate")

@@ -111,8 +111,13 @@ def test_table3_beamforming_cells(tmp_path):
     capped = table3_runtime.run_cell(_small(sdp, time_cap_s=1e-3))
     assert len(capped) == 1 and capped[0]["capped"] and capped[0]["time_s"] == 1e-3
     # a failed solve is reported as such, never as a timing
-    failed = {**capped[0], "stage": "subroutine", "capped": False, "time_s": float("nan"),
-              "status": "solver_failed: CLARABEL: MemoryError: Unable to allocate 62.7 GiB"}
+    failed = {
+        **capped[0],
+        "stage": "subroutine",
+        "capped": False,
+        "time_s": float("nan"),
+        "status": "solver_failed: CLARABEL: MemoryError: Unable to allocate 62.7 GiB",
+    }
     df = pd.DataFrame(rows + rows_full + capped + [failed])
     text = table3_runtime.summary(df)
     assert "(3, 4)" in text and "1 of 2 solves hit the time cap" in text

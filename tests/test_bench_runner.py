@@ -139,8 +139,9 @@ def test_episodes_override_changes_only_training_cells(tmp_path: Path) -> None:
     assert cli.build_parser().parse_args(["run", "fig7", "--episodes", "9"]).episodes == 9
 
 
-def test_new_train_defaults_rerun_only_learned_cells(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_new_train_defaults_rerun_only_learned_cells(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A changed TrainConfig default trains new policies, so the learned cells get new keys (a
     finished one is not reused); the heuristics' cells keep theirs."""
     fig8 = figures.registry()["fig8"]
@@ -164,16 +165,18 @@ def test_sweep_grids_follow_the_paper_and_share_the_default_point() -> None:
     default8 = [s for s in reg["fig8"].cells(True, None) if s["x"] == 1.25]
     default9 = [s for s in reg["fig9"].cells(True, None) if s["x"] == 30]
     assert default8 and all(s["overrides"] == {} for s in default8 + default9)
-    assert all(s["episodes"] == sweeps.QUICK_EPISODES
-               for s in default8 if s["method"] in methods.LEARNED)
+    assert all(
+        s["episodes"] == sweeps.QUICK_EPISODES for s in default8 if s["method"] in methods.LEARNED
+    )
     fig14 = reg["fig14"].cells(True, None)
     assert {(s["x"], s["series"]) for s in fig14} == {(4, 8.0), (4, 10.0), (6, 8.0), (6, 10.0)}
     assert {s["method"] for s in fig14} == {"maasn-da", "centralised"}
 
 
 # ----------------------------------------------------------------------------- runner
-def test_run_twice_skips_finished_cells(toy: types.ModuleType, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_twice_skips_finished_cells(
+    toy: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     log = tmp_path / "runs.log"
     monkeypatch.setenv("TOY_LOG", str(log))
     rep = runner.run([NAME], out=tmp_path / "res", quick=True, workers=0, progress=False)
@@ -201,8 +204,9 @@ def test_run_twice_skips_finished_cells(toy: types.ModuleType, tmp_path: Path,
 
 
 def test_methods_filter_and_seeds(toy: types.ModuleType, tmp_path: Path) -> None:
-    rep = runner.run([NAME], out=tmp_path, quick=False, seeds=3, workers=0, progress=False,
-                     methods=["coarse"])
+    rep = runner.run(
+        [NAME], out=tmp_path, quick=False, seeds=3, workers=0, progress=False, methods=["coarse"]
+    )
     assert rep.ran == 6  # 2 x values x 3 seeds of coarse only
     st = rep.figures[NAME]
     assert (st.done, st.total) == (6, 12)
@@ -211,23 +215,30 @@ def test_methods_filter_and_seeds(toy: types.ModuleType, tmp_path: Path) -> None
 
 
 def test_points_filter_runs_only_those_x_values(
-    toy: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    toy: types.ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     log = tmp_path / "runs.log"
     monkeypatch.setenv("TOY_LOG", str(log))
-    rep = runner.run([NAME], out=tmp_path / "res", seeds=2, workers=0, progress=False,
-                     points=[2.0])
+    rep = runner.run([NAME], out=tmp_path / "res", seeds=2, workers=0, progress=False, points=[2.0])
     ran = [json.loads(line) for line in log.read_text().splitlines()]
     assert sorted((r["x"], r["method"], r["seed"]) for r in ran) == [
-        (2, "coarse", 0), (2, "coarse", 1), (2, "tdma", 0), (2, "tdma", 1)]
+        (2, "coarse", 0),
+        (2, "coarse", 1),
+        (2, "tdma", 0),
+        (2, "tdma", 1),
+    ]
     assert rep.ran == 4 and (rep.figures[NAME].done, rep.figures[NAME].total) == (4, 8)
     # adding x = 1: the finished x = 2 cells are skipped, not rerun
-    again = runner.run([NAME], out=tmp_path / "res", seeds=2, workers=0, progress=False,
-                       points=[1, 2])
+    again = runner.run(
+        [NAME], out=tmp_path / "res", seeds=2, workers=0, progress=False, points=[1, 2]
+    )
     assert (again.ran, again.skipped) == (4, 4)
-    with pytest.raises(ValueError,
-                       match=r"points \['3'\] are not on the grid; x values: \['1', '2'\]"):
+    with pytest.raises(
+        ValueError, match=r"points \['3'\] are not on the grid; x values: \['1', '2'\]"
+    ):
         runner.run([NAME], out=tmp_path / "res", workers=0, progress=False, points=[3])
     assert cli.build_parser().parse_args(["run", NAME, "--points", "8,10.5"]).points == [8.0, 10.5]
     with pytest.raises(SystemExit):
@@ -239,7 +250,9 @@ def test_points_filter_runs_only_those_x_values(
 
 
 def test_status_counts_cells_and_tells_running_from_stopped_trainings(
-    toy: types.ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    toy: types.ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from benchmarks import status as bstatus
 
@@ -252,12 +265,15 @@ def test_status_counts_cells_and_tells_running_from_stopped_trainings(
     for key, seed, ov in (("bbbb", 3, {"num_nodes": 8}), ("cccc", 1, {})):
         d = pol / key
         d.mkdir()
-        (d / "config.json").write_text(json.dumps(
-            {"algo": "maasn-da", "seed": seed, "overrides": ov, "episodes": 600}))
+        (d / "config.json").write_text(
+            json.dumps({"algo": "maasn-da", "seed": seed, "overrides": ov, "episodes": 600})
+        )
         # 60 logged episodes: the pace is the mean of the last 50 (2 s each), not of all
         walls = [9.0] * 10 + [2.0] * 50
-        (d / "log.csv").write_text("episode,total_delay_s,wall_s\n" + "".join(
-            f"{i},{1.5 + i / 1000},{w}\n" for i, w in enumerate(walls)))
+        (d / "log.csv").write_text(
+            "episode,total_delay_s,wall_s\n"
+            + "".join(f"{i},{1.5 + i / 1000},{w}\n" for i, w in enumerate(walls))
+        )
         (pol / f"{key}.lock").touch()
     with methods.file_lock(pol / "bbbb.lock"):  # held as by a worker training "bbbb"
         got = {t.key: t for t in bstatus.trainings(res)}
@@ -269,13 +285,17 @@ def test_status_counts_cells_and_tells_running_from_stopped_trainings(
     assert got["aaaa"].eta_s is None
     assert text.splitlines()[0] == f"{NAME}: 4/8 cells done (tdma 2/4, coarse 2/4)"
     assert "1 finished, 2 not" in text
-    assert ('bbbb  maasn-da seed 3  {"num_nodes": 8}  running, episode 60/600, 2.00 s/episode, '
-            "about 18 min left, last episode's delay 1.559 s") in text
+    assert (
+        'bbbb  maasn-da seed 3  {"num_nodes": 8}  running, episode 60/600, 2.00 s/episode, '
+        "about 18 min left, last episode's delay 1.559 s"
+    ) in text
     assert "cccc  maasn-da seed 1  defaults  stopped, episode 60/600" in text
     assert "left" not in text.split("cccc")[1]  # a stopped training has no time left to wait
     # the grid is chosen as for run: methods and points narrow it, off-grid points are errors
-    assert bstatus.status([NAME], out=res, seeds=2, methods=["tdma"], points=[1]).splitlines()[0] \
+    assert (
+        bstatus.status([NAME], out=res, seeds=2, methods=["tdma"], points=[1]).splitlines()[0]
         == f"{NAME}: 0/2 cells done (tdma 0/2)"
+    )
     assert cli.main(["status", NAME, "--seeds", "2", "--out", str(res)]) == 0
     assert "stopped" in capsys.readouterr().out
     assert cli.main(["status", NAME, "--points", "7", "--out", str(res)]) == 2
@@ -285,9 +305,17 @@ def test_status_counts_cells_and_tells_running_from_stopped_trainings(
 def test_cli_output_into_a_closed_pipe_is_not_a_traceback() -> None:
     """`fgamcd-bench list | head -1`: the reader closes the pipe before the command writes."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from benchmarks import cli; sys.exit(cli.main())",
-         "list"],
-        cwd=runner.project_root(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from benchmarks import cli; sys.exit(cli.main())",
+            "list",
+        ],
+        cwd=runner.project_root(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     proc.stdout.close()  # before the child has imported anything, so its first write fails
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141
@@ -306,15 +334,21 @@ def test_cli_keeps_a_broken_pipe_that_is_not_stdout(monkeypatch: pytest.MonkeyPa
 def test_methods_filter_picks_fig7_variants_by_name(tmp_path: Path) -> None:
     from benchmarks.figures import fig07_learning as fig7
 
-    cells = [runner.Cell("fig7", fig7.__name__, s, str(i), tmp_path / f"{i}.json")
-             for i, s in enumerate(fig7.cells(quick=False, seeds=2))]
-    pick = {(c.spec["variant"], c.spec["seed"]) for c in cells
-            if runner.selected(c, ["maasn-da", "no-da"])}
+    cells = [
+        runner.Cell("fig7", fig7.__name__, s, str(i), tmp_path / f"{i}.json")
+        for i, s in enumerate(fig7.cells(quick=False, seeds=2))
+    ]
+    pick = {
+        (c.spec["variant"], c.spec["seed"])
+        for c in cells
+        if runner.selected(c, ["maasn-da", "no-da"])
+    }
     # the ablations train with method="maasn-da" too, but "maasn-da" means MAASN-DA itself
     assert pick == {("maasn-da", 0), ("maasn-da", 1), ("no-da", 0), ("no-da", 1)}
     assert all(runner.selected(c, None) for c in cells)
-    assert cli.build_parser().parse_args(["run", "fig7", "--methods", "qmix-da,cgan-da"]).methods \
-        == ["qmix-da", "cgan-da"]
+    assert cli.build_parser().parse_args(
+        ["run", "fig7", "--methods", "qmix-da,cgan-da"]
+    ).methods == ["qmix-da", "cgan-da"]
 
 
 def test_failed_cell_is_reported_others_finish_and_rerun_retries_it(
@@ -357,20 +391,37 @@ def test_process_pool_survives_a_killed_worker(
 
 
 @pytest.mark.parametrize("how", ["sigterm-to-driver", "ctrl-c-to-group"])
-def test_stop_signal_reaches_each_worker_once_and_leaves_none_behind(tmp_path: Path,
-                                                                     how: str) -> None:
+def test_stop_signal_reaches_each_worker_once_and_leaves_none_behind(
+    tmp_path: Path, how: str
+) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()
     # SIGINT handled as in a terminal even when the tests run in the background (which
     # starts every child with SIGINT ignored)
-    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-              "from benchmarks import cli, figures; import tests.test_bench_runner as toy; "
-              "figures.register(toy); sys.exit(cli.main(sys.argv[1:]))")
-    args = ["run", NAME, "--quick", "--out", str(tmp_path / "res"), "--workers", "2",
-            "--no-progress"]
+    script = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from benchmarks import cli, figures; import tests.test_bench_runner as toy; "
+        "figures.register(toy); sys.exit(cli.main(sys.argv[1:]))"
+    )
+    args = [
+        "run",
+        NAME,
+        "--quick",
+        "--out",
+        str(tmp_path / "res"),
+        "--workers",
+        "2",
+        "--no-progress",
+    ]
     env = {**os.environ, "TOY_HANG": "1:tdma", "TOY_MARKS": str(marks)}
-    proc = subprocess.Popen([sys.executable, "-c", script, *args], cwd=runner.project_root(),
-                            env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        cwd=runner.project_root(),
+        env=env,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(marks.glob("started-*")):
@@ -397,8 +448,12 @@ def test_stop_signal_reaches_each_worker_once_and_leaves_none_behind(tmp_path: P
 
 def test_ray_local_instance_runs_the_grid(toy: types.ModuleType, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=1, include_dashboard=False, runtime_env=runner.ray_runtime_env(),
-             log_to_driver=False)
+    ray.init(
+        num_cpus=1,
+        include_dashboard=False,
+        runtime_env=runner.ray_runtime_env(),
+        log_to_driver=False,
+    )
     try:
         rep = runner.run([NAME], out=tmp_path, quick=True, ray_address="auto", progress=False)
     finally:
@@ -409,8 +464,9 @@ def test_ray_local_instance_runs_the_grid(toy: types.ModuleType, tmp_path: Path)
 
 
 # ----------------------------------------------------------------------------- CLI / report
-def test_cli_list_run_report(toy: types.ModuleType, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_list_run_report(
+    toy: types.ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["list"]) == 0
     listed = capsys.readouterr().out
     assert "fig8" in listed and "toy_bench" in listed and "needs agents" in listed
@@ -437,10 +493,20 @@ def _sweep_rows(delays: dict[str, list[float]], xs: list[float]) -> pd.DataFrame
     for m, ds in delays.items():
         for x, d in zip(xs, ds, strict=True):
             for seed, jitter in ((0, -0.01), (1, 0.01)):
-                rows.append({"figure": "fig8", "panel": "storage_gb", "x": x, "method": m,
-                             "seed": seed, "episode": 0, "total_delay_s": d + jitter,
-                             "qos_infeasible_pbs": 1,
-                             "undelivered_pbs": 0, "requested_pbs": 100})
+                rows.append(
+                    {
+                        "figure": "fig8",
+                        "panel": "storage_gb",
+                        "x": x,
+                        "method": m,
+                        "seed": seed,
+                        "episode": 0,
+                        "total_delay_s": d + jitter,
+                        "qos_infeasible_pbs": 1,
+                        "undelivered_pbs": 0,
+                        "requested_pbs": 100,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -498,8 +564,14 @@ def test_standing_lists_the_points_where_maasn_da_is_not_lower() -> None:
     assert "| QMIX-DA | 1 of 3 points | 1.25, 2 |" in text
     assert "| Coarse-grained caching | 2 of 2 points | — |" in text
     fig14 = figures.get("fig14")
-    rows = pd.concat([_sweep_rows({"maasn-da": [1.2, 1.1], "centralised": [1.7, d]}, [4, 6])
-                      .assign(series=g, panel="num_nodes") for g, d in ((8.0, 1.0), (12.0, 1.6))])
+    rows = pd.concat(
+        [
+            _sweep_rows({"maasn-da": [1.2, 1.1], "centralised": [1.7, d]}, [4, 6]).assign(
+                series=g, panel="num_nodes"
+            )
+            for g, d in ((8.0, 1.0), (12.0, 1.6))
+        ]
+    )
     assert "| Centralised reference (ours) | 3 of 4 points | 6 (backhaul_gbps 8) |" in (
         fig14.summary(rows)
     )
@@ -518,15 +590,25 @@ def test_fig14_plot_names_the_series_once_and_keeps_the_axes_wide(tmp_path: Path
     import matplotlib.pyplot as plt
 
     fig14 = figures.get("fig14")
-    df = pd.concat([_sweep_rows({"maasn-da": [1.2, 1.1], "centralised": [1.7, 1.6]}, [4, 6])
-                    .assign(series=g, figure="fig14", panel="num_nodes") for g in (8.0, 12.0)])
+    df = pd.concat(
+        [
+            _sweep_rows({"maasn-da": [1.2, 1.1], "centralised": [1.7, 1.6]}, [4, 6]).assign(
+                series=g, figure="fig14", panel="num_nodes"
+            )
+            for g in (8.0, 12.0)
+        ]
+    )
     fig = fig14.SWEEP.figure(df)
     try:
         top = fig.axes[0]
         labels = [t.get_text() for t in top.get_legend().get_texts()]
         assert top.get_legend().get_title().get_text() == "average backhaul rate (Gbps)"
-        assert labels == ["MAASN-DA, proposed: 8", "MAASN-DA, proposed: 12",
-                          "Centralised reference (ours): 8", "Centralised reference (ours): 12"]
+        assert labels == [
+            "MAASN-DA, proposed: 8",
+            "MAASN-DA, proposed: 12",
+            "Centralised reference (ours): 8",
+            "Centralised reference (ours): 12",
+        ]
         # The legend sits right of the axes without eating their width (they had 2.2 of 5.2 in).
         width_in = top.get_position().width * fig.get_figwidth()
         assert width_in > 0.75 * fig.get_figwidth()
@@ -567,9 +649,19 @@ def test_run_method_baseline_on_small_is_cached(tmp_path: Path) -> None:
 
 def test_sweep_cell_on_small_returns_tidy_rows() -> None:
     sweep = sweeps.Sweep(
-        name="fig8", title="t", scenario="small", methods=("no_cooperation",),
-        panels=(sweeps.Axis("storage_gb", "C_n (GB)", (0.05, 0.1), (0.05,),
-                            lambda gb: {"storage_bytes": gb * 1e9}),),
+        name="fig8",
+        title="t",
+        scenario="small",
+        methods=("no_cooperation",),
+        panels=(
+            sweeps.Axis(
+                "storage_gb",
+                "C_n (GB)",
+                (0.05, 0.1),
+                (0.05,),
+                lambda gb: {"storage_bytes": gb * 1e9},
+            ),
+        ),
     )
     (spec,) = sweep.cells(True, None)
     rows = sweeps.run_point(spec)
@@ -604,20 +696,27 @@ class FakeTrainConfig:
     tau0: float = 0.8
 
 
-def test_learned_training_is_cached_by_config_hash(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_learned_training_is_cached_by_config_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[FakeTrainConfig] = []
 
     def fake_train(cfg: FakeTrainConfig) -> dict[str, Any]:
         calls.append(cfg)
         (cfg.out / "ckpt.pt").write_text("weights")
-        curve = [{"episode": e, "return": -100.0 + e, "total_delay_s": 2.0 - 0.1 * e}
-                 for e in range(cfg.episodes)]
+        curve = [
+            {"episode": e, "return": -100.0 + e, "total_delay_s": 2.0 - 0.1 * e}
+            for e in range(cfg.episodes)
+        ]
         # as a resumed run reports it: 100 s of episodes over all its sessions, most before the
         # kill, then 2.5 s of evaluation
-        return {"eval_rows": [{"policy": cfg.algo, "seed": cfg.seed, "total_delay_s": 1.5}],
-                "curve": curve, "checkpoint": cfg.out / "ckpt.pt", "wall_time_s": 100.0,
-                "eval_wall_s": 2.5}
+        return {
+            "eval_rows": [{"policy": cfg.algo, "seed": cfg.seed, "total_delay_s": 1.5}],
+            "curve": curve,
+            "checkpoint": cfg.out / "ckpt.pt",
+            "wall_time_s": 100.0,
+            "eval_wall_s": 2.5,
+        }
 
     fake = types.ModuleType("agents.train")
     fake.TrainConfig, fake.train = FakeTrainConfig, fake_train
@@ -657,22 +756,28 @@ def test_fig7_claims_compare_variants_over_their_common_seeds() -> None:
     from benchmarks.figures import fig07_learning as fig7
 
     # MAASN-DA has seeds 0-1, no-da only seed 0; MAASN-DA's seed 1 is easy (return -1)
-    rows = [{"variant": v, "seed": s, "episode": e, "return": r}
-            for v, s, r in (("maasn-da", 0, -10.0), ("maasn-da", 1, -1.0), ("no-da", 0, -8.0))
-            for e in range(10)]
+    rows = [
+        {"variant": v, "seed": s, "episode": e, "return": r}
+        for v, s, r in (("maasn-da", 0, -10.0), ("maasn-da", 1, -1.0), ("no-da", 0, -8.0))
+        for e in range(10)
+    ]
     df = pd.DataFrame(rows)
     assert fig7.final_returns(df) == {"maasn-da": -5.5, "no-da": -8.0}  # unpaired: looks better
     assert fig7.paired_final(df, "maasn-da", "no-da") == (-10.0, -8.0, 1, 0, 1)
     assert fig7.paired_final(df, "maasn-da", "qmix-da") is None
     text = fig7.summary(df)
-    assert "Without data augmentation is worse than MAASN-DA. Ours: disagree (-10.0 vs -8.0, 1 " \
+    assert (
+        "Without data augmentation is worse than MAASN-DA. Ours: disagree (-10.0 vs -8.0, 1 "
         "seed(s), higher on 0)" in text
+    )
     assert "| Without data augmentation | -8.0 | 1 |" in text
     # both on seeds 0-1: MAASN-DA's mean is higher (-5.5 vs -6.0) on the strength of seed 1 only;
     # QMIX-DA beats it on both seeds and the claim's counts are QMIX-DA's
-    more = [{"variant": v, "seed": s, "episode": e, "return": r}
-            for v, s, r in (("no-da", 1, -4.0), ("qmix-da", 0, -9.0), ("qmix-da", 1, 0.0))
-            for e in range(10)]
+    more = [
+        {"variant": v, "seed": s, "episode": e, "return": r}
+        for v, s, r in (("no-da", 1, -4.0), ("qmix-da", 0, -9.0), ("qmix-da", 1, 0.0))
+        for e in range(10)
+    ]
     df = pd.concat([df, pd.DataFrame(more)], ignore_index=True)
     assert fig7.paired_final(df, "maasn-da", "no-da") == (-5.5, -6.0, 2, 1, 1)
     text = fig7.summary(df)
@@ -681,18 +786,25 @@ def test_fig7_claims_compare_variants_over_their_common_seeds() -> None:
 
 
 def test_import_puts_a_finished_training_where_the_bench_looks(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A real tiny fgamcd-train run, imported: the bench's own lookup (same algo, point, seed,
     budget and switches) returns its rows without training; unfinished runs are refused."""
     pytest.importorskip("torch")
     from agents.train import TrainConfig, train
 
-    opts = dict(batch_size=16, updates_per_episode=2, esn_reservoir=32, actor_hidden=(16, 8),
-                critic_hidden=(16, 16), mixer_embed=8, hyper_hidden=8, aug_epochs=1)
+    opts = dict(
+        batch_size=16,
+        updates_per_episode=2,
+        esn_reservoir=32,
+        actor_hidden=(16, 8),
+        critic_hidden=(16, 16),
+        mixer_embed=8,
+        hyper_hidden=8,
+        aug_epochs=1,
+    )
     run = tmp_path / "run"
-    res = train(TrainConfig(scenario="small", episodes=2, seed=1, out=run, progress=False,
-                            **opts))
+    res = train(TrainConfig(scenario="small", episodes=2, seed=1, out=run, progress=False, **opts))
     cache = tmp_path / "bench"
     assert cli.main(["import", str(run), "--out", str(cache)]) == 0
     assert "_policies" in capsys.readouterr().out

@@ -62,7 +62,9 @@ def test_best_reward_is_the_max_of_the_two_modes(seed):
         # the standalone function agrees with the env's memoised composition
         alone = deliver(sc, int(k), lam, method="best")
         assert (alone.method, alone.delay_s, alone.qos_feasible) == (
-            out.method, out.delay_s, out.qos_feasible
+            out.method,
+            out.delay_s,
+            out.qos_feasible,
         )
     assert chosen <= set(BEST_OF)
 

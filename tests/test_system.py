@@ -66,8 +66,9 @@ def test_prune_migrations_keeps_participation_and_the_fastest_sender():
     expected = np.zeros((5, 5), dtype=bool)
     expected[1, 3] = expected[2, 4] = True
     np.testing.assert_array_equal(out, expected)
-    np.testing.assert_array_equal(system.participation(cache, out),
-                                  system.participation(cache, migrate))
+    np.testing.assert_array_equal(
+        system.participation(cache, out), system.participation(cache, migrate)
+    )
     assert system.redundant_migrations(cache, out) == 0
     assert system.migration_delay_s(out, 100.0, bh) < system.migration_delay_s(migrate, 100.0, bh)
 

@@ -62,9 +62,22 @@ def test_small_numbers_by_hand() -> None:
     # A = 1 * 1 * hypot(0, 1) * 1 + hypot(1, 0) = 2; tau0 = 1, xi = 4: K' = 12 * 1.5 = 18.
     # D1 = 8 * 6 + 256 / 2 = 176, D2 = 4 * 6 + 52 = 76, ln U = 2, bias = 4 (2 - 0.25 * 4)^2 = 4.
     # nu = 4 + 176 * 4 * 2 / 18 + 76 * 4 * 0.25 = 1424 / 9; xi term 4 * (1 + 0.5 * 2 * 1) = 8.
-    c = BoundConstants(discount=0.5, episodes=3, steps=12, state_bound=0.0, action_bound=1.0,
-                       reward_bound=1.0, psi_in=1.0, psi_re=0.0, psi_out=1.0, varsigma=0.25,
-                       phi_in=1.0, phi_out=2.0, u_drqn=math.exp(2.0), l_drqn=4.0)
+    c = BoundConstants(
+        discount=0.5,
+        episodes=3,
+        steps=12,
+        state_bound=0.0,
+        action_bound=1.0,
+        reward_bound=1.0,
+        psi_in=1.0,
+        psi_re=0.0,
+        psi_out=1.0,
+        varsigma=0.25,
+        phi_in=1.0,
+        phi_out=2.0,
+        u_drqn=math.exp(2.0),
+        l_drqn=4.0,
+    )
     assert c.markov_mass == pytest.approx(2.0)
     t = error_terms(1.0, 4.0, c)
     assert float(t["k_prime"]) == pytest.approx(18.0)

@@ -31,8 +31,16 @@ from agents.tianshou_bridge import (
     make_env,
 )
 
-TINY = dict(storage_cost=0.0, batch_size=16, updates_per_episode=1, esn_reservoir=16,
-            actor_hidden=(8, 4), critic_hidden=(8, 8), mixer_embed=4, hyper_hidden=4)
+TINY = dict(
+    storage_cost=0.0,
+    batch_size=16,
+    updates_per_episode=1,
+    esn_reservoir=16,
+    actor_hidden=(8, 4),
+    critic_hidden=(8, 8),
+    mixer_embed=4,
+    hyper_hidden=4,
+)
 ALGOS = ("maasn-da", "qmix-da")
 COST = 0.5  # storage_cost used to check the learner's reward shaping
 
@@ -68,8 +76,14 @@ def _collector(policy: LearnerPolicy, seeds: tuple[int, ...]) -> Collector:
     return collector
 
 
-def _check_against_replay(raw: Batch, ep: dict, ep_cost: dict, learner, seed: int,
-                          before_step: Callable[[int, Any], None] | None = None) -> None:
+def _check_against_replay(
+    raw: Batch,
+    ep: dict,
+    ep_cost: dict,
+    learner,
+    seed: int,
+    before_step: Callable[[int, Any], None] | None = None,
+) -> None:
     """``raw``: one env's tianshou transitions of one episode; ``ep`` / ``ep_cost``: converted
     with storage_cost 0 / COST. Replays ``raw.act`` on a fresh parallel env, calling
     ``before_step(t, env)`` before each step if given."""
@@ -99,8 +113,11 @@ def _check_against_replay(raw: Batch, ep: dict, ep_cost: dict, learner, seed: in
         # charge_all_migrations: an unrequested PB's migration delay is charged too (w * mw)
         w, mw = learner.cfg.delay_weight, learner.cfg.migration_weight
         mig = terms["migration_delay_s"]
-        extra = ((w - 1.0) * terms["delay_s"] + (mw - 1.0) * w * mig if terms["requested"]
-                 else mw * w * mig) * scale
+        extra = (
+            (w - 1.0) * terms["delay_s"] + (mw - 1.0) * w * mig
+            if terms["requested"]
+            else mw * w * mig
+        ) * scale
         for j, a in enumerate(agents):
             assert raw.rew[t] == rew[a]  # what tianshou stored is the reward agent a got
             shaped = max(rew[a] * scale - extra, -learner.cfg.reward_clip)
@@ -120,8 +137,12 @@ def _check_against_replay(raw: Batch, ep: dict, ep_cost: dict, learner, seed: in
 
 
 def _params(learner) -> dict[str, torch.Tensor]:
-    return {f"{name}.{k}": v.detach().clone() for name, m in learner.modules().items()
-            if isinstance(m, torch.nn.Module) for k, v in m.state_dict().items()}
+    return {
+        f"{name}.{k}": v.detach().clone()
+        for name, m in learner.modules().items()
+        if isinstance(m, torch.nn.Module)
+        for k, v in m.state_dict().items()
+    }
 
 
 def _with_cost(learner, buf) -> list[dict]:
@@ -134,8 +155,9 @@ def _with_cost(learner, buf) -> list[dict]:
 
 
 # QMIX-DA's next-state masks depend on cache_observed_demand_only (MAASN-DA stores none)
-@pytest.mark.parametrize(("algo", "masked"),
-                         [("maasn-da", True), ("qmix-da", True), ("qmix-da", False)])
+@pytest.mark.parametrize(
+    ("algo", "masked"), [("maasn-da", True), ("qmix-da", True), ("qmix-da", False)]
+)
 def test_collected_episode_matches_replay_and_trains(algo: str, masked: bool) -> None:
     learned = _learned(algo, cache_observed_demand_only=masked)
     learner = learned.learner

@@ -64,7 +64,10 @@ COLORS = {
 }
 PANELS: dict[str, tuple[str, ...]] = {
     "(a) training algorithms": (
-        "maasn-da", "qmix-da", "no-action-semantics", "no-value-decomposition",
+        "maasn-da",
+        "qmix-da",
+        "no-action-semantics",
+        "no-value-decomposition",
     ),
     "(b) data augmentation": ("maasn-da", "no-da", "rnn-da", "cgan-da", "non-optimal-hyper"),
 }
@@ -103,8 +106,10 @@ def run_cell(spec: dict[str, Any]) -> list[dict[str, Any]]:
     if not res["curve"]:
         raise RuntimeError(f"{spec['variant']}: the training returned an empty curve")
     flat = flat_spec(spec)
-    return [{**{k: v for k, v in point.items() if not isinstance(v, (list, dict))}, **flat}
-            for point in res["curve"]]
+    return [
+        {**{k: v for k, v in point.items() if not isinstance(v, (list, dict))}, **flat}
+        for point in res["curve"]
+    ]
 
 
 def _curves(df: pd.DataFrame, variant: str) -> pd.DataFrame:
@@ -132,10 +137,12 @@ def plot(df: pd.DataFrame, out_dir: Path) -> list[Path]:
                 continue
             c = _curves(df, v)
             x = c.index.to_numpy()
-            ax.plot(x, c["mean"], lw=2 if v == "maasn-da" else 1.2, label=LABELS[v],
-                    color=COLORS[v])
-            ax.fill_between(x, c["mean"] - c["std"], c["mean"] + c["std"], alpha=0.15,
-                            color=COLORS[v])
+            ax.plot(
+                x, c["mean"], lw=2 if v == "maasn-da" else 1.2, label=LABELS[v], color=COLORS[v]
+            )
+            ax.fill_between(
+                x, c["mean"] - c["std"], c["mean"] + c["std"], alpha=0.15, color=COLORS[v]
+            )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("training episode")
         ax.grid(alpha=0.3)
@@ -162,14 +169,14 @@ def final_returns(df: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def paired_final(df: pd.DataFrame, a: str, b: str
-                 ) -> tuple[float, float, int, int, int] | None:
+def paired_final(df: pd.DataFrame, a: str, b: str) -> tuple[float, float, int, int, int] | None:
     """Final returns of variants ``a`` and ``b`` over the seeds both have, how many those are,
     and on how many of them ``a`` (then ``b``) ends strictly higher. Pairing keeps a variant with
     fewer finished seeds from being compared with another's easier seeds; the per-seed counts
     show whether a gap in the means is more than one seed's noise."""
-    common = sorted(set(df.loc[df["variant"] == a, "seed"]) & set(df.loc[df["variant"] == b,
-                                                                           "seed"]))
+    common = sorted(
+        set(df.loc[df["variant"] == a, "seed"]) & set(df.loc[df["variant"] == b, "seed"])
+    )
     if not common:
         return None
     fin = final_returns(df[df["seed"].isin(common)])
@@ -190,8 +197,10 @@ def summary(df: pd.DataFrame) -> str:
         "",
         "| variant | final return | seeds |",
         "| --- | --- | --- |",
-        *(f"| {LABELS[v]} | {r:.1f} | {n_seeds[v]} |"
-          for v, r in sorted(fin.items(), key=lambda t: -t[1])),
+        *(
+            f"| {LABELS[v]} | {r:.1f} | {n_seeds[v]} |"
+            for v, r in sorted(fin.items(), key=lambda t: -t[1])
+        ),
         "",
         "Claims compare two variants over the seeds both have.",
         "",
@@ -209,20 +218,31 @@ def summary(df: pd.DataFrame) -> str:
             higher = []  # the variants that end above MAASN-DA, each from their side
             for v, (own, other, n, own_hi, other_hi) in pairs.items():
                 if other > own:
-                    higher.append(f"{LABELS[v]} ends higher: "
-                                  + fmt(other, own, n, other_hi, own_hi))
-            claims.append("Paper: MAASN-DA reaches the highest reward. Ours: "
-                          + (f"disagree ({'; '.join(higher)})." if higher else "agree."))
+                    higher.append(
+                        f"{LABELS[v]} ends higher: " + fmt(other, own, n, other_hi, own_hi)
+                    )
+            claims.append(
+                "Paper: MAASN-DA reaches the highest reward. Ours: "
+                + (f"disagree ({'; '.join(higher)})." if higher else "agree.")
+            )
         for v in ("cgan-da", "non-optimal-hyper", "no-da"):
             if v in pairs:
                 ok = pairs[v][0] > pairs[v][1]
-                claims.append(f"Paper: {LABELS[v]} is worse than MAASN-DA. Ours: "
-                              + ("agree" if ok else "disagree") + f" ({fmt(*pairs[v])}).")
+                claims.append(
+                    f"Paper: {LABELS[v]} is worse than MAASN-DA. Ours: "
+                    + ("agree" if ok else "disagree")
+                    + f" ({fmt(*pairs[v])})."
+                )
     rnn = paired_final(df, "rnn-da", "no-da") if {"rnn-da", "no-da"} <= set(fin) else None
     if rnn is not None:
-        claims.append("Paper: RNN-based augmentation is worse than none. Ours: "
-                      + ("agree" if rnn[0] < rnn[1] else "disagree") + f" ({fmt(*rnn)}).")
+        claims.append(
+            "Paper: RNN-based augmentation is worse than none. Ours: "
+            + ("agree" if rnn[0] < rnn[1] else "disagree")
+            + f" ({fmt(*rnn)})."
+        )
     if episodes < FULL_EPISODES:
-        claims.append(f"Only {episodes} of the paper's {FULL_EPISODES} episodes were run, so "
-                      "these are not converged results.")
+        claims.append(
+            f"Only {episodes} of the paper's {FULL_EPISODES} episodes were run, so "
+            "these are not converged results."
+        )
     return "\n".join(lines + claims) + "\n"

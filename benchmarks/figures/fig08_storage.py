@@ -30,8 +30,13 @@ SWEEP = Sweep(
         ),
     ),
     headline=Headline(
-        {"qmix-da": 12.20, "trimcaching": 12.24, "no_cooperation": 23.30, "tdma": 29.74,
-         "coarse": 67.86}
+        {
+            "qmix-da": 12.20,
+            "trimcaching": 12.24,
+            "no_cooperation": 23.30,
+            "tdma": 29.74,
+            "coarse": 67.86,
+        }
     ),
 )
 

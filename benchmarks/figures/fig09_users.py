@@ -29,8 +29,13 @@ SWEEP = Sweep(
         ),
     ),
     headline=Headline(
-        {"qmix-da": 13.06, "trimcaching": 12.44, "no_cooperation": 25.38, "tdma": 42.85,
-         "coarse": 82.96}
+        {
+            "qmix-da": 13.06,
+            "trimcaching": 12.44,
+            "no_cooperation": 25.38,
+            "tdma": 42.85,
+            "coarse": 82.96,
+        }
     ),
 )
 

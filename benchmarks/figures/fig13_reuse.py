@@ -34,8 +34,13 @@ SWEEP = Sweep(
         ),
     ),
     headline=Headline(
-        {"qmix-da": 8.00, "trimcaching": 12.19, "no_cooperation": 18.75, "tdma": 21.83,
-         "coarse": 31.09},
+        {
+            "qmix-da": 8.00,
+            "trimcaching": 12.19,
+            "no_cooperation": 18.75,
+            "tdma": 21.83,
+            "coarse": 31.09,
+        },
         panel="reuse_ratio",
         x=0.087,
         where="at a target reuse ratio of 8.70 %",

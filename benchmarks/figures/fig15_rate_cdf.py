@@ -141,8 +141,10 @@ def _example_pb(df: Any) -> tuple[int, int] | None:
         return None
     nr = df[df["method"] == "nonrobust"]
     bad = (nr["users_below_qos"] > 0) & nr["flagged_feasible"]
-    per = nr.assign(bad=bad).groupby(["seed", "k"]).agg(
-        bad=("bad", "sum"), users=("num_users", "first")
+    per = (
+        nr.assign(bad=bad)
+        .groupby(["seed", "k"])
+        .agg(bad=("bad", "sum"), users=("num_users", "first"))
     )
     best = sorted(per.itertuples(), key=lambda t: (-t.bad, -t.users, t.Index[0], t.Index[1]))[0]
     return int(best.Index[0]), int(best.Index[1])
@@ -170,8 +172,14 @@ def plot(df: Any, out_dir: pathlib.Path) -> list[pathlib.Path]:
                     continue
                 r = np.sort(part["tight_rate_gbps"].to_numpy())
                 flag = "" if part["flagged_feasible"].iloc[0] else " (flagged infeasible)"
-                ax.step(r, np.arange(1, r.size + 1) / r.size, ls, color=colours[c],
-                        where="post", label=f"{DESIGNS[method]}, C = {c:.0e} I{flag}")
+                ax.step(
+                    r,
+                    np.arange(1, r.size + 1) / r.size,
+                    ls,
+                    color=colours[c],
+                    where="post",
+                    label=f"{DESIGNS[method]}, C = {c:.0e} I{flag}",
+                )
         for q in sorted(sel["tight_qos_gbps"].unique()):
             ax.axvline(q, color="k", lw=1.2, label=f"Q_u = {q:.3f} Gbps")
         ax.set_title(f"(a) one PB (seed {ex[0]}, k = {ex[1]}), its tight user", fontsize=10)
@@ -183,12 +191,19 @@ def plot(df: Any, out_dir: pathlib.Path) -> list[pathlib.Path]:
     ax = axes[1]
     for c in sizes:
         for method, ls in styles.items():
-            sel = df[(df["csi_error_shape"] == c) & (df["method"] == method)
-                     & df["flagged_feasible"]]
+            sel = df[
+                (df["csi_error_shape"] == c) & (df["method"] == method) & df["flagged_feasible"]
+            ]
             r = np.sort(sel["min_ratio"].to_numpy())
             if r.size:
-                ax.step(r, np.arange(1, r.size + 1) / r.size, ls, color=colours[c],
-                        where="post", label=f"{DESIGNS[method]}, C = {c:.0e} I")
+                ax.step(
+                    r,
+                    np.arange(1, r.size + 1) / r.size,
+                    ls,
+                    color=colours[c],
+                    where="post",
+                    label=f"{DESIGNS[method]}, C = {c:.0e} I",
+                )
     ax.axvline(1.0, color="k", lw=1.2, label="QoS: R_u = Q_u")
     ax.set_xlabel("min over requesting users of R_u / Q_u")
     ax.set_title("(b) every PB its design flags QoS-feasible, all draws", fontsize=10)
@@ -231,17 +246,23 @@ def summary(df: Any) -> str:
         "",
         f"- Paper: the robust design's rates always exceed Q_u. Here: "
         f"{'agree' if robust_ok else 'DISAGREE'} — "
-        + ("no draw on a robust PB flagged QoS-feasible falls below Q_u (as guaranteed: the "
-           "stacked set contains the per-node sets)." if robust_ok else
-           "some draws on robust flagged-feasible PBs fall below Q_u; this is a bug.")
+        + (
+            "no draw on a robust PB flagged QoS-feasible falls below Q_u (as guaranteed: the "
+            "stacked set contains the per-node sets)."
+            if robust_ok
+            else "some draws on robust flagged-feasible PBs fall below Q_u; this is a bug."
+        )
         + " The robust design flags fewer PBs feasible as the error grows (it refuses what it "
-          "cannot guarantee).",
+        "cannot guarantee).",
         "- Paper: the non-robust design may violate QoS. Here: "
-        + (f"agree — it violates Q_u on PBs it flags feasible for C = "
-           f"{', '.join(f'{c:.0e}' for c in sorted(nonrobust_bad, reverse=True))} I: with QoS "
-           "checked on the estimate it pushes binding users exactly to Q_u nominally, so about "
-           "half of the error draws push them below." if nonrobust_bad else
-           "disagree — no violation was drawn (the QoS constraints did not bind)."),
+        + (
+            f"agree — it violates Q_u on PBs it flags feasible for C = "
+            f"{', '.join(f'{c:.0e}' for c in sorted(nonrobust_bad, reverse=True))} I: with QoS "
+            "checked on the estimate it pushes binding users exactly to Q_u nominally, so about "
+            "half of the error draws push them below."
+            if nonrobust_bad
+            else "disagree — no violation was drawn (the QoS constraints did not bind)."
+        ),
         "- Differences: the x-axis of panel (b) is R_u / Q_u pooled over PBs (Q_u differs per "
         "user); panel (a) is one example PB (the one with the most non-robust violations), the "
         "user the non-robust design leaves closest to Q_u, like the paper's single curve per "

@@ -89,26 +89,42 @@ def run_cell(spec: dict) -> list[dict]:
     prob = problem_from_scenario(sc, k, nodes, users)
     res = solve(prob, "fast", spec["error_model"])
     theta = np.linspace(-np.pi, np.pi, GRID)
-    base = {**spec, "k": k, "qos_feasible": bool(res.qos_feasible),
-            "min_rate_gbps": float(res.min_rate_bps / 1e9)}
+    base = {
+        **spec,
+        "k": k,
+        "qos_feasible": bool(res.qos_feasible),
+        "min_rate_gbps": float(res.min_rate_bps / 1e9),
+    }
     rows: list[dict] = []
     for i, n in enumerate(pair):
         gain = pattern(res.w[i], theta, prob.p_max_w)
         power = float(np.sum(np.abs(res.w[i]) ** 2) / prob.p_max_w)
         rows += [
-            {**base, "kind": "pattern", "node": n, "power_fraction": power,
-             "theta_rad": float(t), "gain": float(g)}
+            {
+                **base,
+                "kind": "pattern",
+                "node": n,
+                "power_fraction": power,
+                "theta_rad": float(t),
+                "gain": float(g),
+            }
             for t, g in zip(theta, gain, strict=True)
         ]
         for u in users:
             d = sc.user_pos_m[u] - sc.node_pos_m[n]
             ang = float(np.arctan2(d[1], d[0]))
             rows.append(
-                {**base, "kind": "user", "node": n, "power_fraction": power,
-                 "theta_rad": ang, "gain": float(pattern(res.w[i], np.array([ang]),
-                                                         prob.p_max_w)[0]),
-                 "user": int(u), "user_node": int(sc.user_node[u]),
-                 "distance_m": float(sc.distance_m[n, u])}
+                {
+                    **base,
+                    "kind": "user",
+                    "node": n,
+                    "power_fraction": power,
+                    "theta_rad": ang,
+                    "gain": float(pattern(res.w[i], np.array([ang]), prob.p_max_w)[0]),
+                    "user": int(u),
+                    "user_node": int(sc.user_node[u]),
+                    "distance_m": float(sc.distance_m[n, u]),
+                }
             )
     return rows
 
@@ -124,8 +140,13 @@ def plot(df: Any, out_dir: pathlib.Path) -> list[pathlib.Path]:
     for seed in sorted(df["seed"].unique()):
         sub = df[df["seed"] == seed]
         exs = sorted(sub["example"].unique())
-        fig, axes = plt.subplots(1, len(exs), subplot_kw={"projection": "polar"},
-                                 figsize=(5.6 * len(exs), 5.2), squeeze=False)
+        fig, axes = plt.subplots(
+            1,
+            len(exs),
+            subplot_kw={"projection": "polar"},
+            figsize=(5.6 * len(exs), 5.2),
+            squeeze=False,
+        )
         for ax, ex in zip(axes[0], exs, strict=True):
             part = sub[sub["example"] == ex]
             pat = part[part["kind"] == "pattern"]
@@ -140,8 +161,14 @@ def plot(df: Any, out_dir: pathlib.Path) -> list[pathlib.Path]:
                 for _, r in usr[usr["node"] == n].iterrows():
                     g = max(10 * np.log10(max(r["gain"] / peak, 1e-12)), floor)
                     own = r["user_node"] == n
-                    ax.plot(r["theta_rad"], g - floor, "o" if own else "^", color=colour,
-                            mfc=colour if own else "none", ms=8)
+                    ax.plot(
+                        r["theta_rad"],
+                        g - floor,
+                        "o" if own else "^",
+                        color=colour,
+                        mfc=colour if own else "none",
+                        ms=8,
+                    )
             ax.set_rticks([10, 20, 30, 40])
             ax.set_yticklabels(["-30", "-20", "-10", "0 dB"], fontsize=7)
             k = int(part["k"].iloc[0])
@@ -194,10 +221,13 @@ def summary(df: Any) -> str:
         f"(CoMP), and the beams point at the requesting users. Here: in {above} of "
         f"{len(radiates)} PBs some node's gain towards the other cell's requesting user is "
         f"within 3 dB of its peak "
-        + ("(agree: the nodes serve each other's users)." if above == len(radiates) else
-           "(partly agree: where no node beams at the other cell, that cell's own node serves "
-           "its user; with a Rician factor of 3 a beam also follows the scattered channel, so "
-           "it need not peak exactly at a user)."),
+        + (
+            "(agree: the nodes serve each other's users)."
+            if above == len(radiates)
+            else "(partly agree: where no node beams at the other cell, that cell's own node "
+            "serves its user; with a Rician factor of 3 a beam also follows the scattered "
+            "channel, so it need not peak exactly at a user)."
+        ),
         "- The PB indices differ from the paper's (k = 40, 370): ours are picked by rule in "
         "each instance (see the module docstring).",
     ]

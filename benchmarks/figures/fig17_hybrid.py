@@ -99,22 +99,29 @@ def plot(df: Any, out_dir: pathlib.Path) -> list[pathlib.Path]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for i, m in enumerate(sorted(means["num_antennas"].unique())):
         sel = means[(means["num_antennas"] == m) & ~means["full_unicast"]].sort_values(
-            "eps_hot_value")
+            "eps_hot_value"
+        )
         uni = means[(means["num_antennas"] == m) & means["full_unicast"]]
         for ax, col in zip(axes, ("total_delay_s", "qos_infeasible_pbs"), strict=True):
-            ax.plot(sel["eps_hot_value"], sel[col], "o-", color=f"C{i}",
-                    label=f"M = {m} antennas")
+            ax.plot(sel["eps_hot_value"], sel[col], "o-", color=f"C{i}", label=f"M = {m} antennas")
             if len(uni):
-                ax.axhline(float(uni[col].iloc[0]), ls="--", color=f"C{i}", lw=1,
-                           label=f"M = {m}: full unicasting")
+                ax.axhline(
+                    float(uni[col].iloc[0]),
+                    ls="--",
+                    color=f"C{i}",
+                    lw=1,
+                    label=f"M = {m}: full unicasting",
+                )
     axes[0].set_ylabel("model downloading delay T [s]")
     axes[1].set_ylabel("QoS-infeasible PBs")
     for ax in axes:
         ax.set_xlabel("PB popularity threshold eps_hot (0 = full CoMP broadcasting)")
         ax.legend(fontsize=7)
     n_seeds = df["seed"].nunique()
-    fig.suptitle(f"{TITLE}\n(TrimCaching placement + greedy migration; mean over {n_seeds} "
-                 "seed(s))", fontsize=10)
+    fig.suptitle(
+        f"{TITLE}\n(TrimCaching placement + greedy migration; mean over {n_seeds} seed(s))",
+        fontsize=10,
+    )
     fig.tight_layout()
     path = out_dir / f"{NAME}.png"
     fig.savefig(path, dpi=130)
@@ -143,12 +150,17 @@ def summary(df: Any) -> str:
             d0, d2 = float(delay.loc[(m, 0, False)]), float(delay.loc[(m, 2, False)])
         except KeyError:
             continue
-        verdicts.append(f"M = {m}: {d2:.3f} s vs {d0:.3f} s "
-                        f"({'lower' if d2 < d0 else 'not lower'}, {100 * (d2 / d0 - 1):+.1f} %)")
+        verdicts.append(
+            f"M = {m}: {d2:.3f} s vs {d0:.3f} s "
+            f"({'lower' if d2 < d0 else 'not lower'}, {100 * (d2 / d0 - 1):+.1f} %)"
+        )
     agree = verdicts and all("(lower" in v for v in verdicts)
     q = means["qos_infeasible_pbs"]
-    qos = [f"M = {m}: {q.loc[(m, 0, False)]:.1f} vs {q.loc[(m, 2, False)]:.1f}"
-           for m in ms if (m, 0, False) in q.index and (m, 2, False) in q.index]
+    qos = [
+        f"M = {m}: {q.loc[(m, 0, False)]:.1f} vs {q.loc[(m, 2, False)]:.1f}"
+        for m in ms
+        if (m, 0, False) in q.index and (m, 2, False) in q.index
+    ]
     broadcast = [float(delay.loc[(m, 0, False)]) for m in ms if (m, 0, False) in delay.index]
     falling = all(a > b for a, b in itertools.pairwise(broadcast))
     lines += [
@@ -161,7 +173,8 @@ def summary(df: Any) -> str:
         f"for every M. Here: {'agree' if agree else 'disagree'} — " + "; ".join(verdicts) + ".",
         f"- Paper: more antennas, lower delay. Here (full CoMP broadcasting): "
         f"{'agree' if falling else 'disagree'} — "
-        + ", ".join(f"M = {m}: {d:.3f} s" for m, d in zip(ms, broadcast, strict=False)) + ".",
+        + ", ".join(f"M = {m}: {d:.3f} s" for m, d in zip(ms, broadcast, strict=False))
+        + ".",
         "- Paper's delays are 1.8-3 s for MAASN-DA on its instance; ours come from a heuristic "
         "policy and our calibration (users 10-80 m from their node), so only the trends compare. "
         "Unicasting k to its U_k requesters takes U_k slots, broadcasting one slot at the "

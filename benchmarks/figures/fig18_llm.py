@@ -41,8 +41,13 @@ SWEEP = Sweep(
         ),
     ),
     headline=Headline(
-        {"qmix-da": 5.68, "trimcaching": 8.80, "no_cooperation": 14.7, "tdma": 30.52,
-         "coarse": 50.86},
+        {
+            "qmix-da": 5.68,
+            "trimcaching": 8.80,
+            "no_cooperation": 14.7,
+            "tdma": 30.52,
+            "coarse": 50.86,
+        },
         panel="storage_gb",
         x=375.0,
         where="at N = 6, C_n = 375 GB",

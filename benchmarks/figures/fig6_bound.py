@@ -49,14 +49,16 @@ def cells(quick: bool, seeds: int | None) -> list[dict]:
     }
     out = []
     for reading, (t_step, x_step) in steps.items():
-        out.append({
-            "figure": NAME,
-            "reading": reading,
-            "tau0_step": t_step,
-            "xi_min": max(x_step, _XI_MIN),
-            "xi_max": _XI_MAX,
-            "xi_step": x_step,
-        })
+        out.append(
+            {
+                "figure": NAME,
+                "reading": reading,
+                "tau0_step": t_step,
+                "xi_min": max(x_step, _XI_MIN),
+                "xi_max": _XI_MAX,
+                "xi_step": x_step,
+            }
+        )
     return out
 
 
@@ -68,17 +70,19 @@ def run_cell(spec: dict) -> list[dict]:
     terms = error_terms(taus[:, None], xis[None, :], c)
     rows = []
     for i, j in zip(*np.nonzero(np.isfinite(terms["bound"])), strict=True):
-        rows.append({
-            **spec,
-            "tau0": float(taus[i]),
-            "xi": float(xis[j]),
-            "bound": float(terms["bound"][i, j]),
-            "k_prime": float(terms["k_prime"][i, j]),
-            "nu_max": float(terms["nu_max"][i, j]),
-            "statistical": float(terms["statistical"][i, j]),
-            "algorithmic": float(terms["algorithmic"][i, j]),
-            "grid_points": int(taus.size * xis.size),
-        })
+        rows.append(
+            {
+                **spec,
+                "tau0": float(taus[i]),
+                "xi": float(xis[j]),
+                "bound": float(terms["bound"][i, j]),
+                "k_prime": float(terms["k_prime"][i, j]),
+                "nu_max": float(terms["nu_max"][i, j]),
+                "statistical": float(terms["statistical"][i, j]),
+                "algorithmic": float(terms["algorithmic"][i, j]),
+                "grid_points": int(taus.size * xis.size),
+            }
+        )
     return rows
 
 
@@ -104,15 +108,17 @@ def _analysis(df: Any) -> list[dict[str, Any]]:
         c = BoundConstants(reading=reading)
         best = _argmin(sub)
         paper_bound = float(q_error_bound(*PAPER_POINT, c))
-        out.append({
-            "reading": reading,
-            "grid": f"tau0 0:{sub['tau0_step'].iloc[0]}:1, xi {sub['xi_min'].iloc[0]}:"
-                    f"{sub['xi_step'].iloc[0]}:{sub['xi_max'].iloc[0]}",
-            "best": best,
-            "paper_bound": paper_bound,
-            "paper_k": float(effective_samples(*PAPER_POINT, c)),
-            "k_star": optimal_samples(c),
-        })
+        out.append(
+            {
+                "reading": reading,
+                "grid": f"tau0 0:{sub['tau0_step'].iloc[0]}:1, xi {sub['xi_min'].iloc[0]}:"
+                f"{sub['xi_step'].iloc[0]}:{sub['xi_max'].iloc[0]}",
+                "best": best,
+                "paper_bound": paper_bound,
+                "paper_k": float(effective_samples(*PAPER_POINT, c)),
+                "k_star": optimal_samples(c),
+            }
+        )
     return out
 
 
@@ -181,8 +187,9 @@ def _surface(sub: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(tau0, xi, Z) with Z[i, j] the bound, NaN where K' <= 0 (rows left out)."""
     piv = sub.pivot_table(index="tau0", columns="xi", values="bound", aggfunc="first")
     taus = grid(0.0, 1.0, float(sub["tau0_step"].iloc[0]))
-    xis = grid(float(sub["xi_min"].iloc[0]), float(sub["xi_max"].iloc[0]),
-               float(sub["xi_step"].iloc[0]))
+    xis = grid(
+        float(sub["xi_min"].iloc[0]), float(sub["xi_max"].iloc[0]), float(sub["xi_step"].iloc[0])
+    )
     piv = piv.reindex(index=taus, columns=xis)
     return taus, xis, piv.to_numpy(dtype=float)
 
@@ -201,8 +208,13 @@ def _heat(ax: Any, sub: Any, reading: str, fig: Any) -> None:
         tt = np.linspace(0.01, 1.0, 200)
         ax.plot(valley_xi(tt, c), tt, "w--", lw=1, label="valley K' = K'*")
     ax.axvline(c.markov_mass, color="w", ls=":", lw=1, label="xi = A (K' = K)")
-    ax.plot(best["xi"], best["tau0"], "r*", ms=12, label=f"argmin ({best['tau0']:.2f}, "
-            f"{best['xi']:.2f})")
+    ax.plot(
+        best["xi"],
+        best["tau0"],
+        "r*",
+        ms=12,
+        label=f"argmin ({best['tau0']:.2f}, {best['xi']:.2f})",
+    )
     ax.plot(PAPER_POINT[1], PAPER_POINT[0], "kx", ms=10, mew=2, label="paper (0.8, 1.12)")
     ax.set_xlabel("xi")
     ax.set_ylabel("tau0")
@@ -229,14 +241,28 @@ def plot(df: Any, out_dir: Path) -> list[Path]:
         x_mesh, t_mesh = np.meshgrid(xis, taus)
         cap = float(q_error_bound(0.0, _XI_MAX))  # no augmentation: the plateau K' = K
         zc = np.minimum(np.where(np.isfinite(z), z, cap), cap)  # flatten the steep K' -> 0 edge
-        ax3.plot_surface(x_mesh, t_mesh, zc, cmap="viridis", linewidth=0, antialiased=True,
-                         rcount=100, ccount=125)
+        ax3.plot_surface(
+            x_mesh,
+            t_mesh,
+            zc,
+            cmap="viridis",
+            linewidth=0,
+            antialiased=True,
+            rcount=100,
+            ccount=125,
+        )
         ax3.view_init(elev=28, azim=-60)
         best = _argmin(sub)
-        ax3.scatter([best["xi"]], [best["tau0"]], [best["bound"]], color="r", s=40,
-                    label="argmin")
-        ax3.scatter([PAPER_POINT[1]], [PAPER_POINT[0]], [float(q_error_bound(*PAPER_POINT))],
-                    color="k", marker="x", s=50, label="paper")
+        ax3.scatter([best["xi"]], [best["tau0"]], [best["bound"]], color="r", s=40, label="argmin")
+        ax3.scatter(
+            [PAPER_POINT[1]],
+            [PAPER_POINT[0]],
+            [float(q_error_bound(*PAPER_POINT))],
+            color="k",
+            marker="x",
+            s=50,
+            label="paper",
+        )
         ax3.set_xlabel("xi")
         ax3.set_ylabel("tau0")
         ax3.set_zlabel("bound (34)")

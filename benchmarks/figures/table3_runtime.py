@@ -121,8 +121,9 @@ def _sdp_child(conn: Any, problem: Any, error_model: str) -> None:
     conn.send(("ready",))
     try:
         t0 = time.perf_counter()
-        sdp_mod._get_model(problem.num_nodes, problem.num_antennas, problem.num_users,
-                           error_model, False)
+        sdp_mod._get_model(
+            problem.num_nodes, problem.num_antennas, problem.num_users, error_model, False
+        )
         build = time.perf_counter() - t0
         conn.send(("built", build))
         res = solve(problem, "sdp_dc", error_model)
@@ -130,8 +131,16 @@ def _sdp_child(conn: Any, problem: Any, error_model: str) -> None:
         errors = res.info.get("errors") or {}
         if status not in OK_STATUSES and errors:  # say why (e.g. cvxpy's MemoryError)
             status = f"{status}: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
-        conn.send(("done", res.wall_time_s, status[:240], bool(res.qos_feasible),
-                   float(res.min_rate_bps), int(res.iterations)))
+        conn.send(
+            (
+                "done",
+                res.wall_time_s,
+                status[:240],
+                bool(res.qos_feasible),
+                float(res.min_rate_bps),
+                int(res.iterations),
+            )
+        )
     except BaseException as err:  # never hang the parent
         conn.send(("error", f"{type(err).__name__}: {err}"[:240]))
     finally:
@@ -147,8 +156,9 @@ def _rss_bytes(pid: int) -> float:
         return 0.0
 
 
-def timed_sdp(problem: Any, cap_s: float, error_model: str = "stacked",
-              memory_limit_gb: float = 8.0) -> dict[str, Any]:
+def timed_sdp(
+    problem: Any, cap_s: float, error_model: str = "stacked", memory_limit_gb: float = 8.0
+) -> dict[str, Any]:
     """Solve with ``sdp_dc`` in a child process under a hard wall-clock cap (build + solve) and
     a resident-memory cap (checked twice a second; an address-space limit would also stop the
     solvers' harmless virtual reservations).
@@ -164,9 +174,16 @@ def timed_sdp(problem: Any, cap_s: float, error_model: str = "stacked",
     proc = ctx.Process(target=_sdp_child, args=(child, problem, error_model), daemon=True)
     proc.start()
     child.close()
-    out: dict[str, Any] = {"time_s": float(cap_s), "build_s": float("nan"), "capped": True,
-                           "status": "capped", "qos_feasible": False,
-                           "min_rate_gbps": float("nan"), "iterations": 0, "peak_rss_gb": 0.0}
+    out: dict[str, Any] = {
+        "time_s": float(cap_s),
+        "build_s": float("nan"),
+        "capped": True,
+        "status": "capped",
+        "qos_feasible": False,
+        "min_rate_gbps": float("nan"),
+        "iterations": 0,
+        "peak_rss_gb": 0.0,
+    }
     limit = memory_limit_gb * 2**30
     try:
         if not parent.poll(300.0):  # start-up only; generous
@@ -182,8 +199,11 @@ def timed_sdp(problem: Any, cap_s: float, error_model: str = "stacked",
                 rss = _rss_bytes(proc.pid)
                 out["peak_rss_gb"] = max(out["peak_rss_gb"], rss / 2**30)
                 if rss > limit:
-                    out.update(capped=False, time_s=float("nan"),
-                               status=f"memory cap ({memory_limit_gb:g} GB resident)")
+                    out.update(
+                        capped=False,
+                        time_s=float("nan"),
+                        status=f"memory cap ({memory_limit_gb:g} GB resident)",
+                    )
                     return out
                 if not proc.is_alive() and not parent.poll():
                     raise EOFError
@@ -193,16 +213,24 @@ def timed_sdp(problem: Any, cap_s: float, error_model: str = "stacked",
                 out["build_s"] = float(msg[1])
             elif msg[0] == "done":
                 ok = msg[2] in OK_STATUSES
-                out.update(time_s=float(msg[1]) if ok else float("nan"), capped=False,
-                           status=msg[2], qos_feasible=msg[3], min_rate_gbps=msg[4] / 1e9,
-                           iterations=msg[5])
+                out.update(
+                    time_s=float(msg[1]) if ok else float("nan"),
+                    capped=False,
+                    status=msg[2],
+                    qos_feasible=msg[3],
+                    min_rate_gbps=msg[4] / 1e9,
+                    iterations=msg[5],
+                )
                 return out
             else:
                 out.update(capped=False, status=f"error: {msg[1]}", time_s=float("nan"))
                 return out
     except EOFError:
-        out.update(capped=False, time_s=float("nan"),
-                   status=f"child died (exit code {proc.exitcode}; out of memory?)")
+        out.update(
+            capped=False,
+            time_s=float("nan"),
+            status=f"child died (exit code {proc.exitcode}; out of memory?)",
+        )
         return out
     finally:
         if proc.is_alive():
@@ -226,8 +254,11 @@ def _decision_rows(spec: dict) -> list[dict]:
 
     torch.set_num_threads(1)
     env = FGAMCDParallelEnv(
-        scenario=spec["scenario"], seed=spec["seed"], beamformer="mrt_tdma",
-        num_nodes=spec["num_nodes"], num_antennas=spec["num_antennas"],
+        scenario=spec["scenario"],
+        seed=spec["seed"],
+        beamformer="mrt_tdma",
+        num_nodes=spec["num_nodes"],
+        num_antennas=spec["num_antennas"],
         max_cycles=spec["decision_steps"],
     )
     policy = make_policy("maasn-da", env, seed=spec["seed"])
@@ -240,8 +271,18 @@ def _decision_rows(spec: dict) -> list[dict]:
         t0 = time.perf_counter()
         actions = policy.act(obs, env)
         dt = time.perf_counter() - t0
-        rows.append({**spec, "k": k, "time_s": dt, "capped": False, "status": "ok",
-                     "num_participating": -1, "num_users": -1, "torch_threads": 1})
+        rows.append(
+            {
+                **spec,
+                "k": k,
+                "time_s": dt,
+                "capped": False,
+                "status": "ok",
+                "num_participating": -1,
+                "num_users": -1,
+                "torch_threads": 1,
+            }
+        )
         obs, *_ = env.step(actions)
     return rows
 
@@ -263,16 +304,26 @@ def run_cell(spec: dict) -> list[dict]:
     rows = []
     for k in ks:
         prob = problem_from_scenario(sc, k, lam_of[k], full_comp=full)
-        row = {**spec, "k": k, "num_participating": int(prob.num_nodes),
-               "num_users": int(prob.num_users)}
+        row = {
+            **spec,
+            "k": k,
+            "num_participating": int(prob.num_nodes),
+            "num_users": int(prob.num_users),
+        }
         if sdp:
             row.update(timed_sdp(prob, spec["time_cap_s"], "stacked", spec["memory_limit_gb"]))
         else:
             t0 = time.perf_counter()
             res = solve(prob, "fast", "stacked")
-            row.update(time_s=time.perf_counter() - t0, build_s=0.0, capped=False,
-                       status=res.status, qos_feasible=bool(res.qos_feasible),
-                       min_rate_gbps=float(res.min_rate_bps / 1e9), iterations=res.iterations)
+            row.update(
+                time_s=time.perf_counter() - t0,
+                build_s=0.0,
+                capped=False,
+                status=res.status,
+                qos_feasible=bool(res.qos_feasible),
+                min_rate_gbps=float(res.min_rate_bps / 1e9),
+                iterations=res.iterations,
+            )
         rows.append(row)
     return rows
 
@@ -286,8 +337,12 @@ def _settings(df: Any) -> list[tuple[int, int]]:
 
 def _cell(df: Any, n: int, m: int, stage: str, method: str) -> tuple[str, float | None, bool]:
     """(table text, mean time per step, some step hit the cap) of one stage and method."""
-    sel = df[(df["num_nodes"] == n) & (df["num_antennas"] == m) & (df["stage"] == stage)
-             & (df["method"] == method)]
+    sel = df[
+        (df["num_nodes"] == n)
+        & (df["num_antennas"] == m)
+        & (df["stage"] == stage)
+        & (df["method"] == method)
+    ]
     if sel.empty:
         return "not run", None, False
     capped = sel["capped"].astype(bool)
@@ -319,10 +374,18 @@ def summary(df: Any) -> str:
         for stage in ("subroutine", "full_comp"):
             for method in ("fast", "sdp_dc"):
                 vals[(stage, method)] = _cell(df, n, m, stage, method)
-        sub = df[(df["num_nodes"] == n) & (df["num_antennas"] == m)
-                 & (df["stage"] == "subroutine") & (df["method"] == "fast")]
-        part = (f"{sub['num_participating'].mean():.2f} / {sub['num_users'].mean():.2f} "
-                f"(full CoMP: {n})" if len(sub) else "")
+        sub = df[
+            (df["num_nodes"] == n)
+            & (df["num_antennas"] == m)
+            & (df["stage"] == "subroutine")
+            & (df["method"] == "fast")
+        ]
+        part = (
+            f"{sub['num_participating'].mean():.2f} / {sub['num_users'].mean():.2f} "
+            f"(full CoMP: {n})"
+            if len(sub)
+            else ""
+        )
         lines.append(
             f"| ({n}, {m}) | beamforming subroutine | {vals[('subroutine', 'fast')][0]} "
             f"| {vals[('subroutine', 'sdp_dc')][0]} | {vals[('full_comp', 'fast')][0]} "
@@ -343,10 +406,19 @@ def summary(df: Any) -> str:
     capped = df[df["capped"].astype(bool)] if "capped" in df else df.iloc[0:0]
     n_sdp = int((df["method"] == "sdp_dc").sum())
     sdp_rows = df[df["method"] == "sdp_dc"]
-    failed = sdp_rows[~(sdp_rows["status"].astype(str).isin(OK_STATUSES)
-                        | sdp_rows["capped"].astype(bool))]
-    reasons = sorted({("MemoryError (cvxpy compiling the lifted SDP)"
-                       if "MemoryError" in str(st) else str(st)[:80]) for st in failed["status"]})
+    failed = sdp_rows[
+        ~(sdp_rows["status"].astype(str).isin(OK_STATUSES) | sdp_rows["capped"].astype(bool))
+    ]
+    reasons = sorted(
+        {
+            (
+                "MemoryError (cvxpy compiling the lifted SDP)"
+                if "MemoryError" in str(st)
+                else str(st)[:80]
+            )
+            for st in failed["status"]
+        }
+    )
     build = df.loc[df["method"] == "sdp_dc", "build_s"].astype(float).dropna()
     lines += [
         "",
@@ -355,30 +427,46 @@ def summary(df: Any) -> str:
         "`sdp_dc`: PBs spread over the episode). Subroutine participants: TrimCaching "
         "placement + relay-rule migrations (not a trained MAASN-DA). sdp_dc: "
         f"{len(capped)} of {n_sdp} solves hit the time cap"
-        + (f" ({', '.join(sorted({f'{c:g} s' for c in capped['time_cap_s']}))})"
-           if len(capped) else "")
+        + (
+            f" ({', '.join(sorted({f'{c:g} s' for c in capped['time_cap_s']}))})"
+            if len(capped)
+            else ""
+        )
         + (f"; {len(failed)} failed: {', '.join(reasons)}" if len(failed) else "")
-        + (f"; cvxpy model builds took {build.min():.2g}-{build.max():.2g} s, not counted in "
-           "the solve time" if len(build) else "")
+        + (
+            f"; cvxpy model builds took {build.min():.2g}-{build.max():.2g} s, not counted in "
+            "the solve time"
+            if len(build)
+            else ""
+        )
         + ". The paper does not name its solver or CPU; no MOSEK licence here (CLARABEL, then "
         "SCS).",
         "",
         "- Paper: MADRL decisions are negligible next to the subroutine (its decisions take "
         "2.4 % or less of its subroutine's time). Here: "
-        + (("agree" if all(d < 0.25 * b for d, b in dec_vs_sub) else "disagree")
-           + " — decision / `fast` subroutine per step: "
-           + ", ".join(f"{1e3 * d:.1f} ms / {1e3 * b:.0f} ms ({100 * d / b:.0f} %)"
-                       for d, b in dec_vs_sub)
-           + "; `fast` is itself orders of magnitude faster than the paper's SDP method, so "
-             "next to `sdp_dc` the decisions are negligible."
-           if dec_vs_sub else "not measured (no decision or subroutine cells)."),
+        + (
+            ("agree" if all(d < 0.25 * b for d, b in dec_vs_sub) else "disagree")
+            + " — decision / `fast` subroutine per step: "
+            + ", ".join(
+                f"{1e3 * d:.1f} ms / {1e3 * b:.0f} ms ({100 * d / b:.0f} %)" for d, b in dec_vs_sub
+            )
+            + "; `fast` is itself orders of magnitude faster than the paper's SDP method, so "
+            "next to `sdp_dc` the decisions are negligible."
+            if dec_vs_sub
+            else "not measured (no decision or subroutine cells)."
+        ),
         "- Full CoMP vs subroutine with `fast`: "
-        + (f"{min(fast_ratios):.1f}-{max(fast_ratios):.1f}x, far below the paper's 5-44x "
-           "(partly disagree: the numpy solver's cost grows slowly with N M, while the "
-           "lifted SDP has (N M)^2 variables)." if fast_ratios else "not measured."),
+        + (
+            f"{min(fast_ratios):.1f}-{max(fast_ratios):.1f}x, far below the paper's 5-44x "
+            "(partly disagree: the numpy solver's cost grows slowly with N M, while the "
+            "lifted SDP has (N M)^2 variables)."
+            if fast_ratios
+            else "not measured."
+        ),
         "- Paper: full CoMP costs far more than the subroutine (ratios full CoMP / subroutine "
         "where the subroutine was not capped: "
-        + "; ".join(ratio_lines) + "). Compare the ratios, not absolute times (different "
+        + "; ".join(ratio_lines)
+        + "). Compare the ratios, not absolute times (different "
         "solvers and machines). `fast` is our numpy solver (not in the paper); `sdp_dc` is "
         "the paper's method.",
     ]
@@ -392,8 +480,13 @@ def plot(df: Any, out_dir: pathlib.Path) -> list[pathlib.Path]:
     import matplotlib.pyplot as plt
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    groups = [("decision", "maasn-da"), ("subroutine", "fast"), ("full_comp", "fast"),
-              ("subroutine", "sdp_dc"), ("full_comp", "sdp_dc")]
+    groups = [
+        ("decision", "maasn-da"),
+        ("subroutine", "fast"),
+        ("full_comp", "fast"),
+        ("subroutine", "sdp_dc"),
+        ("full_comp", "sdp_dc"),
+    ]
     fig, ax = plt.subplots(figsize=(9, 4.2))
     width = 0.8 / len(groups)
     settings = _settings(df)
@@ -403,8 +496,12 @@ def plot(df: Any, out_dir: pathlib.Path) -> list[pathlib.Path]:
             _, mean, _ = _cell(df, n, m, stage, method)
             if mean is None:
                 continue
-            sel = df[(df["num_nodes"] == n) & (df["num_antennas"] == m)
-                     & (df["stage"] == stage) & (df["method"] == method)]
+            sel = df[
+                (df["num_nodes"] == n)
+                & (df["num_antennas"] == m)
+                & (df["stage"] == stage)
+                & (df["method"] == method)
+            ]
             xs.append(i + (j - len(groups) / 2 + 0.5) * width)
             ys.append(mean)
             hatch.append(bool(sel["capped"].astype(bool).any()))

@@ -248,8 +248,9 @@ def solve_internal(
             break
         amid = 0.5 * (lo + hi)
         c = np.maximum(amid, t_safe)
-        v, val, its_c = maxmin(obj, np.concatenate([v_lo[None], starts_b]), c, opts,
-                               betas=opts.betas[1:], target=1.0)
+        v, val, its_c = maxmin(
+            obj, np.concatenate([v_lo[None], starts_b]), c, opts, betas=opts.betas[1:], target=1.0
+        )
         info["iterations"] += its_c
         g, _ = obj.amplitudes(v[None])
         if val >= 1.0 and np.all(g[0] >= t):

@@ -169,8 +169,9 @@ class _SdpModel:
         """DC term mu (tr W - tr(u1 u1^H W)); ``u1=None``: U1 = 0."""
         nm = self.shape[0] * self.shape[1]
         self.mu.value = mu
-        self.U1.value = (np.zeros((nm, nm), dtype=complex) if u1 is None
-                         else mu * np.outer(u1, u1.conj()))
+        self.U1.value = (
+            np.zeros((nm, nm), dtype=complex) if u1 is None else mu * np.outer(u1, u1.conj())
+        )
 
 
 def _lmi_data(prob: Any, shape: tuple[int, int, int], qos: bool, ref: float):
@@ -277,8 +278,10 @@ class _ConstModel:
                 cols += [cc.ravel(), np.full(m, nm), idx, [nm]]
                 vals += [C[uu, i].ravel(), -Ca[uu, i], -Ca[uu, i].conj(), [beta[uu, i]]]
             return sp.csc_matrix(
-                (np.concatenate(vals).astype(complex), (np.concatenate(rows),
-                                                        np.concatenate(cols))),
+                (
+                    np.concatenate(vals).astype(complex),
+                    (np.concatenate(rows), np.concatenate(cols)),
+                ),
                 shape=(nm + 1, nm + 1),
             )
 
@@ -308,8 +311,9 @@ class _ConstModel:
 PARAM_MAX_NM = 64
 
 
-def _get_model(n: int, m: int, u: int, error_model: str, paper_lmis: bool,
-               build: str = "auto") -> _SdpModel | _ConstModel:
+def _get_model(
+    n: int, m: int, u: int, error_model: str, paper_lmis: bool, build: str = "auto"
+) -> _SdpModel | _ConstModel:
     """The cached DPP model of the shape (``build="param"``) or a fresh constant-data model
     (``"const"``; built by its ``set``); ``"auto"``: "param" iff n * m <= PARAM_MAX_NM."""
     if build == "auto":
@@ -324,8 +328,13 @@ def _get_model(n: int, m: int, u: int, error_model: str, paper_lmis: bool,
     return _CACHE[key]
 
 
-def _solve_once(model: _SdpModel | _ConstModel, chain: tuple[str, ...], opts: SdpOptions,
-                deadline: float | None, log: list | None = None):
+def _solve_once(
+    model: _SdpModel | _ConstModel,
+    chain: tuple[str, ...],
+    opts: SdpOptions,
+    deadline: float | None,
+    log: list | None = None,
+):
     """Solve with the first solver of the chain that succeeds; (status, solver, errors).
     ``log`` gets one dict per attempt: solver, status, wall / cvxpy compile / solver seconds."""
     import cvxpy as cp
@@ -335,14 +344,19 @@ def _solve_once(model: _SdpModel | _ConstModel, chain: tuple[str, ...], opts: Sd
         if s == "CLARABEL" and opts.clarabel_max_gb is not None:
             need = clarabel_kkt_gb(*model.shape, opts.paper_lmis)
             if need > opts.clarabel_max_gb:
-                errors[s] = (f"skipped: its KKT system needs ~{need:.3g} GB > clarabel_max_gb="
-                             f"{opts.clarabel_max_gb:g}")
+                errors[s] = (
+                    f"skipped: its KKT system needs ~{need:.3g} GB > clarabel_max_gb="
+                    f"{opts.clarabel_max_gb:g}"
+                )
                 continue
         kwargs: dict[str, Any] = {}
         left = None if deadline is None else max(deadline - time.perf_counter(), 0.5)
         if s == "SCS":
-            kwargs = {"eps_abs": opts.scs_eps, "eps_rel": opts.scs_eps,
-                      "max_iters": opts.scs_max_iters}
+            kwargs = {
+                "eps_abs": opts.scs_eps,
+                "eps_rel": opts.scs_eps,
+                "max_iters": opts.scs_max_iters,
+            }
             if left is not None:
                 kwargs["time_limit_secs"] = left
         elif s == "CLARABEL" and left is not None:
@@ -362,10 +376,16 @@ def _solve_once(model: _SdpModel | _ConstModel, chain: tuple[str, ...], opts: Sd
         st = model.problem.status
         if log is not None:
             stats = model.problem.solver_stats
-            log.append({"solver": s, "status": st, "wall_s": time.perf_counter() - t0,
-                        "compile_s": getattr(model.problem, "compilation_time", None),
-                        "solver_s": getattr(stats, "solve_time", None),
-                        "solver_iters": getattr(stats, "num_iters", None)})
+            log.append(
+                {
+                    "solver": s,
+                    "status": st,
+                    "wall_s": time.perf_counter() - t0,
+                    "compile_s": getattr(model.problem, "compilation_time", None),
+                    "solver_s": getattr(stats, "solve_time", None),
+                    "solver_iters": getattr(stats, "num_iters", None),
+                }
+            )
         if st in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) and model.W.value is not None:
             return st, s, errors
         if st in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
@@ -381,9 +401,17 @@ def solve_sdp_dc(prob: Any, error_model: str, opts: SdpOptions | None = None) ->
     deadline = None if opts.time_limit_s is None else t0 + opts.time_limit_s
     n, m, u = prob.num_nodes, prob.num_antennas, prob.num_users
     chain = solver_chain(opts.solvers)
-    out: dict[str, Any] = {"v": None, "status": "solver_failed", "solver": "", "sdr_gamma": None,
-                           "iterations": 0, "errors": {}, "qos_in_sdp": True, "rank_ratio": None,
-                           "solve_log": []}
+    out: dict[str, Any] = {
+        "v": None,
+        "status": "solver_failed",
+        "solver": "",
+        "sdr_gamma": None,
+        "iterations": 0,
+        "errors": {},
+        "qos_in_sdp": True,
+        "rank_ratio": None,
+        "solve_log": [],
+    }
     if not chain:
         out["errors"] = {"chain": "no SDP solver installed"}
         return out
@@ -400,8 +428,15 @@ def solve_sdp_dc(prob: Any, error_model: str, opts: SdpOptions | None = None) ->
     return out
 
 
-def _dc_solve(prob: Any, error_model: str, opts: SdpOptions, model: _SdpModel | _ConstModel,
-              chain: tuple[str, ...], deadline: float | None, out: dict) -> None:
+def _dc_solve(
+    prob: Any,
+    error_model: str,
+    opts: SdpOptions,
+    model: _SdpModel | _ConstModel,
+    chain: tuple[str, ...],
+    deadline: float | None,
+    out: dict,
+) -> None:
     """SDR (max-min, then with the QoS LMIs if needed) and the DC iterations, into ``out``."""
     n, m = prob.num_nodes, prob.num_antennas
     model.set_dc(0.0, None)

@@ -204,7 +204,10 @@ def solve_pb(
 ) -> BeamformingResult:
     """Hybrid multicasting (Fig. 17): CoMP with ``method`` if more than ``eps_hot`` users request
     the PB, else ``"unicast"``. ``eps_hot=None``: always ``method``."""
-    if eps_hot is not None and problem.num_users <= eps_hot and method in ("fast", "sdp_dc",
-                                                                           "nonrobust"):
+    if (
+        eps_hot is not None
+        and problem.num_users <= eps_hot
+        and method in ("fast", "sdp_dc", "nonrobust")
+    ):
         return solve(problem, "unicast", error_model)
     return solve(problem, method, error_model, warm_start=warm_start, options=options)
