@@ -482,6 +482,103 @@ def standing(
     return out
 
 
+def point_text(
+    named: Mapping[str, Any], series_key: str | None = None, with_panel: bool = True
+) -> str:
+    """A point for a reader: ``x`` [``(series_key series)``], after its panel if asked."""
+    text = f"{named['x']:g}"
+    series = named.get("series")
+    if series is not None and series == series:  # NaN: the row has no series
+        text += f" ({series_key or 'series'} {series:g})"
+    return f"{named['panel']} {text}" if with_panel and "panel" in named else text
+
+
+def instance_keys(df: pd.DataFrame) -> pd.Series:
+    """Per row, its problem instance: (resolved ScenarioConfig, seed, episode).
+
+    Figures reach the same instance through different overrides (Table II's point is in most
+    sweeps, e.g. Fig. 8 at 1.25 GB and Fig. 9 at U = 30), so the overrides are resolved into the
+    full config before comparing. Needs the ``scenario`` and ``overrides`` (JSON) columns.
+    """
+    import pandas as pd
+
+    from fgamcd_env.core.presets import get_config
+
+    configs: dict[tuple[str, str], str] = {}
+
+    def config(scenario: str, overrides: Any) -> str:
+        text = overrides if isinstance(overrides, str) and overrides else "{}"
+        if (scenario, text) not in configs:
+            resolved = get_config(scenario, **config_overrides(json.loads(text)))
+            configs[scenario, text] = repr(resolved)
+        return configs[scenario, text]
+
+    return pd.Series(
+        [
+            (config(sc, ov), int(seed), int(ep))
+            for sc, ov, seed, ep in zip(
+                df["scenario"], df["overrides"], df["seed"], df["episode"], strict=True
+            )
+        ],
+        index=df.index,
+    )
+
+
+def standing_across(
+    frames: Sequence[tuple[str, Sweep, pd.DataFrame]], ours: str = "maasn-da"
+) -> dict[str, tuple[int, list[str]]]:
+    """Per other method, over every sweep's evaluated instances counted once: how many have
+    both delays, and the labels (first figure in ``frames`` order) of those where ours is not
+    lower (a tie is not lower). Rows without ``scenario``/``overrides`` count per figure."""
+    import pandas as pd
+
+    parts = []
+    for name, sweep, df in frames:
+        if df is None or df.empty:
+            continue
+        series_key = sweep.series.key if sweep.series is not None else None
+        keys = point_keys(df)
+        if {"scenario", "overrides"} <= set(df.columns):
+            inst = instance_keys(df)
+        else:
+            inst = pd.Series(
+                [
+                    (name, *pt)
+                    for pt in df[[*keys, "seed", "episode"]].itertuples(index=False, name=None)
+                ],
+                index=df.index,
+            )
+        labels = [
+            f"{name} {point_text(dict(zip(keys, pt, strict=True)), series_key)}"
+            for pt in df[keys].itertuples(index=False, name=None)
+        ]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "inst": inst,
+                    "label": labels,
+                    "seed": df["seed"].to_numpy(),
+                    "method": df["method"].to_numpy(),
+                    "delay": df["total_delay_s"].to_numpy(),
+                }
+            )
+        )
+    if not parts:
+        return {}
+    rows = pd.concat(parts, ignore_index=True).drop_duplicates(["inst", "method"])
+    if rows["seed"].nunique() > 1:
+        rows["label"] = rows["label"] + " seed " + rows["seed"].astype(str)
+    mine = rows[rows["method"] == ours].set_index("inst")
+    out: dict[str, tuple[int, list[str]]] = {}
+    for m in dict.fromkeys(rows["method"]):
+        if m == ours:
+            continue
+        theirs = rows[rows["method"] == m].set_index("inst")["delay"]
+        both = mine.join(theirs.rename("other"), how="inner")
+        out[m] = (len(both), list(both.loc[~(both["delay"] < both["other"]), "label"]))
+    return out
+
+
 def standing_markdown(
     df: pd.DataFrame, others: Sequence[str], series_key: str | None = None
 ) -> list[str]:
@@ -493,11 +590,7 @@ def standing_markdown(
     one_panel = "panel" in keys and df["panel"].nunique() == 1
 
     def point(pt: tuple[Any, ...]) -> str:
-        named = dict(zip(keys, pt, strict=True))
-        text = f"{named['x']:g}"
-        if "series" in named:
-            text += f" ({series_key or 'series'} {named['series']:g})"
-        return text if one_panel or "panel" not in named else f"{named['panel']} {text}"
+        return point_text(dict(zip(keys, pt, strict=True)), series_key, with_panel=not one_panel)
 
     lines = [
         "MAASN-DA's delay point by point (mean over seeds):",

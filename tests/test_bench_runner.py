@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 import fgamcd_env
-from benchmarks import cli, figures, methods, runner, sweeps
+from benchmarks import cli, figures, methods, report, runner, sweeps
 from fgamcd_env.delivery import full_comp_qos_failures
 
 # ----------------------------------------------------------------------------- toy figure
@@ -584,6 +584,44 @@ def test_standing_lists_the_points_where_maasn_da_is_not_lower() -> None:
     assert sweeps.standing_markdown(df[df["x"] == 0.8], ["qmix-da"])[-2] == (
         "| QMIX-DA | 1 of 1 point | — |"
     )
+
+
+def test_standing_across_counts_each_instance_once_over_figures(tmp_path: Path) -> None:
+    fig8, fig9 = figures.get("fig8"), figures.get("fig9")
+    a = _sweep_rows({"maasn-da": [2.0, 1.0], "qmix-da": [2.5, 1.0]}, [0.8, 1.25])
+    a["scenario"] = "paper"
+    a["overrides"] = np.where(a["x"] == 0.8, '{"storage_bytes": 800000000.0}', "{}")
+    # Fig. 9 reaches Table II's point (Fig. 8 at 1.25 GB) through an override equal to the default
+    b = _sweep_rows({"maasn-da": [1.0, 3.0], "qmix-da": [1.0, 2.0]}, [30, 36]).assign(
+        figure="fig9", panel="num_users", scenario="paper"
+    )
+    b["overrides"] = np.where(b["x"] == 30, '{"storage_bytes": 1250000000.0}', '{"num_users": 36}')
+    frames = [("fig8", fig8.SWEEP, a), ("fig9", fig9.SWEEP, b)]
+    assert sweeps.standing_across(frames) == {
+        "qmix-da": (
+            6,  # 3 instances x 2 seeds: the shared point once, under the first figure
+            [
+                "fig8 storage_gb 1.25 seed 0",
+                "fig8 storage_gb 1.25 seed 1",
+                "fig9 num_users 36 seed 0",
+                "fig9 num_users 36 seed 1",
+            ],
+        )
+    }
+    one_seed = [(n, sw, df[df["seed"] == 0]) for n, sw, df in frames]
+    assert sweeps.standing_across(one_seed)["qmix-da"][1] == [
+        "fig8 storage_gb 1.25",
+        "fig9 num_users 36",
+    ]
+    # without the instance columns a figure's points count on their own
+    bare = [(n, sw, df.drop(columns=["scenario", "overrides"])) for n, sw, df in one_seed]
+    assert sweeps.standing_across(bare)["qmix-da"][0] == 4
+    for name, _, df in frames:
+        (tmp_path / name).mkdir()
+        df.assign(episodes=600).to_csv(tmp_path / name / f"{name}.csv", index=False)
+    text = report.build_report(tmp_path)
+    assert "| QMIX-DA | 2 of 6 instances | fig8 storage_gb 1.25 seed 0, " in text
+    assert "--quick" not in text.split("## MAASN-DA instance by instance")[1].split("##")[0]
 
 
 def test_fig14_plot_names_the_series_once_and_keeps_the_axes_wide(tmp_path: Path) -> None:
