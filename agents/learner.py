@@ -13,6 +13,7 @@ import torch
 from agents.augment import make_predictor, select_synthetic, synthetic_budget
 from agents.config import TrainConfig
 from agents.replay import ReplayBuffer
+from fgamcd_env.core.observation import observed_demand as core_observed_demand
 from fgamcd_env.env import FGAMCDParallelEnv
 
 
@@ -46,10 +47,9 @@ def can_cache(env: FGAMCDParallelEnv) -> np.ndarray:
 
 
 def observed_demand(obs: np.ndarray, dims: Dims) -> np.ndarray:
-    """(..., N) whether o_n shows a user requesting the current PB: a demand bit of its own block
-    or of a visible node's block (blocks are [S or R^bac, demand of ceil(U/N) slots, C~])."""
-    blocks = np.asarray(obs).reshape(*np.shape(obs)[:-1], dims.agents, dims.block)
-    return (blocks[..., 1 : dims.block - 1] > 0).any(axis=(-2, -1))
+    """(..., N) whether o_n shows a user requesting the current PB (see
+    :func:`fgamcd_env.core.observation.observed_demand`)."""
+    return core_observed_demand(obs, dims.agents)
 
 
 def learning_reward(

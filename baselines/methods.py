@@ -17,6 +17,10 @@
   (``baselines.placement.replicate_placement``), no migration, so each PB is broadcast by every
   node holding it with the paper's per-PB groups. A delay yardstick: on ``paper`` the requested
   PBs fit in every node, so it is CoMP over all N nodes at zero migration cost.
+- ``replicate_observed`` (ours): every node caches every PB that a user it observes requests
+  (its own users and the visible nodes' users: the demand bits of o_n), while it fits, and
+  never migrates. The learners' action set under ``cache_observed_demand_only`` with every
+  cache bit on: what that set gives without learning.
 - ``random``: cache with probability ``p_cache``, migrate on each link with ``p_migrate``
   (the forcing rules apply); CoMP.
 
@@ -34,6 +38,7 @@ import numpy as np
 
 from baselines.placement import coarse_placement, greedy_hit_placement, replicate_placement
 from baselines.policy import PlanPolicy, joint_to_actions
+from fgamcd_env.core.observation import observed_demand
 from fgamcd_env.core.scenario import Scenario
 from fgamcd_env.env import FGAMCDParallelEnv
 
@@ -97,6 +102,33 @@ class ReplicateRequested(PlanPolicy):
         return replicate_placement(scenario)
 
 
+class ReplicateObserved:
+    """Cache the current PB wherever o_n shows a request and it fits; never migrate."""
+
+    name = "replicate_observed"
+
+    def __init__(self, **env_kwargs: Any) -> None:
+        self.env_kwargs: dict[str, Any] = dict(env_kwargs)
+
+    def reset(self, env: FGAMCDParallelEnv) -> None:
+        return None
+
+    def act(self, observations: dict[str, Any], env: FGAMCDParallelEnv) -> dict[str, np.ndarray]:
+        agents = env.possible_agents
+        n = len(agents)
+        obs = np.stack(
+            [
+                observations[a]["observation"]
+                if isinstance(observations[a], dict)
+                else observations[a]
+                for a in agents
+            ]
+        )
+        free = env.config.storage_bytes - env.storage_used_bytes
+        cache = (free >= env.scenario.pb_sizes_bytes[env.current_pb]) & observed_demand(obs, n)
+        return joint_to_actions(cache, np.zeros((n, n), dtype=bool), env.agents)
+
+
 class RandomPolicy:
     """Independent Bernoulli bits (a seeded generator, reset with the env's episode)."""
 
@@ -129,5 +161,6 @@ BASELINES: dict[str, type] = {
     "full_comp": FullCoMP,
     "hybrid": HybridMulticast,
     "replicate": ReplicateRequested,
+    "replicate_observed": ReplicateObserved,
     "random": RandomPolicy,
 }

@@ -155,3 +155,31 @@ def test_replicate_placement_by_hand():
     expect = np.zeros(sc.num_pbs, bool)
     expect[order[:2]] = True
     assert (plan == expect).all()
+
+
+@pytest.mark.parametrize("seed", [1, 3])  # 1 and 2 visible node pairs of 3
+def test_replicate_observed_caches_what_its_users_and_visible_nodes_ask(seed):
+    """Expected bits from the scenario: PB k goes to node n iff a user of n or of a node n sees
+    requests it and it still fits (PB order); nothing migrates."""
+    storage = 45e6
+    env = FGAMCDParallelEnv(scenario="small", seed=seed, storage_bytes=storage, num_users=7)
+    sc = env.scenario
+    assert sc.visibility.sum() > sc.num_nodes
+    sees = sc.visibility[:, sc.user_node]  # (N, U): node n observes user u's demand
+    used = np.zeros(sc.num_nodes)
+    policy = BASELINES["replicate_observed"]()
+    obs, _ = env.reset()
+    policy.reset(env)
+    room_binds = False
+    while env.agents:
+        k = env.current_pb
+        want = (sees & sc.demand[k][None, :]).any(axis=1)
+        fits = used + sc.pb_sizes_bytes[k] <= storage
+        room_binds |= bool((want & ~fits).any())
+        expect = want & fits
+        used += expect * sc.pb_sizes_bytes[k]
+        obs, _, _, _, infos = env.step(policy.act(obs, env))
+        got = [infos[a]["applied"] for a in env.possible_agents]
+        assert [int(g[0]) for g in got] == expect.astype(int).tolist(), k
+        assert not any(np.any(g[1:]) for g in got)
+    assert room_binds and (env.storage_used_bytes > 0).all()

@@ -45,6 +45,14 @@ def other_nodes(num_nodes: int) -> np.ndarray:
     return out
 
 
+def observed_demand(obs: np.ndarray, num_nodes: int) -> np.ndarray:
+    """(..., N) from (..., N, |o_n|) observations: o_n shows a user requesting the current PB, a
+    demand bit of its own block or of a visible node's block (a hidden node's block is zero)."""
+    obs = np.asarray(obs)
+    blocks = obs.reshape(*obs.shape[:-1], num_nodes, obs.shape[-1] // num_nodes)
+    return (blocks[..., 1:-1] > 0).any(axis=(-2, -1))
+
+
 def observations(
     scenario: Scenario, k: int, remaining_bytes: np.ndarray, slots: np.ndarray | None = None
 ) -> np.ndarray:
