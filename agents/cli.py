@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from agents.config import ACTORS, ALGOS, AUGMENTATIONS, CRITICS, TrainConfig
-from fgamcd_env.cli import parse_override
+from fgamcd_env.cli import add_override_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,32 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--tensorboard", action="store_true")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    ap.add_argument(
-        "--set",
-        dest="overrides",
-        type=parse_override,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="ScenarioConfig override (JSON value)",
-    )
-    ap.add_argument(
-        "--env",
-        dest="env_kwargs",
-        type=parse_override,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="env option, e.g. eps_hot=3",
-    )
-    ap.add_argument(
-        "--hp",
-        type=parse_override,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any other TrainConfig field (JSON value)",
-    )
+    add_override_option(ap, help="ScenarioConfig override (JSON value)")
+    add_override_option(ap, "--env", "env_kwargs", "env option, e.g. eps_hot=3")
+    add_override_option(ap, "--hp", "hp", "any other TrainConfig field (JSON value)")
     return ap
 
 

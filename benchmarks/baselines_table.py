@@ -14,7 +14,7 @@ from pathlib import Path
 from baselines.centralised import CentralisedReference
 from baselines.evaluate import evaluate
 from baselines.methods import BASELINES
-from fgamcd_env.cli import parse_override
+from fgamcd_env.cli import add_override_option
 
 COLUMNS = (
     "total_delay_s",
@@ -34,15 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--beamformer", default="fast")
     ap.add_argument("--policies", nargs="*", default=[*BASELINES, "centralised"])
     ap.add_argument("--out", type=Path, default=Path("results"))
-    ap.add_argument(
-        "--set",
-        dest="overrides",
-        type=parse_override,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a ScenarioConfig field (JSON value)",
-    )
+    add_override_option(ap)
     args = ap.parse_args(argv)
     unknown = set(args.policies) - {*BASELINES, "centralised"}
     if unknown:

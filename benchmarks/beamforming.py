@@ -104,16 +104,7 @@ def run_sdp(problems: list, cap: float, opts: SdpOptions) -> tuple[list, float |
 
 
 def _tight(prob: BeamformingProblem, rate: float) -> BeamformingProblem:
-    q = np.full(prob.num_users, 0.999 * rate)
-    return BeamformingProblem(
-        prob.channels,
-        prob.error_shape,
-        prob.p_max_w,
-        prob.noise_w,
-        prob.bandwidth_hz,
-        prob.pb_size_bytes,
-        q,
-    )
+    return prob.with_qos(np.full(prob.num_users, 0.999 * rate))
 
 
 def _mc(prob, res, model: str, draws: int) -> tuple[int, int]:

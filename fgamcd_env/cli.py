@@ -18,21 +18,31 @@ def parse_override(text: str) -> tuple[str, object]:
         return key, value
 
 
+def add_override_option(
+    parser: argparse.ArgumentParser,
+    flag: str = "--set",
+    dest: str = "overrides",
+    help: str = "override a ScenarioConfig field (JSON value)",
+) -> None:
+    """A repeatable ``FLAG KEY=VALUE`` option collected as a list of (key, value) pairs."""
+    parser.add_argument(
+        flag,
+        dest=dest,
+        type=parse_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="fgamcd", description="fgamcd-env utilities")
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("summary", help="draw a scenario instance and print its summary")
     s.add_argument("--scenario", default="paper", help=f"preset: {sorted(fgamcd_env.PRESETS)}")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument(
-        "--set",
-        dest="overrides",
-        type=parse_override,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a ScenarioConfig field (JSON value)",
-    )
+    add_override_option(s)
     s.add_argument(
         "--full-comp",
         action="store_true",

@@ -121,15 +121,7 @@ def test_sdp_problem_is_dpp(small):
 @pytest.mark.parametrize("method", ["fast", "sdp_dc", "nonrobust"])
 def test_infeasible_qos_is_reported(small, method):
     prob = problem_from_scenario(small, 2, _mask(3, [0, 1]), [0, 1])
-    prob = BeamformingProblem(
-        prob.channels,
-        prob.error_shape,
-        prob.p_max_w,
-        prob.noise_w,
-        prob.bandwidth_hz,
-        prob.pb_size_bytes,
-        np.full(2, 1e12),
-    )
+    prob = prob.with_qos(np.full(2, 1e12))
     res = solve(prob, method)
     assert res.qos_feasible is False
     assert np.isfinite(res.delay_s) and res.delay_s > 0
@@ -145,15 +137,7 @@ def test_qos_feasible_solutions_have_no_mc_violations(paper):
         prob = problem_from_scenario(paper, int(rng.integers(450)), _mask(6, nodes), users)
         base = solve(prob, "fast")
         # QoS just below what the robust solver achieves: feasible, with a thin margin
-        tight = BeamformingProblem(
-            prob.channels,
-            prob.error_shape,
-            prob.p_max_w,
-            prob.noise_w,
-            prob.bandwidth_hz,
-            prob.pb_size_bytes,
-            np.full(3, 0.999 * base.min_rate_bps),
-        )
+        tight = prob.with_qos(np.full(3, 0.999 * base.min_rate_bps))
         for model in ("stacked", "per_node"):
             res = solve(tight, "fast", model)
             if not res.qos_feasible:
@@ -176,15 +160,7 @@ def test_nonrobust_violates_qos_somewhere(paper):
         prob = problem_from_scenario(paper, int(rng.integers(450)), _mask(6, nodes), users)
         nr = solve(prob, "nonrobust")
         q = np.full(3, 0.999 * nr.nominal_rates_bps.min())
-        tight = BeamformingProblem(
-            prob.channels,
-            prob.error_shape,
-            prob.p_max_w,
-            prob.noise_w,
-            prob.bandwidth_hz,
-            prob.pb_size_bytes,
-            q,
-        )
+        tight = prob.with_qos(q)
         res = solve(tight, "nonrobust")
         assert res.qos_feasible  # it believes the estimate
         total += monte_carlo_check(tight, res, 2000, seed=2).total_violations

@@ -15,7 +15,7 @@ quantities of ``BeamformingProblem.internal``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -103,6 +103,10 @@ class BeamformingProblem:
     @property
     def pb_bits(self) -> float:
         return 8.0 * float(self.pb_size_bytes)
+
+    def with_qos(self, qos_bps: np.ndarray | float) -> BeamformingProblem:
+        """The same problem with other QoS targets Q_u (e.g. just below an achieved rate)."""
+        return replace(self, qos_bps=qos_bps)
 
     # ---- internal (scaled) quantities ------------------------------------------------------
     @cached_property
