@@ -78,6 +78,14 @@ def test_repository_override_by_dict():
     assert c.repository.bases == fgamcd_env.get_config("paper").repository.bases
 
 
+def test_json_lists_become_tuples_so_configs_hash():
+    # `--set 'repository={"reuse_ratios": [0.2, 0.2, 0.2]}'` arrives as lists
+    c = fgamcd_env.get_config("paper", repository={"reuse_ratios": [0.2, 0.2, 0.2]})
+    assert c == fgamcd_env.get_config("paper", repository={"reuse_ratios": (0.2, 0.2, 0.2)})
+    assert c.repository.reuse_ratios == (0.2, 0.2, 0.2) and hash(c) is not None
+    assert fgamcd_env.make_scenario(c, seed=0).num_pbs > 0  # the repository cache hashes it
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [

@@ -23,6 +23,15 @@ def _fail(owner: str, name: str, value: Any, why: str) -> None:
     raise ValueError(f"{owner}.{name}={value!r}: {why}")
 
 
+def _freeze_lists(obj: Any) -> None:
+    """Lists -> tuples in a frozen config's fields: JSON (``--set``, config files) gives lists,
+    and a config must hash (repositories are cached by their config)."""
+    for f in dataclasses.fields(obj):
+        val = getattr(obj, f.name)
+        if isinstance(val, list):
+            object.__setattr__(obj, f.name, tuple(val))
+
+
 def _replace(obj: Any, overrides: dict[str, Any]) -> Any:
     """``dataclasses.replace`` that names unknown keys instead of a TypeError."""
     names = {f.name for f in dataclasses.fields(obj)}
@@ -58,6 +67,7 @@ class RepositoryConfig:
     bytes_per_param: int = 4  # float32 for CNNs, 2 (fp16) for LLMs
 
     def __post_init__(self) -> None:
+        _freeze_lists(self)
         own = "RepositoryConfig"
         if self.kind not in BASES_BY_KIND:
             _fail(own, "kind", self.kind, f"must be one of {sorted(BASES_BY_KIND)}")
@@ -149,6 +159,7 @@ class ScenarioConfig:
     repository: RepositoryConfig = field(default_factory=RepositoryConfig)
 
     def __post_init__(self) -> None:
+        _freeze_lists(self)
         own = "ScenarioConfig"
         for name in ("num_nodes", "num_users", "num_antennas"):
             val = getattr(self, name)
