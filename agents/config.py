@@ -111,7 +111,9 @@ class TrainConfig:
     # `paper` the requested PBs fit in every node (0.96-1.09 GB of C_n = 1.25 GB), yet MAASN-DA's
     # greedy policy had 3.70 nodes per requested PB (coarse caching 4.69) and migrated instead
     # (seed 2; 4.40 with this on). Over seeds 0-3 (600 episodes) its mean greedy delay went
-    # from 1.448 to 1.475 s (seeds 2 and 3 better, 0 and 1 worse): off by default.
+    # from 1.448 to 1.475 s (seeds 2 and 3 better, 0 and 1 worse). With the current defaults,
+    # seeds 0-3: MAASN-DA 1.180 / 1.254 / 1.176 / 1.106 s, QMIX-DA 1.178 / 1.252 / 1.180 /
+    # 1.427 s, one more QoS-infeasible PB than the default on seed 0 (README): off by default.
     storage_cost_unrequested_only: bool = False
     # Ours (False = the paper's action space): node n may cache PB k only if a user it observes
     # (its own, or a visible node's: the demand bits of o_n) requests it. A PB nobody requests
