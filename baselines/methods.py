@@ -1,33 +1,48 @@
 """The paper's baselines (section V-D) and references, as policies for the environment.
 
-- ``trimcaching``: TrimCaching greedy hit-ratio placement (reach = own + visible nodes); the paper
-  optimises its migration and beamforming "through our proposed approach": until MAASN-DA is
-  trained we use the greedy migration search of ``baselines.migration`` instead; CoMP with the
-  env's beamformer.
-- ``no_cooperation``: greedy placement for each node's own users; no migration; each node serves
-  its own users alone (env ``cooperation=False``).
-- ``tdma``: as ``trimcaching`` (the best heuristic until MAASN-DA is trained), delivered by TDMA
-  unicast with MRT (env ``beamformer="mrt_tdma"``).
-- ``coarse``: whole models, popularity-greedy per node, no PB sharing; greedy migration; one
-  broadcast per requested model (env ``delivery_groups="model"``).
+Under the paper's names, placements are decided from the users' request probabilities before
+the requests are revealed, as in the cited caching literature (``baselines.placement``):
+
+- ``trimcaching``: TrimCaching (Qu et al., ICDCS 2024), the greedy on the expected cache hit
+  ratio with shared PBs (reach = own + visible nodes). The paper optimises its migration and
+  beamforming "through our proposed approach"; here migration comes from the greedy search of
+  ``baselines.migration`` (a requested PB cached nowhere in reach is migrated from any node that
+  caches it; if no node caches it, it is undelivered), CoMP with the env's beamformer. The
+  benchmark suite also offers the form whose migration MAASN-DA learns (``benchmarks.methods``).
+- ``no_cooperation`` (Wu, Zeng, Huang, IEEE TWC 2024 style): each node places for its own
+  users' request probabilities; no migration; each node serves its own users alone (env
+  ``cooperation=False``).
+- ``coarse`` (conventional popularity caching, refs. [10], [11] of the paper): whole models by
+  request probability, no PB sharing, until storage is full; greedy migration; one broadcast per
+  requested model (env ``delivery_groups="model"``).
+- ``tdma``: the paper lets "our approach" (MAASN-DA, which observes the requests) choose caching
+  and migration and unicasts by TDMA with MRT. Without a trained policy this is the
+  request-aware TrimCaching placement with the greedy migration search, planned against TDMA
+  delivery (env ``beamformer="mrt_tdma"``); the benchmark suite also offers MAASN-DA's own
+  caching and migration delivered by TDMA.
+
+Reference rows (ours, beyond the paper):
+
+- ``trimcaching_known_requests``, ``no_cooperation_known_requests``, ``coarse_known_requests``:
+  the same algorithms on the realised requests of the episode (stronger than the cited methods:
+  they cache only what is asked for, so storage rarely binds).
 - ``full_comp``: as ``trimcaching``, but every PB goes to every node (env ``full_comp=True``).
 - ``hybrid``: as ``trimcaching``; PBs wanted by at most ``eps_hot`` users are unicast.
-- ``tdma`` and ``hybrid`` plan their migrations against their own delivery mode.
-- ``replicate`` (ours, beyond the paper): every node caches every requested PB that fits
+- ``replicate``: every node caches every requested PB that fits
   (``baselines.placement.replicate_placement``), no migration, so each PB is broadcast by every
-  node holding it with the paper's per-PB groups. A delay yardstick: on ``paper`` the requested
-  PBs fit in every node, so it is CoMP over all N nodes at zero migration cost.
-- ``replicate_observed`` (ours): every node caches every PB that a user it observes requests
-  (its own users and the visible nodes' users: the demand bits of o_n), while it fits, and
-  never migrates. The learners' action set under ``cache_observed_demand_only`` with every
-  cache bit on: what that set gives without learning.
+  node holding it. A delay yardstick: on ``paper`` the requested PBs fit in every node, so it is
+  CoMP over all N nodes at zero migration cost.
+- ``replicate_observed``: every node caches every PB that a user it observes requests (its own
+  users and the visible nodes' users: the demand bits of o_n), while it fits, and never
+  migrates. The learners' action set under ``cache_observed_demand_only`` with every cache bit
+  on: what that set gives without learning.
 - ``random``: cache with probability ``p_cache``, migrate on each link with ``p_migrate``
   (the forcing rules apply); CoMP.
 
-Where the paper is silent: a user's "reach" for TrimCaching is its own node and the nodes that
-exchange information with it (varpi = 1, within 500 m); the migration search starts from the
-relay rule (PB k goes from the caching node with the fastest backhaul link to each requesting
-user's node that lacks it) and adds participants while the exact step cost drops.
+``tdma`` and ``hybrid`` plan their migrations against their own delivery mode. The migration
+search starts from the relay rule (PB k goes from the caching node with the fastest backhaul
+link to each requesting user's node that lacks it) and adds participants while the exact step
+cost drops.
 """
 
 from __future__ import annotations
@@ -36,7 +51,13 @@ from typing import Any
 
 import numpy as np
 
-from baselines.placement import coarse_placement, greedy_hit_placement, replicate_placement
+from baselines.placement import (
+    coarse_placement,
+    expected_hit_placement,
+    greedy_hit_placement,
+    popularity_placement,
+    replicate_placement,
+)
 from baselines.policy import PlanPolicy, joint_to_actions
 from fgamcd_env.core.observation import observed_demand
 from fgamcd_env.core.scenario import Scenario
@@ -45,6 +66,13 @@ from fgamcd_env.env import FGAMCDParallelEnv
 
 class TrimCaching(PlanPolicy):
     name = "trimcaching"
+
+    def plan(self, scenario: Scenario) -> np.ndarray:
+        return expected_hit_placement(scenario, reach="visible")
+
+
+class TrimCachingKnownRequests(PlanPolicy):
+    name = "trimcaching_known_requests"
 
     def plan(self, scenario: Scenario) -> np.ndarray:
         return greedy_hit_placement(scenario, reach="visible")
@@ -58,10 +86,17 @@ class NoCooperation(PlanPolicy):
         super().__init__(**{"cooperation": False, **env_kwargs})
 
     def plan(self, scenario: Scenario) -> np.ndarray:
+        return expected_hit_placement(scenario, reach="own")
+
+
+class NoCooperationKnownRequests(NoCooperation):
+    name = "no_cooperation_known_requests"
+
+    def plan(self, scenario: Scenario) -> np.ndarray:
         return greedy_hit_placement(scenario, reach="own")
 
 
-class TDMAUnicast(TrimCaching):
+class TDMAUnicast(TrimCachingKnownRequests):
     name = "tdma"
 
     def __init__(self, **env_kwargs: Any) -> None:
@@ -73,6 +108,13 @@ class CoarseGrained(PlanPolicy):
 
     def __init__(self, **env_kwargs: Any) -> None:
         super().__init__(**{"delivery_groups": "model", **env_kwargs})
+
+    def plan(self, scenario: Scenario) -> np.ndarray:
+        return popularity_placement(scenario)
+
+
+class CoarseKnownRequests(CoarseGrained):
+    name = "coarse_known_requests"
 
     def plan(self, scenario: Scenario) -> np.ndarray:
         return coarse_placement(scenario)
@@ -158,6 +200,9 @@ BASELINES: dict[str, type] = {
     "no_cooperation": NoCooperation,
     "tdma": TDMAUnicast,
     "coarse": CoarseGrained,
+    "trimcaching_known_requests": TrimCachingKnownRequests,
+    "no_cooperation_known_requests": NoCooperationKnownRequests,
+    "coarse_known_requests": CoarseKnownRequests,
     "full_comp": FullCoMP,
     "hybrid": HybridMulticast,
     "replicate": ReplicateRequested,

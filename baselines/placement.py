@@ -1,13 +1,25 @@
 """Cache placement algorithms: plans X (N, K) bool, "node n stores PB k", within storage C_n.
 
-- ``greedy_hit_placement``: TrimCaching (Qu et al., ICDCS 2024). Repeatedly add the feasible
-  (node, model) pair with the largest marginal gain in served users per added byte, where a node
-  stores a PB shared by several models once. A user is served when some node within its reach
-  holds its whole model. With ``reach="visible"`` (TrimCaching) a user reaches its own node and
-  the nodes its node exchanges information with (varpi = 1, within 500 m); with ``reach="own"``
-  each node caches for its own users only (the without-cooperation baseline).
-- ``coarse_placement``: whole models, popularity-greedy per node, no PB sharing (a PB shared by
-  two cached models is paid twice).
+The paper's caching baselines come from the caching literature, where a placement is decided
+before the requests arrive, from the users' *request probabilities* (each user asks for model j
+with the Zipf probability p_j of section V-A); that is what the methods under the paper's names
+use. The same algorithms run on the *realised* requests of the episode (one-hot weights) give
+the stronger, request-aware forms kept as reference rows (``*_known_requests``) and as
+candidates of the centralised reference.
+
+- :func:`expected_hit_placement`: TrimCaching (Qu et al., ICDCS 2024): repeatedly add the
+  feasible (node, model) pair with the largest marginal gain in the expected cache hit ratio per
+  added byte, where a node stores a PB shared by several models once, until nothing fits or
+  nothing gains. A user is served when some node within its reach holds its whole model. With
+  ``reach="visible"`` a user reaches its own node and the nodes its node exchanges information
+  with (varpi = 1, within 500 m); with ``reach="own"`` each node places for its own users only
+  (the without-cooperation baseline, Wu/Zeng/Huang style).
+- :func:`popularity_placement`: conventional popularity caching of whole models (the paper's
+  coarse-grained baseline, refs. [10], [11]): each node stores the models most popular among
+  the users it reaches, each model paid in full (no PB sharing), until nothing more fits.
+- :func:`greedy_hit_placement`, :func:`coarse_placement`: the same two algorithms on the
+  realised requests (a model nobody requests is never cached, so storage is rarely full).
+- :func:`replicate_placement`: every node caches every requested PB that fits (a yardstick).
 """
 
 from __future__ import annotations
@@ -16,10 +28,12 @@ from typing import Literal
 
 import numpy as np
 
-from fgamcd_env.core.scenario import Scenario
+from fgamcd_env.core.scenario import Scenario, zipf_probabilities
+
+Reach = Literal["visible", "own"]
 
 
-def user_reach(scenario: Scenario, reach: Literal["visible", "own"] = "visible") -> np.ndarray:
+def user_reach(scenario: Scenario, reach: Reach = "visible") -> np.ndarray:
     """(U, N) bool: node n can serve user u directly."""
     own = scenario.user_node
     if reach == "own":
@@ -38,51 +52,79 @@ def served_users(scenario: Scenario, plan: np.ndarray, reach: str = "visible") -
     return np.any(holds & user_reach(scenario, reach), axis=1)
 
 
-def greedy_hit_placement(
-    scenario: Scenario, reach: Literal["visible", "own"] = "visible"
-) -> np.ndarray:
-    """TrimCaching's greedy parameter-sharing placement (see the module docstring)."""
+def request_weights(scenario: Scenario, known_requests: bool) -> np.ndarray:
+    """(U, J) weight of "user u asks for model j": the Zipf probabilities p_j for every user
+    (placement before the requests are revealed), or one-hot on the realised request r_u."""
+    u, j = scenario.num_users, scenario.num_models
+    if known_requests:
+        w = np.zeros((u, j))
+        w[np.arange(u), scenario.requests] = 1.0
+        return w
+    p = zipf_probabilities(j, scenario.config.zipf_exponent)
+    return np.broadcast_to(p, (u, j)).copy()
+
+
+def _hit_greedy(scenario: Scenario, weights: np.ndarray, reach: Reach) -> np.ndarray:
+    """TrimCaching's greedy on the hit ratio sum_u sum_j weights[u, j] 1{u served for j}."""
     rep = scenario.repository
     sizes = rep.pb_sizes_bytes.astype(float)
-    member = rep.membership  # (J, K)
-    can = user_reach(scenario, reach)  # (U, N)
-    n_nodes, n_models = scenario.num_nodes, rep.num_models
-    onehot = np.zeros((scenario.num_users, n_models), dtype=float)
-    onehot[np.arange(scenario.num_users), scenario.requests] = 1.0
-    plan = np.zeros((n_nodes, rep.num_pbs), dtype=bool)
-    used = np.zeros(n_nodes)
-    served = np.zeros(scenario.num_users, dtype=bool)
-    capacity = scenario.config.storage_bytes
+    member = rep.membership.astype(float)  # (J, K)
+    can = user_reach(scenario, reach).astype(float)  # (U, N)
+    plan = np.zeros((scenario.num_nodes, rep.num_pbs), dtype=bool)
+    used = np.zeros(scenario.num_nodes)
+    unserved = np.ones_like(weights, dtype=bool)  # (U, J): u not yet served for model j
+    capacity = float(scenario.config.storage_bytes)
     while True:
-        gain = (can & ~served[:, None]).T.astype(float) @ onehot  # (N, J) users newly served
-        added = (~plan).astype(float) * sizes @ member.T.astype(float)  # (N, J) new bytes
+        gain = can.T @ (weights * unserved)  # (N, J) hit-ratio gain (times U)
+        added = (~plan * sizes) @ member.T  # (N, J) bytes a node would add
         feasible = (gain > 0) & (used[:, None] + added <= capacity)
         if not feasible.any():
             return plan
         score = np.where(feasible, gain / np.maximum(added, 1.0), -np.inf)
-        n, j = np.unravel_index(int(np.argmax(score)), score.shape)
-        plan[n, member[j]] = True
+        n, j = np.unravel_index(int(np.argmax(score)), score.shape)  # ties: lowest n, then j
+        plan[n, rep.model_pbs[j]] = True
         used[n] = sizes[plan[n]].sum()
-        served |= (scenario.requests == j) & can[:, n]
+        unserved[can[:, n] > 0, j] = False
 
 
-def coarse_placement(scenario: Scenario) -> np.ndarray:
-    """Whole models by popularity among the users each node reaches, each model paid in full."""
+def _popularity(scenario: Scenario, weights: np.ndarray) -> np.ndarray:
+    """Whole models by popularity among the users each node reaches, each model paid in full;
+    a model that does not fit is skipped and smaller, less popular ones are still tried."""
     rep = scenario.repository
     model_bytes = rep.model_sizes_bytes.astype(float)
     can = user_reach(scenario, "visible")
     plan = np.zeros((scenario.num_nodes, rep.num_pbs), dtype=bool)
     for n in range(scenario.num_nodes):
-        counts = np.bincount(scenario.requests[can[:, n]], minlength=rep.num_models)
-        budget = scenario.config.storage_bytes
-        # most requested first; ties by the repository's (Zipf) order
-        for j in np.lexsort((np.arange(rep.num_models), -counts)):
-            if counts[j] == 0:
+        popularity = weights[can[:, n]].sum(axis=0)  # (J,)
+        budget = float(scenario.config.storage_bytes)
+        # most popular first; ties by the repository's (Zipf) order
+        for j in np.lexsort((np.arange(rep.num_models), -popularity)):
+            if popularity[j] <= 0:
                 break
             if model_bytes[j] <= budget:
                 plan[n, rep.model_pbs[j]] = True
                 budget -= model_bytes[j]
     return plan
+
+
+def expected_hit_placement(scenario: Scenario, reach: Reach = "visible") -> np.ndarray:
+    """TrimCaching's placement from the request probabilities (see the module docstring)."""
+    return _hit_greedy(scenario, request_weights(scenario, known_requests=False), reach)
+
+
+def popularity_placement(scenario: Scenario) -> np.ndarray:
+    """Coarse-grained popularity caching from the request probabilities (module docstring)."""
+    return _popularity(scenario, request_weights(scenario, known_requests=False))
+
+
+def greedy_hit_placement(scenario: Scenario, reach: Reach = "visible") -> np.ndarray:
+    """TrimCaching's greedy on the realised requests of the episode (request-aware)."""
+    return _hit_greedy(scenario, request_weights(scenario, known_requests=True), reach)
+
+
+def coarse_placement(scenario: Scenario) -> np.ndarray:
+    """Popularity caching of whole models on the realised requests (request-aware)."""
+    return _popularity(scenario, request_weights(scenario, known_requests=True))
 
 
 def replicate_placement(scenario: Scenario) -> np.ndarray:

@@ -3,8 +3,9 @@
 ``run_method(method, scenario, overrides, seed, ...)`` returns ``baselines.evaluate``-style rows
 (one per evaluation episode) for any method of ``METHODS``:
 
-- baselines (``trimcaching``, ``no_cooperation``, ``tdma``, ``coarse``) come from
-  ``baselines.methods.BASELINES`` and ``centralised`` from ``baselines.centralised``;
+- baselines (``trimcaching``, ``no_cooperation``, ``tdma``, ``coarse``, the request-aware
+  reference rows ``*_known_requests``) come from ``baselines.methods.BASELINES`` and
+  ``centralised`` from ``baselines.centralised``;
 - learned methods (``maasn-da``, ``qmix-da``) call ``agents.train.train(TrainConfig(...))``
   (imported lazily, so everything else works without the ``agents`` package) and return the
   rows of its evaluation.
@@ -42,8 +43,16 @@ from typing import Any
 import numpy as np
 
 LEARNED: tuple[str, ...] = ("maasn-da", "qmix-da")
+# The paper's four baselines in their faithful forms (placements from request probabilities).
 BASELINE_METHODS: tuple[str, ...] = ("trimcaching", "no_cooperation", "tdma", "coarse")
-METHODS: tuple[str, ...] = (*LEARNED, *BASELINE_METHODS, "centralised")
+# Reference rows beyond the paper: the request-aware placements and the centralised search.
+REFERENCE_METHODS: tuple[str, ...] = (
+    "trimcaching_known_requests",
+    "no_cooperation_known_requests",
+    "coarse_known_requests",
+    "centralised",
+)
+METHODS: tuple[str, ...] = (*LEARNED, *BASELINE_METHODS, *REFERENCE_METHODS)
 # The five methods the paper's headline reductions compare MAASN-DA against, in its order.
 PAPER_COMPETITORS: tuple[str, ...] = ("qmix-da", "trimcaching", "no_cooperation", "tdma", "coarse")
 LABELS: dict[str, str] = {
@@ -53,6 +62,9 @@ LABELS: dict[str, str] = {
     "no_cooperation": "Without edge cooperation",
     "tdma": "TDMA-based unicasting",
     "coarse": "Coarse-grained caching",
+    "trimcaching_known_requests": "TrimCaching, known requests (ours)",
+    "no_cooperation_known_requests": "W/o cooperation, known requests (ours)",
+    "coarse_known_requests": "Coarse-grained, known requests (ours)",
     "centralised": "Centralised reference (ours)",
 }
 STYLES: dict[str, dict[str, str]] = {
@@ -62,6 +74,9 @@ STYLES: dict[str, dict[str, str]] = {
     "no_cooperation": {"color": "tab:purple", "marker": "v"},
     "tdma": {"color": "tab:orange", "marker": "D"},
     "coarse": {"color": "tab:brown", "marker": "x"},
+    "trimcaching_known_requests": {"color": "tab:olive", "marker": "^"},
+    "no_cooperation_known_requests": {"color": "tab:pink", "marker": "v"},
+    "coarse_known_requests": {"color": "tab:gray", "marker": "x"},
     "centralised": {"color": "black", "marker": "*"},
 }
 CACHE_ENV = "FGAMCD_BENCH_CACHE"

@@ -1,5 +1,7 @@
 """Baselines: storage respected on every node, no migration of uncached PBs, sane metrics."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,11 +10,16 @@ from baselines.evaluate import episode_metrics, evaluate
 from baselines.methods import BASELINES, CoarseGrained, NoCooperation, RandomPolicy, TrimCaching
 from baselines.placement import (
     coarse_placement,
+    expected_hit_placement,
     greedy_hit_placement,
+    popularity_placement,
     replicate_placement,
+    request_weights,
     served_users,
+    user_reach,
 )
 from baselines.policy import Policy, joint_to_actions, relay_migration
+from fgamcd_env.core.scenario import zipf_probabilities
 from fgamcd_env.env import FGAMCDParallelEnv
 
 PLAN_POLICIES = [name for name in BASELINES if name != "random"]
@@ -183,3 +190,88 @@ def test_replicate_observed_caches_what_its_users_and_visible_nodes_ask(seed):
         assert [int(g[0]) for g in got] == expect.astype(int).tolist(), k
         assert not any(np.any(g[1:]) for g in got)
     assert room_binds and (env.storage_used_bytes > 0).all()
+
+
+# ---- placements from request probabilities (the paper's baselines) ---------------------------
+def _reference_hit_greedy(sc, weights, reach):
+    """A loop-by-loop TrimCaching greedy, written independently of baselines.placement."""
+    rep, cap = sc.repository, sc.config.storage_bytes
+    sizes = rep.pb_sizes_bytes.astype(float)
+    can = user_reach(sc, reach)
+    plan = np.zeros((sc.num_nodes, rep.num_pbs), dtype=bool)
+    served = np.zeros((sc.num_users, sc.num_models), dtype=bool)
+    while True:
+        best, pick = -1.0, None
+        for n in range(sc.num_nodes):
+            used = sizes[plan[n]].sum()
+            for j in range(sc.num_models):
+                gain = sum(
+                    weights[u, j] for u in range(sc.num_users) if can[u, n] and not served[u, j]
+                )
+                pbs = rep.model_pbs[j]
+                added = sizes[pbs][~plan[n, pbs]].sum()
+                if gain > 0 and used + added <= cap and gain / max(added, 1.0) > best:
+                    best, pick = gain / max(added, 1.0), (n, j)
+        if pick is None:
+            return plan
+        n, j = pick
+        plan[n, rep.model_pbs[j]] = True
+        served[can[:, n], j] = True
+
+
+@pytest.mark.parametrize(
+    ("seed", "storage", "reach"), [(0, 60e6, "visible"), (1, 90e6, "own"), (4, 130e6, "visible")]
+)
+def test_expected_hit_placement_matches_a_loop_reference(seed, storage, reach):
+    sc = fgamcd_env.make_scenario(
+        "paper",
+        seed=seed,
+        num_nodes=4,
+        num_users=9,
+        storage_bytes=storage,
+        repository={"models_per_base": (3, 4, 2), "stage1_models": (1, 2, 1)},
+    )
+    weights = request_weights(sc, known_requests=False)
+    np.testing.assert_allclose(weights[0], zipf_probabilities(sc.num_models, 0.5))
+    plan = expected_hit_placement(sc, reach)
+    assert (plan == _reference_hit_greedy(sc, weights, reach)).all()
+    assert np.all(plan @ sc.pb_sizes_bytes <= storage)
+    assert plan.any()
+
+
+def test_probability_placements_do_not_see_the_requests():
+    """Placed before the requests are revealed: other realised requests, the same plans."""
+    sc = fgamcd_env.make_scenario("paper", seed=2, storage_bytes=0.8e9)
+    other = dataclasses.replace(sc, requests=(sc.requests + 7) % sc.num_models)
+    for place in (expected_hit_placement, popularity_placement):
+        assert (place(sc) == place(other)).all()
+        assert (place(sc) == place(sc)).all()  # deterministic
+    assert (expected_hit_placement(sc, "own") == expected_hit_placement(other, "own")).all()
+    assert not (greedy_hit_placement(sc) == greedy_hit_placement(other)).all()
+
+
+def test_popularity_placement_by_hand():
+    """Whole models in Zipf order, each paid in full, skipping what no longer fits."""
+    sc = fgamcd_env.make_scenario("paper", seed=0, storage_bytes=0.2e9)
+    rep = sc.repository
+    mb = rep.model_sizes_bytes.astype(float)
+    expect = np.zeros(rep.num_pbs, dtype=bool)
+    budget = 0.2e9
+    for j in range(rep.num_models):  # p_j falls with j
+        if mb[j] <= budget:
+            expect[rep.model_pbs[j]] = True
+            budget -= mb[j]
+    plan = popularity_placement(sc)
+    assert (plan == expect).all()  # every node: every user has the same probabilities
+    assert budget < mb.min()  # storage is full: not even the smallest model fits any more
+    assert np.all(plan @ sc.pb_sizes_bytes <= 0.2e9)
+
+
+@pytest.mark.parametrize("name", ["trimcaching", "no_cooperation", "coarse"])
+def test_paper_baselines_place_from_probabilities(name):
+    """The paper-named methods use the probability forms; *_known_requests the realised ones."""
+    sc = fgamcd_env.make_scenario("paper", seed=1, storage_bytes=0.8e9)
+    faithful, aware = BASELINES[name](), BASELINES[f"{name}_known_requests"]()
+    other = dataclasses.replace(sc, requests=(sc.requests + 3) % sc.num_models)
+    assert (faithful.plan(sc) == faithful.plan(other)).all()
+    assert not (aware.plan(sc) == aware.plan(other)).all()
