@@ -9,7 +9,7 @@ The N agents form one TorchRL group ``"edge"``; each acts with a ``Discrete(2**N
 TorchRL stacks per-agent ``info`` entries into tensors and builds their specs from the reset
 infos, so every info must be numeric with the same keys at reset and at every step.
 FGAMCD's step infos are nested (``"terms"`` is a dict, ``"participating"`` a list), so
-:class:`NumericInfos` flattens them to fixed scalar fields first.
+:class:`fgamcd_env.adapters.NumericInfos` flattens them to fixed scalar fields first.
 
 TorchRL (and BenchMARL, which needs an older torchrl) lives in its own virtual environment:
 ``make venv-torchrl`` builds ``.venv-torchrl`` from ``interop/requirements-torchrl.txt`` and
@@ -23,13 +23,13 @@ import argparse
 from typing import Any
 
 import torch
-from pettingzoo.utils import BaseParallelWrapper
 from tensordict.nn import TensorDictModule
 from torchrl.envs import PettingZooWrapper
 from torchrl.envs.utils import check_env_specs
 from torchrl.modules import MaskedCategorical, MultiAgentMLP, ProbabilisticActor
 
 import fgamcd_env
+from fgamcd_env.adapters import NumericInfos
 from fgamcd_env.wrappers import DiscreteActions
 
 try:  # torchrl >= 0.14 renamed SyncDataCollector to Collector
@@ -39,23 +39,6 @@ except ImportError:  # older torchrl, e.g. next to BenchMARL
 
 GROUP = "edge"  # TorchRL groups agents named "<group>_<int>" together
 OBS = (GROUP, "observation", "observation")  # the Dict observation's "observation" entry
-INFO_FIELDS = ("k", "migration_delay_s", "broadcast_delay_s", "qos_infeasible", "no_delivery")
-
-
-class NumericInfos(BaseParallelWrapper):
-    """Per-agent infos reduced to the float fields ``INFO_FIELDS`` (zeros at reset)."""
-
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        obs, infos = self.env.reset(seed=seed, options=options)
-        return obs, {a: dict.fromkeys(INFO_FIELDS, 0.0) for a in infos}
-
-    def step(self, actions: dict[str, Any]):
-        obs, rewards, terms, truncs, infos = self.env.step(actions)
-        flat = {}
-        for agent, info in infos.items():
-            fields = {"k": info["k"], **info["terms"]}
-            flat[agent] = {key: float(fields[key]) for key in INFO_FIELDS}
-        return obs, rewards, terms, truncs, flat
 
 
 def make_env(scenario: str = "small", seed: int = 0, **kwargs: Any) -> PettingZooWrapper:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fgamcd_env
+from fgamcd_env.adapters import NumericInfos
 from fgamcd_env.wrappers import DiscreteActions
 
 pytest.importorskip("torchrl")
@@ -59,7 +60,7 @@ def test_collector_steps_match_direct_stepping() -> None:
 
 
 def test_numeric_infos_keep_reset_and_step_keys_equal() -> None:
-    env = ex.NumericInfos(fgamcd_env.parallel_env("small", seed=0, beamformer="fast"))
+    env = NumericInfos(fgamcd_env.parallel_env("small", seed=0, beamformer="fast"))
     _, infos = env.reset(seed=0)
     keys = {a: set(i) for a, i in infos.items()}
     _, _, _, _, infos = env.step({a: np.array([1, 0, 0]) for a in env.agents})

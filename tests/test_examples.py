@@ -16,6 +16,7 @@ import pytest
 from pettingzoo.utils import BaseParallelWrapper
 
 import fgamcd_env
+from fgamcd_env.adapters import AgentSlotsVectorEnv
 from fgamcd_env.wrappers import CentralisedEnv, DiscreteActions
 
 STEPS = 12  # with max_cycles=5: two episode ends and resets inside every rollout
@@ -63,7 +64,7 @@ def _check_transitions_match_direct_stepping(agent_specific: bool) -> None:
 
     ex.quiet_vector_return_warning()
     copies = 2
-    venv = ex.AgentSlotsVectorEnv([lambda: _masked_env(agent_specific)] * copies)
+    venv = AgentSlotsVectorEnv([lambda: _masked_env(agent_specific)] * copies)
     agents, n = venv.agents, len(venv.agents)
     torch.manual_seed(0)
     np.random.seed(0)  # noqa: NPY002 - tianshou's exploration noise uses the global RNG
@@ -161,7 +162,7 @@ def test_agent_slots_reject_bad_use() -> None:
     with pytest.raises(ValueError, match="2 actions for 3 slots"):
         venv.step(np.zeros(2, dtype=int), [0, 1, 2])
     with pytest.raises(ValueError, match="DiscreteActions"):
-        ex.AgentSlotsVectorEnv([lambda: fgamcd_env.parallel_env("small", seed=0)])
+        AgentSlotsVectorEnv([lambda: fgamcd_env.parallel_env("small", seed=0)])
     with pytest.raises(ValueError, match="positive"):
         ex.main(epochs=0)
 
