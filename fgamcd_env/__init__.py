@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fgamcd_env.core.config import LearningConfig, RepositoryConfig, ScenarioConfig
+from fgamcd_env.core.config import RepositoryConfig, ScenarioConfig
 from fgamcd_env.core.presets import PRESETS, get_config, register_preset
 from fgamcd_env.core.repository import Repository, build_repository
 from fgamcd_env.core.scenario import Scenario, SeedLike, make_instance
@@ -19,7 +19,6 @@ from fgamcd_env.env import FGAMCDParallelEnv, env, parallel_env, raw_env
 __all__ = [
     "PRESETS",
     "FGAMCDParallelEnv",
-    "LearningConfig",
     "Repository",
     "RepositoryConfig",
     "Scenario",

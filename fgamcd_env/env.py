@@ -12,22 +12,22 @@ Reward             (12), identical for every agent; ``infos[agent]["terms"]`` ho
 Episode end        truncation after K steps (or ``max_cycles``); no termination
 =================  ===================================================================
 
-Arguments of ``parallel_env`` / ``raw_env``: ``scenario`` (preset name or ``ScenarioConfig``),
-``seed`` (instance seed), ``beamformer`` (``"fast" | "sdp_dc" | "nonrobust" | "mrt_tdma" |
-"best"``; ``"best"`` is beyond the paper: an oracle that delivers each PB by robust CoMP
-(``"fast"``) or TDMA unicasting (``"mrt_tdma"``), whichever gives the better reward (12), i.e.
-QoS-feasible first, then the lower delay; used by the centralised reference), ``error_model``
-(``"stacked"`` (28) or ``"per_node"`` (4)), ``eps_hot`` (hybrid multicast: PBs with at most
-``eps_hot`` requesting users are unicast, None = always broadcast), ``full_comp`` (every
+Arguments of ``parallel_env`` (and of the AEC forms ``env``, ``raw_env``): ``scenario`` (preset
+name or ``ScenarioConfig``), ``seed`` (instance seed), ``beamformer`` (``"fast" | "sdp_dc" |
+"nonrobust" | "mrt_tdma" | "best"``; ``"best"`` is beyond the paper: an oracle that delivers each
+PB by robust CoMP (``"fast"``) or TDMA unicasting (``"mrt_tdma"``), whichever gives the better
+reward (12), i.e. QoS-feasible first, then the lower delay; used by the centralised reference),
+``error_model`` (``"stacked"`` (28) or ``"per_node"`` (4)), ``eps_hot`` (hybrid multicast: PBs with
+at most ``eps_hot`` requesting users are unicast, None = always broadcast), ``full_comp`` (every
 node that can receive the PB takes part: the caching node migrates it to all others),
 ``delivery_groups`` (``"pb"``: one broadcast to every requester of PB k; ``"model"``: one per
-requested model, for whole-model delivery), ``cooperation`` (False: no migration, each node
-serves only its own users, alone), ``prune_migrations`` (beyond the paper: before migrating,
-the nodes exchange their caching bits a_n(k), so no PB is migrated into a node that caches it
-and each other node receives it once, over its fastest link; participation and broadcast are
-unchanged, only redundant migration delay goes), ``resample_on_reset`` (draw a fresh instance
-at every reset), ``action_masks``, ``max_cycles``, ``render_mode`` (``"ansi" | "rgb_array" |
-"human"``) and scenario overrides as keywords.
+requested model, for whole-model delivery), ``cooperation`` (False: no migration, each node serves
+only its own users, alone), ``prune_migrations`` (beyond the paper: before migrating, the nodes
+exchange their caching bits a_n(k), so no PB is migrated into a node that caches it and each other
+node receives it once, over its fastest link; participation and broadcast are unchanged, only
+redundant migration delay goes), ``resample_on_reset`` (draw a fresh instance at every reset),
+``action_masks``, ``max_cycles``, ``render_mode`` (``"ansi" | "rgb_array" | "human"``) and scenario
+overrides as keywords.
 
 The instance is static by default (the paper's setting): beamforming results are memoised by
 (k, participating nodes, delivery method), so repeated training episodes never re-solve the same
@@ -59,8 +59,9 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-from pettingzoo import ParallelEnv
-from pettingzoo.utils import parallel_to_aec
+from pettingzoo import AECEnv, ParallelEnv
+from pettingzoo.utils import OrderEnforcingWrapper
+from pettingzoo.utils.conversions import parallel_to_aec_wrapper
 
 from fgamcd_env.core import observation as obs_mod
 from fgamcd_env.core import system
@@ -470,11 +471,6 @@ class FGAMCDParallelEnv(ParallelEnv):
         close_figures()
 
 
-def raw_env(**kwargs: Any) -> FGAMCDParallelEnv:
-    """The unwrapped parallel environment."""
-    return FGAMCDParallelEnv(**kwargs)
-
-
 def parallel_env(
     scenario: str | ScenarioConfig = "paper",
     seed: int | None = None,
@@ -485,10 +481,17 @@ def parallel_env(
     return FGAMCDParallelEnv(scenario=scenario, seed=seed, beamformer=beamformer, **kwargs)
 
 
-def env(**kwargs: Any):
-    """AEC form: ``parallel_to_aec`` (which adds PettingZoo's ``OrderEnforcingWrapper``).
+def raw_env(**kwargs: Any) -> AECEnv:
+    """The AEC form without wrappers (PettingZoo's convention): the parallel env converted by
+    ``parallel_to_aec_wrapper``; ``kwargs`` as for :func:`parallel_env`."""
+    return parallel_to_aec_wrapper(parallel_env(**kwargs))
+
+
+def env(**kwargs: Any) -> AECEnv:
+    """The AEC form with PettingZoo's ``OrderEnforcingWrapper`` (``kwargs`` as for
+    :func:`parallel_env`).
 
     PettingZoo's ``AssertOutOfBoundsWrapper`` only accepts ``Discrete`` actions; ours are
     ``MultiDiscrete`` and are range-checked by the environment itself.
     """
-    return parallel_to_aec(parallel_env(**kwargs))
+    return OrderEnforcingWrapper(raw_env(**kwargs))

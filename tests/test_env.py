@@ -325,3 +325,16 @@ def test_spaces_are_cached_per_instance_and_envs_are_collected():
     del env
     gc.collect()
     assert ref() is None  # nothing (e.g. a class-level cache) keeps a dropped env alive
+
+
+def test_aec_forms_follow_pettingzoo_convention():
+    """``raw_env`` is the unwrapped AEC form, ``env`` adds the order-enforcing wrapper."""
+    from pettingzoo.utils import OrderEnforcingWrapper
+    from pettingzoo.utils.conversions import parallel_to_aec_wrapper
+
+    raw = fgamcd_v0.raw_env(**SMALL)
+    wrapped = fgamcd_v0.env(**SMALL)
+    assert isinstance(raw, parallel_to_aec_wrapper)
+    assert isinstance(wrapped, OrderEnforcingWrapper)
+    assert isinstance(wrapped.env, parallel_to_aec_wrapper)
+    assert isinstance(raw.unwrapped, fgamcd_env.FGAMCDParallelEnv)

@@ -242,34 +242,3 @@ class ScenarioConfig:
         if isinstance(repo, dict):
             overrides = {**overrides, "repository": self.repository.replace(**repo)}
         return _replace(self, overrides)
-
-
-@dataclass(frozen=True)
-class LearningConfig:
-    """Learning hyperparameters of Table II (used by the agents; here so the table is whole)."""
-
-    discount: float = 0.95  # gamma
-    episodes: int = 600  # E
-    augmentation_period: int = 10  # E-bar, episodes between decays of the synthetic budget
-    synthetic_ratio: float = 0.8  # tau_0
-    acceptance_threshold: float = 1.12  # xi, prediction-error bound (17)
-    budget_decay: float = 0.8  # Lambda in (18)
-    dc_penalty: float = 1.0  # mu of the DC rank-one penalty (32)-(33)
-
-    def __post_init__(self) -> None:
-        own = "LearningConfig"
-        if not 0.0 <= self.discount < 1.0:
-            _fail(own, "discount", self.discount, "must be in [0, 1)")
-        for name in ("episodes", "augmentation_period"):
-            if int(getattr(self, name)) != getattr(self, name) or getattr(self, name) < 1:
-                _fail(own, name, getattr(self, name), "must be a positive integer")
-        if not 0.0 <= self.synthetic_ratio <= 1.0:
-            _fail(own, "synthetic_ratio", self.synthetic_ratio, "must be in [0, 1]")
-        if not 0.0 < self.budget_decay <= 1.0:
-            _fail(own, "budget_decay", self.budget_decay, "must be in (0, 1]")
-        for name in ("acceptance_threshold", "dc_penalty"):
-            if not getattr(self, name) > 0:
-                _fail(own, name, getattr(self, name), "must be > 0")
-
-    def replace(self, **overrides: Any) -> LearningConfig:
-        return _replace(self, overrides)
