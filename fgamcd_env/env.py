@@ -8,26 +8,41 @@ Observation        ``Box(0, 1, (N * (2 + ceil(U/N)),), float32)``, o_n(k) of (10
                    ``paper``), or with ``action_masks=True`` ``{"observation", "action_mask"}``,
                    the mask a tuple of N int8 arrays of shape (2,) (as ``MultiDiscrete.sample``)
 State              ``Box(0, 1, (N * N * (2 + ceil(U/N)),), float32)``, s(k) = [o_n(k) for all n]
-Reward             (12), identical for every agent; ``infos[agent]["terms"]`` holds its terms
+Reward             (12) by default, identical for every agent; ``reward="learning"`` (or a
+                   ``RewardConfig``) the learners' shaped form. ``infos[agent]["terms"]``
+                   holds the (12) terms, ``infos[agent]["shaped"]`` the shaped ones
 Episode end        truncation after K steps (or ``max_cycles``); no termination
 =================  ===================================================================
 
-Arguments of ``parallel_env`` (and of the AEC forms ``env``, ``raw_env``): ``scenario`` (preset
-name or ``ScenarioConfig``), ``seed`` (instance seed), ``beamformer`` (``"fast" | "sdp_dc" |
-"nonrobust" | "mrt_tdma" | "best"``; ``"best"`` is beyond the paper: an oracle that delivers each
-PB by robust CoMP (``"fast"``) or TDMA unicasting (``"mrt_tdma"``), whichever gives the better
-reward (12), i.e. QoS-feasible first, then the lower delay; used by the centralised reference),
-``error_model`` (``"stacked"`` (28) or ``"per_node"`` (4)), ``eps_hot`` (hybrid multicast: PBs with
-at most ``eps_hot`` requesting users are unicast, None = always broadcast), ``full_comp`` (every
-node that can receive the PB takes part: the caching node migrates it to all others),
-``delivery_groups`` (``"pb"``: one broadcast to every requester of PB k; ``"model"``: one per
-requested model, for whole-model delivery), ``cooperation`` (False: no migration, each node serves
-only its own users, alone), ``prune_migrations`` (beyond the paper: before migrating, the nodes
-exchange their caching bits a_n(k), so no PB is migrated into a node that caches it and each other
-node receives it once, over its fastest link; participation and broadcast are unchanged, only
-redundant migration delay goes), ``resample_on_reset`` (draw a fresh instance at every reset),
-``action_masks``, ``max_cycles``, ``render_mode`` (``"ansi" | "rgb_array" | "human"``) and scenario
-overrides as keywords.
+Arguments of ``parallel_env`` (and of the AEC forms ``env``, ``raw_env``); any other keyword is a
+``ScenarioConfig`` override (an unknown one is an error):
+
+========================  ==========================================================================
+``scenario``              preset name (``"paper"``, ``"llm"``, ``"small"``) or a ``ScenarioConfig``
+``seed``                  instance seed (same seed, same instance)
+``beamformer``            ``"fast"`` (robust CoMP, default), ``"sdp_dc"`` (the paper's SDP + DC),
+                          ``"nonrobust"``, ``"mrt_tdma"`` (TDMA unicasting with MRT) or ``"best"``
+                          (beyond the paper: per PB the better of ``"fast"`` and ``"mrt_tdma"`` by
+                          reward (12); used by the centralised reference)
+``error_model``           ``"stacked"`` (relaxation (28), default) or ``"per_node"`` (the sets (4))
+``eps_hot``               hybrid multicast: PBs with at most ``eps_hot`` requesters are unicast
+``full_comp``             every node that can receive the PB takes part (the caching node migrates
+                          it to all others)
+``delivery_groups``       ``"pb"`` (one broadcast per PB) or ``"model"`` (one per requested model:
+                          whole-model delivery)
+``cooperation``           False: no migration, each node serves only its own users, alone
+``prune_migrations``      beyond the paper: no PB is migrated into a node that caches it, each other
+                          node receives it once over its fastest link (only redundant delay goes)
+``reward``                ``"paper"`` (12), ``"learning"`` (``core.reward.LEARNING_REWARD``), a dict
+                          of ``RewardConfig`` fields or a ``RewardConfig``
+``observed_demand_only``  node n may cache PB k only if a user it observes (its own or a visible
+                          node's, the demand bits of o_n) requests it: in the action mask, and
+                          enforced like the storage rule
+``resample_on_reset``     draw a fresh instance at every reset
+``action_masks``          dict observations with the caching mask (storage, observed demand)
+``max_cycles``            stop after this many steps (PBs)
+``render_mode``           ``"ansi"``, ``"rgb_array"`` or ``"human"``
+========================  ==========================================================================
 
 The instance is static by default (the paper's setting): beamforming results are memoised by
 (k, participating nodes, delivery method), so repeated training episodes never re-solve the same
@@ -67,6 +82,7 @@ from fgamcd_env.core import observation as obs_mod
 from fgamcd_env.core import system
 from fgamcd_env.core.config import ScenarioConfig
 from fgamcd_env.core.presets import get_config
+from fgamcd_env.core.reward import RewardConfig, shaped_reward
 from fgamcd_env.core.scenario import Scenario, make_instance
 from fgamcd_env.delivery import (
     BEST_OF,
@@ -103,6 +119,8 @@ class FGAMCDParallelEnv(ParallelEnv):
         prune_migrations: bool = False,
         resample_on_reset: bool = False,
         action_masks: bool = False,
+        observed_demand_only: bool = False,
+        reward: RewardConfig | str | dict[str, Any] | None = None,
         max_cycles: int | None = None,
         render_mode: str | None = None,
         **overrides: Any,
@@ -135,6 +153,9 @@ class FGAMCDParallelEnv(ParallelEnv):
         self.prune_migrations = bool(prune_migrations)
         self.resample_on_reset = bool(resample_on_reset)
         self.action_masks = bool(action_masks)
+        self.observed_demand_only = bool(observed_demand_only)
+        self.reward_config = RewardConfig.from_value(reward)
+        self._shaped: list[float] = []
         self.max_cycles = max_cycles
         self.render_mode = render_mode
         self.scenario: Scenario = make_instance(self.config, seed)
@@ -185,8 +206,11 @@ class FGAMCDParallelEnv(ParallelEnv):
         return k if self.max_cycles is None else min(k, int(self.max_cycles))
 
     def _setup_instance(self) -> None:
-        self._slots = obs_mod.slot_table(self.scenario)
-        self._requested = self.scenario.demand.any(axis=1)
+        sc = self.scenario
+        self._slots = obs_mod.slot_table(sc)
+        self._requested = sc.demand.any(axis=1)
+        # (K, N): some user that node n observes (its own, or a visible node's) requests PB k
+        self._observed = (sc.demand.astype(np.int64) @ sc.visibility[:, sc.user_node].T) > 0
         self._memo.clear()
 
     def reset(self, seed: int | None = None, options: dict | None = None):
@@ -200,6 +224,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         self._remaining = np.full(self.config.num_nodes, float(self.config.storage_bytes))
         self._cached = np.zeros((self.config.num_nodes, self.scenario.num_pbs), dtype=bool)
         self._history = []
+        self._shaped = []
         self._migrations = []
         self._last = {}
         self._obs = obs_mod.observations(self.scenario, 0, self._remaining, self._slots)
@@ -209,12 +234,19 @@ class FGAMCDParallelEnv(ParallelEnv):
     def state(self) -> np.ndarray:
         return self._obs.reshape(-1).copy()
 
-    def _mask(self, i: int) -> tuple[np.ndarray, ...]:
-        fits = self._k < self.scenario.num_pbs and (
-            self._remaining[i] >= self.scenario.pb_sizes_bytes[self._k]
-        )
-        allowed = np.array([1, 1] if fits else [1, 0], dtype=np.int8)
-        return tuple(allowed.copy() for _ in range(self.config.num_nodes))
+    def cache_allowed(self) -> np.ndarray:
+        """(N,) whether each node may cache the current PB: it fits in C~_n(k) and, with
+        ``observed_demand_only``, a user the node observes requests it."""
+        k = self._k
+        n = self.config.num_nodes
+        if k >= self.scenario.num_pbs:
+            return np.zeros(n, dtype=bool)
+        ok = self._remaining >= self.scenario.pb_sizes_bytes[k]
+        return ok & self._observed[k] if self.observed_demand_only else ok
+
+    def _mask(self, i: int, allowed: np.ndarray) -> tuple[np.ndarray, ...]:
+        row = np.array([1, 1] if allowed[i] else [1, 0], dtype=np.int8)
+        return tuple(row.copy() for _ in range(self.config.num_nodes))
 
     def _observe(self) -> dict[str, Any]:
         if not self.action_masks:
@@ -223,8 +255,9 @@ class FGAMCDParallelEnv(ParallelEnv):
                 for i, a in enumerate(self.possible_agents)
                 if a in self.agents
             }
+        allowed = self.cache_allowed()
         return {
-            a: {"observation": self._obs[i].copy(), "action_mask": self._mask(i)}
+            a: {"observation": self._obs[i].copy(), "action_mask": self._mask(i, allowed)}
             for i, a in enumerate(self.possible_agents)
             if a in self.agents
         }
@@ -347,7 +380,8 @@ class FGAMCDParallelEnv(ParallelEnv):
         size = float(sc.pb_sizes_bytes[k])
         asked_cache = np.diag(bits).copy()
         asked_migrate = bits & ~np.eye(n, dtype=bool)
-        decision = system.apply_forcing(asked_cache, asked_migrate, self._remaining, size)
+        cache_ok = asked_cache & self._observed[k] if self.observed_demand_only else asked_cache
+        decision = system.apply_forcing(cache_ok, asked_migrate, self._remaining, size)
         migrate = decision.migrate
         if not self.cooperation:
             migrate = np.zeros_like(migrate)
@@ -358,6 +392,13 @@ class FGAMCDParallelEnv(ParallelEnv):
         if self.prune_migrations:
             migrate = system.prune_migrations(decision.cache, migrate, sc.backhaul_bps[k])
         terms, out, lam = self.pb_outcome(k, decision.cache, migrate)
+        shaped = None
+        if not self.reward_config.is_paper:
+            cached = (
+                np.int64(decision.cache.sum()) * sc.pb_sizes_bytes[k] / self.config.storage_bytes
+            )
+            shaped = shaped_reward(self.reward_config, terms, cached)
+            self._shaped.append(shaped.reward)
         self._history.append(terms)
         self._migrations.append(migrate)
         self._cached[:, k] = decision.cache
@@ -370,6 +411,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         common = {
             "k": k,
             "terms": terms.as_dict(),
+            **({} if shaped is None else {"shaped": shaped.as_dict()}),
             "participating": lam.tolist(),
             "cache": decision.cache.tolist(),
             "migrate": migrate.astype(int).tolist(),
@@ -394,7 +436,11 @@ class FGAMCDParallelEnv(ParallelEnv):
                     "no_delivery": sum(t.no_delivery for t in self._history),
                     "return": sum(t.reward for t in self._history),
                 }
-        rewards = dict.fromkeys(self.agents, float(terms.reward))
+                if shaped is not None:
+                    infos[a]["episode"]["shaped_return"] = float(sum(self._shaped))
+        rewards = dict.fromkeys(
+            self.agents, float(terms.reward) if shaped is None else shaped.reward
+        )
         terminations = dict.fromkeys(self.agents, False)
         truncations = dict.fromkeys(self.agents, done)
         self._last = {
