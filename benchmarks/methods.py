@@ -51,6 +51,7 @@ REFERENCE_METHODS: tuple[str, ...] = (
     "no_cooperation_known_requests",
     "coarse_known_requests",
     "centralised",
+    "optimum",
 )
 METHODS: tuple[str, ...] = (*LEARNED, *BASELINE_METHODS, *REFERENCE_METHODS)
 # The five methods the paper's headline reductions compare MAASN-DA against, in its order.
@@ -66,6 +67,7 @@ LABELS: dict[str, str] = {
     "no_cooperation_known_requests": "W/o cooperation, known requests (ours)",
     "coarse_known_requests": "Coarse-grained, known requests (ours)",
     "centralised": "Centralised reference (ours)",
+    "optimum": "Optimum of P1 (ours)",
 }
 STYLES: dict[str, dict[str, str]] = {
     "maasn-da": {"color": "tab:red", "marker": "o"},
@@ -78,7 +80,35 @@ STYLES: dict[str, dict[str, str]] = {
     "no_cooperation_known_requests": {"color": "tab:pink", "marker": "v"},
     "coarse_known_requests": {"color": "tab:gray", "marker": "x"},
     "centralised": {"color": "black", "marker": "*"},
+    "optimum": {"color": "black", "marker": "P"},
 }
+# What each method does, as the reports state it (one line each).
+FORMS: dict[str, str] = {
+    "maasn-da": "MAASN-DA's greedy policy (600 training episodes, or the shipped reference "
+    "policy where one exists); robust CoMP by `fast`",
+    "qmix-da": "QMIX-DA's greedy policy (as MAASN-DA)",
+    "trimcaching": "placement from the request probabilities (TrimCaching's greedy on the "
+    "expected hit ratio); migration by the greedy search; robust CoMP",
+    "no_cooperation": "each node places for its own users' request probabilities; no "
+    "migration; each node serves its own users alone",
+    "tdma": "stand-in for MAASN-DA's caching and migration: request-aware TrimCaching "
+    "placement and the greedy migration search; TDMA unicasting with MRT",
+    "coarse": "whole models by request probability, no PB sharing, until storage is full; "
+    "greedy migration; one broadcast per requested model",
+    "trimcaching_known_requests": "TrimCaching's greedy on the realised requests; greedy "
+    "migration; robust CoMP",
+    "no_cooperation_known_requests": "each node places for its own users' realised requests; "
+    "no migration; alone",
+    "coarse_known_requests": "whole models by realised popularity; greedy migration; one "
+    "broadcast per requested model",
+    "centralised": "full-information greedy search over placements and migrations; per PB the "
+    "better of robust CoMP and TDMA",
+    "optimum": "the exact optimum of P1 for the `fast` beamformer: a MILP over caching, "
+    "migration and each PB's participant set (N <= 8)",
+}
+# The paper's methods whose caching or migration it optimises "through our approach": the forms
+# to compare with, best first (``benchmarks.sweeps.paper_form`` takes the first one present).
+PAPER_FORMS: dict[str, tuple[str, ...]] = {}
 CACHE_ENV = "FGAMCD_BENCH_CACHE"
 _cache_dir: Path | None = None
 
@@ -224,6 +254,70 @@ def make_baseline(method: str) -> Any:
     if method not in BASELINES:
         raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
     return BASELINES[method]()
+
+
+def reference_seeds(method: str, scenario: str, overrides: Mapping[str, Any]) -> tuple[int, ...]:
+    """Seeds with a shipped reference policy of ``method`` at (``scenario``, ``overrides``)
+    (canonical overrides); () for other methods or without the ``agents`` package."""
+    if method not in LEARNED:
+        return ()
+    try:
+        from agents.reference import available
+    except ImportError:
+        return ()
+    want = canonical_overrides(scenario, overrides)
+    return tuple(
+        sorted(
+            r.seed
+            for r in available()
+            if r.algo == method
+            and r.scenario == scenario
+            and canonical_overrides(scenario, r.overrides) == want
+        )
+    )
+
+
+def reference_rows(
+    method: str,
+    scenario: str,
+    overrides: Mapping[str, Any] | None,
+    seed: int,
+    cache: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluation rows of the shipped reference policy (``agents.reference``), cached like a
+    baseline's; the rows carry the policy's training budget as ``episodes``."""
+    from agents.reference import find, load_reference
+
+    from baselines.evaluate import evaluate
+    from fgamcd_env.core.presets import get_config
+
+    ov = canonical_overrides(scenario, overrides)
+    ref = find(method, scenario, ov, seed)
+    cache = cache_dir() if cache is None else cache
+    meta = {
+        "reference": method,
+        "scenario": scenario,
+        "overrides": ov,
+        "seed": int(seed),
+        "digest": ref.digest,
+    }
+
+    def run() -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        policy = load_reference(method, scenario, ov, seed)
+        rows = evaluate(
+            policy,
+            get_config(scenario, **config_overrides(ov)),
+            seeds=[int(seed)],
+            **policy.env_kwargs,
+        )
+        wall = time.perf_counter() - t0
+        return [
+            jsonable({**r, "episodes": ref.episodes, "method_wall_s": wall / len(rows)})
+            for r in rows
+        ]
+
+    return _cached_rows(cache, f"ref-{stable_hash(meta)}.json", meta, run)
 
 
 def _agents() -> tuple[Any, Any]:
@@ -555,19 +649,28 @@ def run_method(
     train_options: Mapping[str, Any] | None = None,
     beamformer: str = "fast",
     cache: Path | None = None,
+    policy: str = "train",
 ) -> list[dict[str, Any]]:
     """Evaluation rows of ``method`` at (``scenario`` + ``overrides``, ``seed``).
 
     Learned methods are trained first (``episodes``, ``train_options`` go to ``TrainConfig``;
-    they use TrainConfig's own beamformer); baselines ignore ``episodes``. Every row gets
-    ``method`` and ``method_wall_s`` (seconds the evaluation, or training + evaluation, took when
-    it was computed, cached or not), and drops the per-node storage columns.
+    they use TrainConfig's own beamformer), or with ``policy="reference"`` the shipped reference
+    policy of the instance is evaluated; baselines ignore ``episodes`` and ``policy``. Every row
+    gets ``method`` and ``method_wall_s`` (seconds the evaluation, or training + evaluation, took
+    when it was computed, cached or not), and drops the per-node storage columns.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
-    if method in LEARNED:
+    if policy not in ("train", "reference"):
+        raise ValueError(f"policy={policy!r}: must be 'train' or 'reference'")
+    if method in LEARNED and policy == "reference":
+        rows = reference_rows(method, scenario, overrides, seed, cache)
+    elif method in LEARNED:
         res = train_cached(method, scenario, overrides, seed, episodes, train_options, cache)
-        rows = [{**r, "method_wall_s": res["wall_s"]} for r in res["eval_rows"]]
+        rows = [
+            {**r, "episodes": int(episodes), "method_wall_s": res["wall_s"]}
+            for r in res["eval_rows"]
+        ]
     else:
         rows = evaluate_cached(method, scenario, overrides, seed, beamformer, cache)
     if not rows:

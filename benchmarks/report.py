@@ -2,7 +2,9 @@
 
 The headline table puts our reductions of MAASN-DA's total delay vs QMIX-DA, TrimCaching,
 without cooperation, TDMA and coarse-grained caching (Figs. 8, 9, 13, 18) next to the paper's
-(SPEC section 9), with the verdict of ``benchmarks.sweeps.agreement``. Summaries are recomputed
+(SPEC section 9), with each side's QoS-infeasible and undelivered PBs and return (12), the seeds
+and training budget behind it, and the verdict of ``benchmarks.sweeps.verdict`` (which ranks by
+the return). Learned rows below ``MIN_TRAINED_EPISODES`` are left out. Summaries are recomputed
 from each figure's CSV, so the report always matches the data. Figures of the paper without a
 module, without results, or whose module fails to load are listed as missing, not dropped.
 """
@@ -19,9 +21,18 @@ from typing import Any
 
 from benchmarks import figures
 from benchmarks.methods import LABELS, PAPER_COMPETITORS
-from benchmarks.sweeps import AGREE_PP, FULL_EPISODES, Sweep, agreement, standing_across
+from benchmarks.sweeps import (
+    AGREE_PP,
+    MIN_TRAINED_EPISODES,
+    Sweep,
+    gap_to_optimum,
+    instance_keys,
+    metrics_text,
+    standing_across,
+    trained,
+)
 
-# Every figure and table of the paper's section V that issue 7 asks for.
+# Every figure and table of the paper's section V.
 EXPECTED: tuple[str, ...] = (
     "fig6",
     "fig7",
@@ -68,71 +79,125 @@ def _status(meta: dict[str, Any]) -> str:
     return text
 
 
-def _episodes(df: Any) -> str:
-    """Training episodes of MAASN-DA in the figure's rows ("—" if it has no rows)."""
-    if df is None or "episodes" not in df:
-        return "—"
-    eps = df.loc[df["method"] == "maasn-da", "episodes"].dropna()
-    return str(int(eps.max())) if len(eps) else "—"
-
-
 def headline_rows(out: Path) -> list[list[str]]:
-    """Table rows: figure, where, MAASN-DA episodes, competitor, paper %, ours %, verdict."""
+    """Table rows: figure, where, vs (form), seeds, episodes, MAASN-DA, method, paper %, ours %,
+    verdict (see ``Sweep.headline_rows``)."""
     reg = figures.registry()
     rows = []
     for name in HEADLINE_FIGURES:
         mod = reg.get(name)
         sweep = getattr(mod, "SWEEP", None)
         head = getattr(sweep, "headline", None)
-        df = _load(out, name)[0] if mod is not None else None
-        ours = sweep.reductions(df) if df is not None and sweep is not None else {}
-        where = head.where if head is not None else "?"
-        for m in PAPER_COMPETITORS:
-            paper = head.paper[m] if head is not None else math.nan
-            val = ours.get(m, math.nan)
-            shown = f"{val:.2f}" if val is not None and math.isfinite(val) else "—"
-            verdict = agreement(val, paper) if df is not None else "missing (no results)"
-            rows.append([name, where, _episodes(df), LABELS[m], f"{paper:.2f}", shown, verdict])
+        if sweep is None or head is None:
+            continue
+        df = _load(out, name)[0]
+        if df is None:
+            for m in PAPER_COMPETITORS:
+                rows.append(
+                    [
+                        name,
+                        head.where,
+                        LABELS[m],
+                        "—",
+                        "—",
+                        "—",
+                        "—",
+                        f"{head.paper[m]:.2f}",
+                        "—",
+                        "missing (no results)",
+                    ]
+                )
+            continue
+        for r in sweep.headline_rows(df):
+            shown = f"{r.delay_reduction:.2f}" if math.isfinite(r.delay_reduction) else "—"
+            form = f" ({r.competitor})" if r.competitor != r.competitor_key else ""
+            rows.append(
+                [
+                    name,
+                    head.where,
+                    LABELS[r.competitor_key] + form,
+                    ", ".join(map(str, r.seeds)) or "—",
+                    "—" if r.episodes is None else str(r.episodes),
+                    metrics_text(r.ours),
+                    metrics_text(r.theirs),
+                    f"{r.paper:.2f}",
+                    shown,
+                    r.verdict,
+                ]
+            )
     return rows
 
 
-def standing_section(out: Path) -> list[str]:
-    """Markdown: MAASN-DA's delay against each method on every instance any sweep evaluated."""
+def _frames(out: Path) -> list[tuple[str, Sweep, Any]]:
     reg = figures.registry()
     frames = []
     for name in dict.fromkeys([*EXPECTED, *reg]):
         sweep = getattr(reg.get(name), "SWEEP", None)
         df = _load(out, name)[0] if isinstance(sweep, Sweep) else None
         if df is not None and len(df):
-            frames.append((name, sweep, df))
-    table = {m: v for m, v in standing_across(frames).items() if v[0]}
-    if not table:
+            frames.append((name, sweep, trained(df)[0]))
+    return frames
+
+
+def standing_section(out: Path) -> list[str]:
+    """Markdown: MAASN-DA against each method on every instance any sweep evaluated."""
+    frames = _frames(out)
+    by_delay = {m: v for m, v in standing_across(frames, by="delay").items() if v[0]}
+    by_return = standing_across(frames, by="return")
+    if not by_delay:
         return []
     lines = [
         "## MAASN-DA instance by instance, every method sweep",
         "",
         "Every problem instance (scenario point and seed) that a method sweep evaluated counts "
         "once, named after the first figure that has it (Table II's point is in most sweeps). "
-        "On the instances where both were evaluated: where MAASN-DA's total delay is lower than "
-        "the method's; a tie counts as not lower. The paper has it lower everywhere.",
+        "On the instances where both were evaluated: where MAASN-DA's delay is lower and where "
+        "its return (12) is higher than the method's; a tie counts as not better. The paper has "
+        "MAASN-DA's delay lower everywhere.",
         "",
+        "| vs | lower delay at | higher return at | return not higher at |",
+        "| --- | --- | --- | --- |",
     ]
-    eps = [
-        int(df.loc[df["method"] == "maasn-da", "episodes"].max())
-        for _, _, df in frames
-        if "episodes" in df and (df["method"] == "maasn-da").any()
-    ]
-    if eps and min(eps) < FULL_EPISODES:
-        lines += [
-            f"Some MAASN-DA rows were trained for only {min(eps)} of {FULL_EPISODES} episodes "
-            "(--quick): this table then shows that the pipeline runs, not how MAASN-DA does.",
-            "",
-        ]
-    lines += ["| vs | lower at | not lower at |", "| --- | --- | --- |"]
-    for m, (n, worse) in table.items():
+    for m, (n, worse) in by_delay.items():
         unit = "instance" if n == 1 else "instances"
+        r_n, r_worse = by_return[m]
         lines.append(
-            f"| {LABELS[m]} | {n - len(worse)} of {n} {unit} | {', '.join(worse) or '—'} |"
+            f"| {LABELS[m]} | {n - len(worse)} of {n} {unit} | {r_n - len(r_worse)} of {r_n} | "
+            f"{', '.join(r_worse) or '—'} |"
+        )
+    return [*lines, ""]
+
+
+def optimum_section(out: Path) -> list[str]:
+    """Markdown: every method's gap to the exact optimum, over the instances where it ran."""
+    import pandas as pd
+
+    parts = []
+    for _, _, df in _frames(out):
+        gap = gap_to_optimum(df)
+        if gap is None or not {"scenario", "overrides"} <= set(df.columns):
+            continue
+        parts.append(df.assign(_gap=gap, _inst=instance_keys(df)))
+    if not parts:
+        return []
+    rows = pd.concat(parts, ignore_index=True).drop_duplicates(["_inst", "method"])
+    rows = rows[(rows["method"] != "optimum") & rows["_gap"].notna()]
+    if rows.empty:
+        return []
+    lines = [
+        "## Gap to the optimum",
+        "",
+        "The optimum of P1 for the `fast` beamformer (``baselines.optimum``) on every instance "
+        "where it ran (N <= 8), each instance counted once. Gap = (cost - optimal cost) / "
+        "optimal cost, cost = -return (12).",
+        "",
+        "| method | instances | mean gap (%) | median (%) | max (%) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for m, g in rows.groupby("method", sort=False):
+        lines.append(
+            f"| {LABELS.get(m, m)} | {len(g)} | {g['_gap'].mean():.1f} | "
+            f"{g['_gap'].median():.1f} | {g['_gap'].max():.1f} |"
         )
     return [*lines, ""]
 
@@ -152,22 +217,25 @@ def build_report(out: str | Path) -> str:
         "## Headline: reduction of MAASN-DA's model downloading delay",
         "",
         "Ours = mean over the figure's points of (delay of the method - delay of MAASN-DA) / delay "
-        f"of the method, delays averaged over seeds. Verdict: *agree* if within {AGREE_PP:g} "
-        "percentage points of the paper's value with the same sign, *same direction* if the sign "
-        "matches but the size does not, *disagree* if MAASN-DA is slower. Read delays together "
-        "with the QoS-failed PBs in each figure's summary: an undelivered PB costs a penalty, not "
-        "a delay. *Episodes* is MAASN-DA's training budget (the paper's is 600; `--quick` "
-        "trains for a few episodes only, so its numbers there say nothing about the method).",
+        "of the method, delays averaged over seeds. MAASN-DA and method: delay (QoS-infeasible / "
+        "undelivered PBs), return (12), means over the seeds and points. Methods are ranked by "
+        "the return, which charges every QoS-infeasible and undelivered PB (an undelivered PB "
+        f"adds no delay). Verdict: *agree* if within {AGREE_PP:g} percentage points of the "
+        "paper's value with the same sign and MAASN-DA's return is at least the method's, "
+        "*same direction* if the sign matches but the size does not, *disagree* otherwise. "
+        f"Learned rows trained for fewer than {MIN_TRAINED_EPISODES} episodes are left out.",
         "",
-        "| figure | where | episodes | vs | paper (%) | ours (%) | verdict |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| figure | where | vs (form) | seeds | episodes | MAASN-DA | method | paper (%) | "
+        "ours (%) | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *("| " + " | ".join(r) + " |" for r in headline_rows(out)),
         "",
     ]
-    try:
-        lines += standing_section(out)
-    except Exception:
-        lines += ["Instance-by-instance table failed:", "", "```", traceback.format_exc(), "```"]
+    for section in (standing_section, optimum_section):
+        try:
+            lines += section(out)
+        except Exception:
+            lines += [f"{section.__name__} failed:", "", "```", traceback.format_exc(), "```"]
     missing = []
     sections = []
     names = list(dict.fromkeys([*EXPECTED, *reg]))

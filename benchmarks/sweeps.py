@@ -7,9 +7,17 @@ Figs. 8, 9, 13 and 18, the headline reductions of MAASN-DA's delay vs the five o
 
 One cell = (panel, x, series value, method, seed). ``run_point`` runs it with
 ``benchmarks.methods.run_method`` (learned methods are trained once per scenario point, seed and
-budget and cached across figures). Rows are ``baselines.evaluate`` rows plus the cell's keys,
-``num_pbs`` (K) and ``reuse_ratio_achieved`` (share of a stage-2 model's parameters that are
-frozen, parameter-weighted over the repository's stage-2 models).
+budget and cached across figures; where a shipped reference policy exists for the instance it is
+evaluated instead). Rows are ``baselines.evaluate`` rows plus the cell's keys, ``num_pbs`` (K)
+and ``reuse_ratio_achieved`` (share of a stage-2 model's parameters that are frozen,
+parameter-weighted over the repository's stage-2 models).
+
+Reading the results. Delay (8) counts only delivered PBs: a method that leaves a PB undelivered
+pays the penalty r2 in the return (12) but no delay. So every table puts the QoS-infeasible and
+undelivered PBs next to the delay, methods are ranked by the return (12), and MAASN-DA counts as
+better than a method at a point only if its return is higher (a lower delay with a lower return
+means it delivered less). Learned rows trained for fewer than ``MIN_TRAINED_EPISODES`` episodes
+are "not trained": they are left out of every comparison.
 
 A figure module is then a few lines::
 
@@ -32,28 +40,35 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchmarks.methods import (
+    FORMS,
     LABELS,
     LEARNED,
     METHODS,
     PAPER_COMPETITORS,
+    PAPER_FORMS,
     STYLES,
     canonical_overrides,
     config_overrides,
     full_comp_failures_cached,
+    reference_seeds,
     run_method,
 )
+from fgamcd_env.core.presets import get_config
 
 if TYPE_CHECKING:
     import pandas as pd
 
 FULL_EPISODES = 600  # Table II: E = 600 training episodes
-# Training budget of learned methods in --quick mode (every figure uses the same value so the
-# default point is trained once for all of them). Enough to produce every figure, not to learn:
-# a 2-episode training costs 20-60 s on the paper preset, so --quick also trains at few points
-# (``Axis.sparse_quick``).
+# Learned rows below this budget are "not trained" and left out of every comparison.
+MIN_TRAINED_EPISODES = FULL_EPISODES
+# Training budget of the Fig. 7 variants in --quick mode: enough to draw the figure, not to
+# learn. The sweeps never train in --quick mode: their learned cells exist only where a shipped
+# reference policy does.
 QUICK_EPISODES = 2
 FULL_SEEDS = 5
 QUICK_SEEDS = 1
+# The exact optimum enumerates 2^N - 1 participant sets per PB: only where N is at most this.
+OPTIMUM_MAX_NODES = 8
 # A reduction within this many percentage points of the paper's counts as agreement.
 AGREE_PP = 5.0
 # A curve whose per-x mean delays span less than this share of their mean counts as flat.
@@ -106,7 +121,7 @@ class Sweep:
     notes: str = ""
     default_seeds: int = FULL_SEEDS
     # Methods that --quick runs only at each axis's ``sparse_quick`` values.
-    sparse_methods: tuple[str, ...] = (*LEARNED, "centralised")
+    sparse_methods: tuple[str, ...] = (*LEARNED, "centralised", "optimum")
     base_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -123,10 +138,17 @@ class Sweep:
 
     # ------------------------------------------------------------------------- cells
     def cells(self, quick: bool, seeds: int | None) -> list[dict[str, Any]]:
-        """One spec per (panel, x, series value, method, seed); overrides stored in the spec."""
-        n_seeds = (QUICK_SEEDS if quick else self.default_seeds) if seeds is None else int(seeds)
-        if n_seeds < 1:
+        """One spec per (panel, x, series value, method, seed); overrides stored in the spec.
+
+        A learned cell whose instance has a shipped reference policy evaluates it
+        (``"policy": "reference"``); otherwise it trains (``FULL_EPISODES``), except in quick
+        mode, where it is left out. In quick mode a point with reference policies runs every
+        method on the reference seeds, so the comparison there is over the same instances.
+        The optimum runs only where N <= ``OPTIMUM_MAX_NODES`` (it is exact there).
+        """
+        if seeds is not None and int(seeds) < 1:
             raise ValueError(f"seeds={seeds!r}: must be >= 1")
+        n_seeds = (QUICK_SEEDS if quick else self.default_seeds) if seeds is None else int(seeds)
         series_vals = (
             [None]
             if self.series is None
@@ -141,13 +163,20 @@ class Sweep:
                         assert self.series is not None
                         ov.update(self.series.overrides(s))
                     ov = canonical_overrides(self.scenario, ov)  # validates the point
+                    dense = panel.dense_at(x, quick) and (
+                        self.series is None or self.series.dense_at(s, quick)
+                    )
+                    refs = {m: reference_seeds(m, self.scenario, ov) for m in LEARNED}
+                    point_seeds = range(n_seeds)
+                    if quick and dense and seeds is None and any(refs.values()):
+                        point_seeds = sorted(set().union(*refs.values()))
+                    nodes = get_config(self.scenario, **config_overrides(ov)).num_nodes
                     for method in self.methods:
-                        if method in self.sparse_methods and not (
-                            panel.dense_at(x, quick)
-                            and (self.series is None or self.series.dense_at(s, quick))
-                        ):
+                        if method in self.sparse_methods and not dense:
                             continue
-                        for seed in range(n_seeds):
+                        if method == "optimum" and nodes > OPTIMUM_MAX_NODES:
+                            continue
+                        for seed in point_seeds:
                             spec: dict[str, Any] = {
                                 "figure": self.name,
                                 "panel": panel.key,
@@ -160,13 +189,17 @@ class Sweep:
                             if s is not None:
                                 spec["series"] = s
                             if method in LEARNED:
-                                spec["episodes"] = QUICK_EPISODES if quick else FULL_EPISODES
+                                if seed in refs[method]:
+                                    spec["policy"] = "reference"
+                                elif quick:
+                                    continue  # not trained: no reference policy here
+                                spec["episodes"] = FULL_EPISODES
                             out.append(spec)
         return out
 
     # ------------------------------------------------------------------------- plot
     def plot(self, df: pd.DataFrame, out_dir: Path) -> list[Path]:
-        """Delay vs x per panel (mean +- std over seeds) over the share of QoS-failed PBs."""
+        """Delay, cost (-return) and failed PBs vs x per panel (mean +- std over seeds)."""
         import matplotlib.pyplot as plt
 
         out_dir = Path(out_dir)
@@ -178,27 +211,30 @@ class Sweep:
         return [path]
 
     def figure(self, df: pd.DataFrame) -> Any:
-        """The matplotlib figure ``plot`` saves (the caller closes it)."""
+        """The matplotlib figure ``plot`` saves (the caller closes it): per panel, the delay (8),
+        the cost -return (12) and the share of requested PBs that were QoS-infeasible or
+        undelivered. Learned rows below ``MIN_TRAINED_EPISODES`` are left out."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        df, _ = trained(df)
         panels = [p for p in self.panels if (df["panel"] == p.key).any()] if len(df) else []
         if not panels:
             raise ValueError(f"{self.name}: no rows to plot")
         fig, axes = plt.subplots(
-            2,
+            3,
             len(panels),
-            figsize=(5.2 * len(panels), 6.4),
+            figsize=(5.2 * len(panels), 8.4),
             squeeze=False,
-            gridspec_kw={"height_ratios": [3, 1.4]},
+            gridspec_kw={"height_ratios": [3, 2, 1.4]},
             sharex="col",
         )
         series_vals = (sorted(df["series"].dropna().unique()) if "series" in df else []) or [None]
         cmap = plt.get_cmap("viridis")
         for col, panel in enumerate(panels):
-            top, bottom = axes[0, col], axes[1, col]
+            top, mid, bottom = axes[:, col]
             sub = df[df["panel"] == panel.key]
             for method in [m for m in self.methods if (sub["method"] == m).any()]:
                 for i, s in enumerate(series_vals):
@@ -213,7 +249,7 @@ class Sweep:
                     if s is not None:
                         style["color"] = cmap(i / max(len(series_vals) - 1, 1))
                         label = f"{label}: {s:g}"  # the legend's title names the series
-                    ls = "-" if method == "maasn-da" else "--"
+                    ls = "-" if method == "maasn-da" else ("-." if method == "optimum" else "--")
                     top.errorbar(
                         g["x"],
                         g["delay_mean"],
@@ -223,17 +259,24 @@ class Sweep:
                         label=label,
                         **style,
                     )
+                    mid.plot(g["x"], g["cost_mean"], ls=ls, **style)
                     bottom.plot(g["x"], 100 * g["failed_share"], ls=ls, **style)
-            means = sub.groupby(["method", "x"])["total_delay_s"].mean()
-            if len(means) and means.min() > 0 and means.max() > 10 * means.min():
-                top.set_yscale("log")  # e.g. an untrained learner next to the baselines
+            for ax, key in ((top, "total_delay_s"), (mid, "_cost")):
+                vals = (
+                    (sub.assign(_cost=-sub["return"]) if key == "_cost" else sub)
+                    .groupby(["method", "x"])[key]
+                    .mean()
+                )
+                if len(vals) and vals.min() > 0 and vals.max() > 10 * vals.min():
+                    ax.set_yscale("log")
             top.set_ylabel("Model downloading delay (s)")
-            top.grid(alpha=0.3)
+            mid.set_ylabel("Cost: -return (12)")
             letter = f"({'abcdefgh'[col]}) " if len(panels) > 1 else ""
             top.set_title(f"{letter}vs {panel.label}", fontsize=10)
             bottom.set_xlabel(panel.label)
-            bottom.set_ylabel("QoS-failed PBs (%)")
-            bottom.grid(alpha=0.3)
+            bottom.set_ylabel("QoS-infeasible +\nundelivered PBs (%)")
+            for ax in (top, mid, bottom):
+                ax.grid(alpha=0.3)
         title = self.series.label if self.series is not None and series_vals != [None] else None
         legend = axes[0, -1].legend(
             fontsize=7, title=title, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0)
@@ -247,22 +290,26 @@ class Sweep:
         return fig
 
     # ------------------------------------------------------------------------- summary
-    def reductions(self, df: pd.DataFrame) -> dict[str, float]:
-        """Our reduction (%) of MAASN-DA's delay vs each other method, where the headline holds.
-
-        Per point (panel, x, series): mean delays over seeds; reduction = (d_m - d_ours) / d_m;
-        then the mean over the points where both were measured. NaN if none.
-        """
+    def headline_rows(self, df: pd.DataFrame) -> list[HeadlineRow]:
+        """The paper's headline claims of this figure checked on ``df`` (empty without one)."""
         h = self.headline
-        sel = df
-        if h is not None and h.panel is not None:
+        if h is None:
+            return []
+        sel, _ = trained(df)
+        if h.panel is not None:
             sel = sel[sel["panel"] == h.panel]
-        if h is not None and h.x is not None:
+        if h.x is not None:
             sel = sel[np.isclose(sel["x"].astype(float), float(h.x))]
-        return reductions(sel, [m for m in self.methods if m != "maasn-da"])
+        return [compare(sel, paper_form(sel, m), h.paper[m]) for m in PAPER_COMPETITORS]
+
+    def reductions(self, df: pd.DataFrame) -> dict[str, float]:
+        """Our reduction (%) of MAASN-DA's delay vs each other method where the headline holds
+        (the form of each paper method that ``paper_form`` picks)."""
+        return {row.competitor_key: row.delay_reduction for row in self.headline_rows(df)}
 
     def summary(self, df: pd.DataFrame) -> str:
-        """Markdown: delay table per point, the paper's trends and headline vs ours."""
+        """Markdown: the forms used, delay and return tables per point, the paper's trends,
+        MAASN-DA point by point and the headline claims."""
         lines = [
             f"**{self.title}** (scenario `{self.scenario}`"
             + (f"; {self.notes}" if self.notes else "")
@@ -271,91 +318,120 @@ class Sweep:
         ]
         if df.empty:
             return "\n".join([*lines, "No rows."])
+        df, dropped = trained(df)
+        if dropped:
+            lines += [f"Not trained (left out): {dropped}.", ""]
         methods = [m for m in self.methods if (df["method"] == m).any()]
-        learned = df[df["method"].isin(LEARNED)]
-        if "episodes" in learned and len(learned):
-            eps = int(learned["episodes"].max())
-            if eps < FULL_EPISODES:
-                lines += [
-                    f"Learned methods were trained for only {eps} of the paper's "
-                    f"{FULL_EPISODES} episodes (--quick): their numbers show that the "
-                    "pipeline runs, not what MAASN-DA / QMIX-DA achieve.",
-                    "",
-                ]
+        lines += forms_markdown(methods)
         for panel in self.panels:
             sub = df[df["panel"] == panel.key]
             if sub.empty:
-                lines.append(f"Panel {panel.label}: no rows.")
+                lines += [f"Panel {panel.label}: no rows.", ""]
                 continue
-            has_full_comp = (
-                "qos_infeasible_full_comp" in sub and sub["qos_infeasible_full_comp"].notna().any()
-            )
-            full_comp_note = (
-                "; full CoMP: the requested PBs whose QoS fails even when every "
-                "node broadcasts them by CoMP, a property of the draw; TDMA "
-                "unicasting and per-model (coarse) broadcasts can meet some of them"
-            )
-            lines += [
-                f"Total delay (s), mean over seeds, vs {panel.label} "
-                "(QoS-infeasible + undelivered PBs in brackets"
-                + (full_comp_note if has_full_comp else "")
-                + "):",
-                "",
-            ]
-            cols = ["x"] + (["series"] if "series" in sub and sub["series"].notna().any() else [])
-            points = sub[cols].drop_duplicates().sort_values(cols).itertuples(index=False)
-            header = [panel.key] + ([self.series.key] if len(cols) > 1 and self.series else [])
-            extra = ["full CoMP"] if has_full_comp else []
-            lines.append("| " + " | ".join(header + [LABELS[m] for m in methods] + extra) + " |")
-            lines.append("|" + " --- |" * (len(header) + len(methods) + len(extra)))
-            for pt in points:
-                mask = np.ones(len(sub), dtype=bool)
-                for c, v in zip(cols, pt, strict=True):
-                    mask &= (sub[c] == v).to_numpy()
-                cells = [f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in pt]
-                for m in methods:
-                    part = sub[mask & (sub["method"] == m).to_numpy()]
-                    if part.empty:
-                        cells.append("—")
-                        continue
-                    failed = (part["qos_infeasible_pbs"] + part["undelivered_pbs"]).mean()
-                    cells.append(f"{part['total_delay_s'].mean():.3f} ({failed:.0f})")
-                if has_full_comp:
-                    # one value per (seed, episode) draw, whichever method's rows carry it
-                    ref = sub[mask].dropna(subset=["qos_infeasible_full_comp"])
-                    ref = ref.drop_duplicates(["seed", "episode"])["qos_infeasible_full_comp"]
-                    cells.append(f"({ref.mean():.0f})" if len(ref) else "—")
-                lines.append("| " + " | ".join(cells) + " |")
-            lines.append("")
-            if panel.trend:
-                if self.series is None or "series" not in sub:
-                    lines += [trend_sentence(sub, panel, methods), ""]
-                else:
-                    ser = self.series
-                    for v in sorted(sub["series"].dropna().unique()):
-                        part = sub[sub["series"] == v]
-                        lines.append(
-                            trend_sentence(part, panel, methods, where=f" ({ser.label} = {v:g})")
-                        )
-                    if ser.trend:
-                        for v in sorted(sub["x"].unique()):
-                            part = (
-                                sub[sub["x"] == v].drop(columns="x").rename(columns={"series": "x"})
-                            )
-                            lines.append(
-                                trend_sentence(
-                                    part, ser, methods, where=f" ({panel.label} = {v:g})"
-                                )
-                            )
-                    lines.append("")
+            lines += self._panel_tables(sub, panel, methods)
         lines += standing_markdown(
             df,
             [m for m in methods if m != "maasn-da"],
             self.series.key if self.series is not None else None,
         )
         if self.headline is not None:
-            lines += headline_markdown(self.headline, self.reductions(df))
+            lines += headline_markdown(self.headline, self.headline_rows(df))
         return "\n".join(lines).rstrip() + "\n"
+
+    def _panel_tables(self, sub: pd.DataFrame, panel: Axis, methods: list[str]) -> list[str]:
+        has_full_comp = (
+            "qos_infeasible_full_comp" in sub and sub["qos_infeasible_full_comp"].notna().any()
+        )
+        cols = ["x"] + (["series"] if "series" in sub and sub["series"].notna().any() else [])
+        header = [panel.key] + ([self.series.key] if len(cols) > 1 and self.series else [])
+        points = list(sub[cols].drop_duplicates().sort_values(cols).itertuples(index=False))
+        gaps = gap_to_optimum(sub)
+
+        def masked(pt: tuple[Any, ...]) -> np.ndarray:
+            mask = np.ones(len(sub), dtype=bool)
+            for c, v in zip(cols, pt, strict=True):
+                mask &= (sub[c] == v).to_numpy()
+            return mask
+
+        def label(pt: tuple[Any, ...]) -> list[str]:
+            return [f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in pt]
+
+        note = (
+            "; full CoMP: the requested PBs whose QoS fails even when every node broadcasts "
+            "them by CoMP, a property of the draw"
+            if has_full_comp
+            else ""
+        )
+        lines = [
+            f"Total delay (s) vs {panel.label}, mean over seeds (QoS-infeasible / undelivered "
+            f"PBs in brackets{note}):",
+            "",
+            "| "
+            + " | ".join(header + [LABELS[m] for m in methods])
+            + (" | full CoMP |" if has_full_comp else " |"),
+            "|" + " --- |" * (len(header) + len(methods) + int(has_full_comp)),
+        ]
+        for pt in points:
+            mask = masked(pt)
+            cells = label(pt)
+            for m in methods:
+                part = sub[mask & (sub["method"] == m).to_numpy()]
+                if part.empty:
+                    cells.append("—")
+                    continue
+                qos, undelivered = part["qos_infeasible_pbs"].mean(), part["undelivered_pbs"].mean()
+                cells.append(
+                    f"{part['total_delay_s'].mean():.3f} ({count(qos)} / {count(undelivered)})"
+                )
+            if has_full_comp:
+                ref = sub[mask].dropna(subset=["qos_infeasible_full_comp"])
+                ref = ref.drop_duplicates(["seed", "episode"])["qos_infeasible_full_comp"]
+                cells.append(f"({ref.mean():.0f})" if len(ref) else "—")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        with_gap = gaps is not None
+        lines += [
+            f"Return (12) vs {panel.label}, mean over seeds"
+            + (" (gap of the cost -return to the optimum's, mean over seeds)" if with_gap else "")
+            + ":",
+            "",
+            "| " + " | ".join(header + [LABELS[m] for m in methods]) + " |",
+            "|" + " --- |" * (len(header) + len(methods)),
+        ]
+        for pt in points:
+            mask = masked(pt)
+            cells = label(pt)
+            for m in methods:
+                part = sub[mask & (sub["method"] == m).to_numpy()]
+                if part.empty:
+                    cells.append("—")
+                    continue
+                text = f"{part['return'].mean():.1f}"
+                if with_gap and m != "optimum":
+                    g = gaps.loc[part.index].dropna()
+                    if len(g):
+                        text += f" (+{g.mean():.1f} %)"
+                cells.append(text)
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        if panel.trend:
+            if self.series is None or "series" not in sub:
+                lines += [trend_sentence(sub, panel, methods), ""]
+            else:
+                ser = self.series
+                for v in sorted(sub["series"].dropna().unique()):
+                    part = sub[sub["series"] == v]
+                    lines.append(
+                        trend_sentence(part, panel, methods, where=f" ({ser.label} = {v:g})")
+                    )
+                if ser.trend:
+                    for v in sorted(sub["x"].unique()):
+                        part = sub[sub["x"] == v].drop(columns="x").rename(columns={"series": "x"})
+                        lines.append(
+                            trend_sentence(part, ser, methods, where=f" ({panel.label} = {v:g})")
+                        )
+                lines.append("")
+        return lines
 
 
 # ----------------------------------------------------------------------------- cell runner
@@ -405,8 +481,11 @@ def run_point(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
         spec["overrides"],
         int(spec["seed"]),
         episodes=int(spec.get("episodes", FULL_EPISODES)),
+        policy=spec.get("policy", "train"),
     )
     extra = {**repository_columns(spec["scenario"], spec["overrides"]), **flat_spec(spec)}
+    if spec.get("policy") == "reference":
+        extra.pop("episodes", None)  # the reference policy's own budget, from its rows
     return [
         {
             **r,
@@ -420,13 +499,32 @@ def run_point(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- analysis
+def trained(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``df`` without learned rows trained below ``MIN_TRAINED_EPISODES``, and a note naming
+    what was left out ("" if nothing)."""
+    if df.empty or "episodes" not in df:
+        return df, ""
+    learned = df["method"].isin(LEARNED)
+    short = learned & (df["episodes"].fillna(0) < MIN_TRAINED_EPISODES)
+    if not short.any():
+        return df, ""
+    parts = [
+        f"{LABELS.get(m, m)} ({int(g['episodes'].max())} of {MIN_TRAINED_EPISODES} episodes, "
+        f"{len(g)} row{'s' if len(g) > 1 else ''})"
+        for m, g in df[short].groupby("method", sort=False)
+    ]
+    return df[~short], ", ".join(parts)
+
+
 def point_means(df: pd.DataFrame) -> pd.DataFrame:
-    """Per x: mean and std of the delay over seeds, and the share of QoS-failed requested PBs."""
+    """Per x: mean and std of the delay over seeds, the mean cost -return (12) and the share of
+    requested PBs that were QoS-infeasible or undelivered."""
     failed = df["qos_infeasible_pbs"] + df["undelivered_pbs"]
-    tmp = df.assign(_failed=failed / df["requested_pbs"].clip(lower=1))
+    tmp = df.assign(_failed=failed / df["requested_pbs"].clip(lower=1), _cost=-df["return"])
     g = tmp.groupby("x").agg(
         delay_mean=("total_delay_s", "mean"),
         delay_std=("total_delay_s", "std"),
+        cost_mean=("_cost", "mean"),
         failed_share=("_failed", "mean"),
     )
     return g.fillna({"delay_std": 0.0}).reset_index().sort_values("x")
@@ -437,48 +535,149 @@ def point_keys(df: pd.DataFrame) -> list[str]:
     return [c for c in ("panel", "x", "series") if c in df and df[c].notna().any()]
 
 
-def point_delays(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean delay over seeds: one row per point (``point_keys``), one column per method."""
-    return df.groupby([*point_keys(df), "method"])["total_delay_s"].mean().unstack("method")
+def point_values(df: pd.DataFrame, column: str = "total_delay_s") -> pd.DataFrame:
+    """Mean of ``column`` over seeds: one row per point (``point_keys``), one column per
+    method."""
+    return df.groupby([*point_keys(df), "method"])[column].mean().unstack("method")
 
 
-def reductions(df: pd.DataFrame, others: Sequence[str], ours: str = "maasn-da") -> dict[str, float]:
-    """Mean over points of (d_other - d_ours) / d_other in %, NaN where not both measured."""
-    out: dict[str, float] = {}
-    if df.empty or not (df["method"] == ours).any():
-        return {m: math.nan for m in others}
-    mean = point_delays(df)
-    for m in others:
-        if m not in mean:
-            out[m] = math.nan
-            continue
-        both = mean[[ours, m]].dropna()
-        both = both[both[m] > 0]
-        out[m] = float((100 * (both[m] - both[ours]) / both[m]).mean()) if len(both) else math.nan
-    return out
+def gap_to_optimum(df: pd.DataFrame) -> pd.Series | None:
+    """Per row, the gap (%) of its cost -return (12) to the optimum's on the same instance
+    (point, seed, episode), NaN where the optimum was not run; None without optimum rows."""
+    if df.empty or not (df["method"] == "optimum").any():
+        return None
+    keys = [*point_keys(df), "seed", "episode"]
+    opt = df[df["method"] == "optimum"].set_index(keys)["return"]
+    opt = opt[~opt.index.duplicated()]
+    ref = opt.reindex(pd_index(df, keys)).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = 100.0 * (df["return"].to_numpy() - ref) / ref  # (-r_m + r_opt) / -r_opt
+    return _series(gap, df.index)
+
+
+def pd_index(df: pd.DataFrame, keys: Sequence[str]) -> Any:
+    import pandas as pd
+
+    return pd.MultiIndex.from_frame(df[list(keys)]) if len(keys) > 1 else pd.Index(df[keys[0]])
+
+
+def _series(values: np.ndarray, index: Any) -> pd.Series:
+    import pandas as pd
+
+    return pd.Series(values, index=index)
+
+
+def paper_form(df: pd.DataFrame, method: str) -> str:
+    """The form of the paper's ``method`` to compare with: the one "optimised through our
+    approach" (``PAPER_FORMS``) where ``df`` has its rows, else the heuristic form."""
+    for form in PAPER_FORMS.get(method, (method,)):
+        if (df["method"] == form).any():
+            return form
+    return method
+
+
+@dataclass(frozen=True)
+class HeadlineRow:
+    """One of the paper's headline claims (MAASN-DA vs a method) checked on our rows."""
+
+    competitor_key: str  # the paper's method name
+    competitor: str  # the form compared (see ``paper_form``)
+    paper: float  # the paper's reduction of MAASN-DA's delay [%]
+    points: int  # points where both were measured
+    seeds: tuple[int, ...]
+    episodes: int | None  # MAASN-DA's training budget
+    delay_reduction: float  # ours [%], mean over points of (d_m - d_ours) / d_m
+    ours: tuple[float, float, float, float]  # MAASN-DA: delay, QoS-infeasible, undelivered, return
+    theirs: tuple[float, float, float, float]  # the competitor's, same order
+    verdict: str
+
+
+def compare(df: pd.DataFrame, other: str, paper: float, ours: str = "maasn-da") -> HeadlineRow:
+    """MAASN-DA against ``other`` over the points where both were measured (means over seeds,
+    then over points); the verdict ranks by the return (12), see :func:`verdict`."""
+    means: dict[str, list[float]] = {}
+    both = None
+    if len(df) and (df["method"] == ours).any() and (df["method"] == other).any():
+        cols = ("total_delay_s", "qos_infeasible_pbs", "undelivered_pbs", "return")
+        tables = {c: point_values(df, c)[[ours, other]].dropna() for c in cols}
+        both = tables["total_delay_s"]
+        both = both[both[other] > 0]
+        for m in (ours, other):
+            means[m] = [float(tables[c].loc[both.index, m].mean()) for c in cols]
+    nan4 = (math.nan,) * 4
+    if both is None or both.empty:
+        return HeadlineRow(
+            paper_key(other), other, paper, 0, (), None, math.nan, nan4, nan4, "not measured"
+        )
+    red = float((100 * (both[other] - both[ours]) / both[other]).mean())
+    mine = df[df["method"] == ours]
+    eps = mine["episodes"].dropna() if "episodes" in mine else ()
+    seeds = tuple(sorted({int(s) for s in mine["seed"]}))
+    return HeadlineRow(
+        paper_key(other),
+        other,
+        paper,
+        len(both),
+        seeds,
+        int(min(eps)) if len(eps) else None,
+        red,
+        tuple(means[ours]),  # type: ignore[arg-type]
+        tuple(means[other]),  # type: ignore[arg-type]
+        verdict(red, paper, means[ours][3], means[other][3]),
+    )
+
+
+def paper_key(method: str) -> str:
+    """The paper's method a form belongs to (``trimcaching_maasn`` -> ``trimcaching``)."""
+    for key, forms in PAPER_FORMS.items():
+        if method in forms:
+            return key
+    return method
+
+
+def agreement(ours: float, paper: float) -> str:
+    """Delay reduction vs the paper's: agree (within AGREE_PP points), same direction, or
+    disagree."""
+    if ours is None or not math.isfinite(ours):
+        return "not measured"
+    if (ours > 0) != (paper > 0):
+        return "disagree (opposite sign)"
+    if abs(ours - paper) <= AGREE_PP:
+        return "agree"
+    return f"same direction, {ours - paper:+.1f} pp off"
+
+
+def verdict(reduction: float, paper: float, our_return: float, their_return: float) -> str:
+    """:func:`agreement` on the delay, but a lower delay with a lower return (12) is no win: it
+    comes from delivering less (undelivered PBs add no delay) or failing more QoS targets."""
+    text = agreement(reduction, paper)
+    if text in ("agree",) or text.startswith("same direction"):
+        if our_return < their_return:
+            return "delay lower but return lower (delivers less): disagree"
+    return text
 
 
 def standing(
-    df: pd.DataFrame, others: Sequence[str], ours: str = "maasn-da"
+    df: pd.DataFrame, others: Sequence[str], ours: str = "maasn-da", by: str = "delay"
 ) -> dict[str, tuple[int, list[tuple[Any, ...]]]]:
-    """Per other method: the points where both were measured, and those where ours is not lower.
+    """Per other method: the points where both were measured, and those where ours is not
+    better: not a lower delay (``by="delay"``), or not a higher return (``by="return"``).
 
-    A point is a tuple of the ``point_keys`` values; delays are means over seeds. The paper's
-    claim (MAASN-DA below every other method) checked point by point, which ``reductions``
+    A point is a tuple of the ``point_keys`` values; values are means over seeds. The paper's
+    claim (MAASN-DA below every other method) checked point by point, which the headline
     averages away.
     """
+    column = {"delay": "total_delay_s", "return": "return"}[by]
     out: dict[str, tuple[int, list[tuple[Any, ...]]]] = {}
-    mean = point_delays(df) if len(df) and (df["method"] == ours).any() else None
+    mean = point_values(df, column) if len(df) and (df["method"] == ours).any() else None
     for m in others:
         if mean is None or m not in mean:
             out[m] = (0, [])
             continue
         both = mean[[ours, m]].dropna()
         idx = [i if isinstance(i, tuple) else (i,) for i in both.index]
-        out[m] = (
-            len(both),
-            [i for i, lower in zip(idx, both[ours] < both[m], strict=True) if not lower],
-        )
+        better = both[ours] < both[m] if by == "delay" else both[ours] > both[m]
+        out[m] = (len(both), [i for i, ok in zip(idx, better, strict=True) if not ok])
     return out
 
 
@@ -525,13 +724,15 @@ def instance_keys(df: pd.DataFrame) -> pd.Series:
 
 
 def standing_across(
-    frames: Sequence[tuple[str, Sweep, pd.DataFrame]], ours: str = "maasn-da"
+    frames: Sequence[tuple[str, Sweep, pd.DataFrame]], ours: str = "maasn-da", by: str = "delay"
 ) -> dict[str, tuple[int, list[str]]]:
     """Per other method, over every sweep's evaluated instances counted once: how many have
-    both delays, and the labels (first figure in ``frames`` order) of those where ours is not
-    lower (a tie is not lower). Rows without ``scenario``/``overrides`` count per figure."""
+    both values, and the labels (first figure in ``frames`` order) of those where ours is not
+    better (``by="delay"``: not a lower delay; ``by="return"``: not a higher return; a tie is
+    not better). Rows without ``scenario``/``overrides`` count per figure."""
     import pandas as pd
 
+    column = {"delay": "total_delay_s", "return": "return"}[by]
     parts = []
     for name, sweep, df in frames:
         if df is None or df.empty:
@@ -559,7 +760,7 @@ def standing_across(
                     "label": labels,
                     "seed": df["seed"].to_numpy(),
                     "method": df["method"].to_numpy(),
-                    "delay": df["total_delay_s"].to_numpy(),
+                    "value": df[column].to_numpy(),
                 }
             )
         )
@@ -573,18 +774,20 @@ def standing_across(
     for m in dict.fromkeys(rows["method"]):
         if m == ours:
             continue
-        theirs = rows[rows["method"] == m].set_index("inst")["delay"]
+        theirs = rows[rows["method"] == m].set_index("inst")["value"]
         both = mine.join(theirs.rename("other"), how="inner")
-        out[m] = (len(both), list(both.loc[~(both["delay"] < both["other"]), "label"]))
+        better = both["value"] < both["other"] if by == "delay" else both["value"] > both["other"]
+        out[m] = (len(both), list(both.loc[~better, "label"]))
     return out
 
 
 def standing_markdown(
     df: pd.DataFrame, others: Sequence[str], series_key: str | None = None
 ) -> list[str]:
-    """Markdown table of ``standing``: where MAASN-DA's mean delay is lower, where it is not."""
-    table = standing(df, others)
-    if not any(n for n, _ in table.values()):
+    """Markdown table of ``standing``: where MAASN-DA's mean delay is lower and where its mean
+    return (12) is higher, and the points where not."""
+    by_delay, by_return = standing(df, others, by="delay"), standing(df, others, by="return")
+    if not any(n for n, _ in by_delay.values()):
         return []
     keys = point_keys(df)
     one_panel = "panel" in keys and df["panel"].nunique() == 1
@@ -593,72 +796,103 @@ def standing_markdown(
         return point_text(dict(zip(keys, pt, strict=True)), series_key, with_panel=not one_panel)
 
     lines = [
-        "MAASN-DA's delay point by point (mean over seeds):",
+        "MAASN-DA point by point (means over seeds): a lower delay, and a higher return (12), "
+        "the ranking that charges undelivered and QoS-infeasible PBs:",
         "",
-        "| vs | lower at | not lower at |",
-        "| --- | --- | --- |",
+        "| vs | lower delay at | not at | higher return at | not at |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    for m, (n, worse) in table.items():
+    for m, (n, worse) in by_delay.items():
         if n:
-            where = ", ".join(point(pt) for pt in worse) or "—"
             unit = "point" if n == 1 else "points"
-            lines.append(f"| {LABELS[m]} | {n - len(worse)} of {n} {unit} | {where} |")
+            r_n, r_worse = by_return[m]
+            lines.append(
+                f"| {LABELS[m]} | {n - len(worse)} of {n} {unit} | "
+                f"{', '.join(point(pt) for pt in worse) or '—'} | {r_n - len(r_worse)} of {r_n} | "
+                f"{', '.join(point(pt) for pt in r_worse) or '—'} |"
+            )
     return [*lines, ""]
 
 
-def agreement(ours: float, paper: float) -> str:
-    """Plain verdict: agree (within AGREE_PP points), same direction, or disagree."""
-    if ours is None or not math.isfinite(ours):
-        return "not measured"
-    if (ours > 0) != (paper > 0):
-        return "disagree (opposite sign)"
-    if abs(ours - paper) <= AGREE_PP:
-        return "agree"
-    return f"same direction, {ours - paper:+.1f} pp off"
+def forms_markdown(methods: Sequence[str]) -> list[str]:
+    """One line per method in the rows: the form it takes (``benchmarks.methods.FORMS``)."""
+    if not methods:
+        return []
+    lines = ["Methods as run:", ""]
+    lines += [f"- {LABELS[m]}: {FORMS[m]}" for m in methods]
+    return [*lines, ""]
 
 
-def headline_markdown(h: Headline, ours: Mapping[str, float]) -> list[str]:
+def count(value: float) -> str:
+    """A mean count of PBs: whole numbers as such, else one decimal (``3``, ``0.5``)."""
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def metrics_text(values: tuple[float, float, float, float]) -> str:
+    """``delay s (QoS-infeasible / undelivered), return`` of a ``HeadlineRow`` side."""
+    delay, qos, undelivered, ret = values
+    if not math.isfinite(delay):
+        return "—"
+    return f"{delay:.3f} s ({count(qos)} / {count(undelivered)}), {ret:.1f}"
+
+
+def headline_markdown(h: Headline, rows: Sequence[HeadlineRow]) -> list[str]:
     """The paper's reductions next to ours, one row per competitor, with the verdict."""
     lines = [
-        f"Reduction of MAASN-DA's delay ({h.where}); agreement = same sign and within "
-        f"{AGREE_PP:g} percentage points:",
+        f"Reduction of MAASN-DA's delay ({h.where}). Each method's delay (QoS-infeasible / "
+        "undelivered PBs) and return (12) are means over seeds and points. Verdict: *agree* if "
+        f"within {AGREE_PP:g} percentage points of the paper with the same sign, and MAASN-DA's "
+        "return is at least the method's (a lower delay with a lower return comes from "
+        "delivering less):",
         "",
-        "| vs | paper (%) | ours (%) | verdict |",
-        "| --- | --- | --- | --- |",
+        "| vs (form) | seeds | MAASN-DA | method | paper (%) | ours (%) | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for m in PAPER_COMPETITORS:
-        val = ours.get(m, math.nan)
-        shown = f"{val:.2f}" if val is not None and math.isfinite(val) else "—"
-        lines.append(f"| {LABELS[m]} | {h.paper[m]:.2f} | {shown} | {agreement(val, h.paper[m])} |")
+    for r in rows:
+        shown = f"{r.delay_reduction:.2f}" if math.isfinite(r.delay_reduction) else "—"
+        name = LABELS[r.competitor_key] + (
+            f" ({r.competitor})" if r.competitor != r.competitor_key else ""
+        )
+        seeds = ", ".join(map(str, r.seeds)) or "—"
+        ours, theirs = metrics_text(r.ours), metrics_text(r.theirs)
+        lines.append(
+            f"| {name} | {seeds} | {ours} | {theirs} | {r.paper:.2f} | {shown} | {r.verdict} |"
+        )
     return [*lines, ""]
 
 
 def trend_sentence(sub: pd.DataFrame, panel: Axis, methods: Sequence[str], where: str = "") -> str:
-    """Whether each method's delay moves with x as the paper says: the sign of a least-squares
-    slope of the per-x means, "flat" if the means vary by less than FLAT_SHARE of their mean."""
+    """Whether each method's delay, and its cost -return (12), move with x as the paper says of
+    the delay: the sign of a least-squares slope of the per-x means, "flat" if the means vary by
+    less than FLAT_SHARE of their mean."""
     want = "falls" if panel.trend < 0 else "rises"
-    groups: dict[str, list[str]] = {"as the paper": [], "opposite": [], "flat": []}
-    for m in methods:
-        g = point_means(sub[sub["method"] == m])
-        if len(g) < 2:
-            continue
-        d = g["delay_mean"].to_numpy(float)
-        if np.ptp(d) <= FLAT_SHARE * max(abs(d.mean()), 1e-12):
-            groups["flat"].append(LABELS[m])
-            continue
-        slope = np.polyfit(g["x"].astype(float), d, 1)[0]
-        groups["as the paper" if np.sign(slope) == panel.trend else "opposite"].append(LABELS[m])
-    if not any(groups.values()):
-        return (
-            f"Paper: delay {want} with {panel.label}{where}; not checkable (fewer than 2 x values)."
+    texts = []
+    for metric, column in (("delay", "delay_mean"), ("cost -return", "cost_mean")):
+        groups: dict[str, list[str]] = {"as the paper": [], "opposite": [], "flat": []}
+        for m in methods:
+            g = point_means(sub[sub["method"] == m])
+            if len(g) < 2:
+                continue
+            d = g[column].to_numpy(float)
+            if np.ptp(d) <= FLAT_SHARE * max(abs(d.mean()), 1e-12):
+                groups["flat"].append(LABELS[m])
+                continue
+            slope = np.polyfit(g["x"].astype(float), d, 1)[0]
+            key = "as the paper" if np.sign(slope) == panel.trend else "opposite"
+            groups[key].append(LABELS[m])
+        if not any(groups.values()):
+            return (
+                f"Paper: delay {want} with {panel.label}{where}; not checkable (fewer than 2 x "
+                "values)."
+            )
+        n_ok = len(groups["as the paper"])
+        n_all = sum(len(v) for v in groups.values())
+        verdict = "agree" if n_ok == n_all else ("disagree" if n_ok == 0 else "partly agree")
+        parts = [f"{k}: {', '.join(v)}" for k, v in groups.items() if v and k != "as the paper"]
+        texts.append(
+            f"{metric}: {verdict} ({n_ok}/{n_all} methods"
+            + (f"; {'; '.join(parts)}" if parts else "")
+            + ")"
         )
-    n_ok = len(groups["as the paper"])
-    n_all = sum(len(v) for v in groups.values())
-    verdict = "agree" if n_ok == n_all else ("disagree" if n_ok == 0 else "partly agree")
-    parts = [f"{k}: {', '.join(v)}" for k, v in groups.items() if v and k != "as the paper"]
-    text = (
-        f"Paper: delay {want} as {panel.label} grows{where}. Ours: {verdict} "
-        f"({n_ok}/{n_all} methods"
-    )
-    text += (f"; {'; '.join(parts)}" if parts else "") + ")."
-    return text
+    return f"Paper: delay {want} as {panel.label} grows{where}. Ours, " + "; ".join(texts) + "."

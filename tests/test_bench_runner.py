@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import signal
 import subprocess
@@ -19,12 +18,12 @@ import types
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
 import fgamcd_env
-from benchmarks import cli, figures, methods, report, runner, sweeps
+from benchmarks import cli, figures, methods, runner, sweeps
+from benchmarks.methods import LEARNED
 from fgamcd_env.delivery import full_comp_qos_failures
 
 # ----------------------------------------------------------------------------- toy figure
@@ -125,8 +124,8 @@ def test_registry_lists_the_sweep_modules_with_valid_quick_grids() -> None:
 
 def test_episodes_override_changes_only_training_cells(tmp_path: Path) -> None:
     fig8 = figures.registry()["fig8"]
-    base = runner.grid(fig8, tmp_path, True, 1)
-    over = runner.grid(fig8, tmp_path, True, 1, episodes=7)
+    base = runner.grid(fig8, tmp_path, False, 1)
+    over = runner.grid(fig8, tmp_path, False, 1, episodes=7)
     assert [c.spec.get("method") for c in base] == [c.spec.get("method") for c in over]
     for b, o in zip(base, over, strict=True):
         if "episodes" in b.spec:  # learned methods: new budget, new cell
@@ -145,9 +144,9 @@ def test_new_train_defaults_rerun_only_learned_cells(
     """A changed TrainConfig default trains new policies, so the learned cells get new keys (a
     finished one is not reused); the heuristics' cells keep theirs."""
     fig8 = figures.registry()["fig8"]
-    real = runner.grid(fig8, tmp_path, True, 1)
+    real = runner.grid(fig8, tmp_path, False, 1)
     monkeypatch.setattr(runner, "train_defaults_digest", lambda: "another-default")
-    changed = runner.grid(fig8, tmp_path, True, 1)
+    changed = runner.grid(fig8, tmp_path, False, 1)
     for a, b in zip(real, changed, strict=True):
         assert a.spec == b.spec
         assert (a.key != b.key) == (a.spec["method"] in methods.LEARNED)
@@ -155,25 +154,49 @@ def test_new_train_defaults_rerun_only_learned_cells(
     assert methods.train_defaults_digest() == methods._agents()[0]().digest()
 
 
-def test_sweep_grids_follow_the_paper_and_share_the_default_point() -> None:
+def test_sweep_grids_follow_the_paper_and_share_the_default_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     reg = figures.registry()
     full = reg["fig9"].cells(False, None)
     assert sorted({s["x"] for s in full}) == [18, 24, 30, 36, 42, 48]
     assert {s["method"] for s in full} == set(methods.METHODS)
     assert {s["seed"] for s in full} == set(range(sweeps.FULL_SEEDS))
+    assert all(s["episodes"] == sweeps.FULL_EPISODES for s in full if s["method"] in LEARNED)
+    # the optimum only where it is exact (N <= 8)
+    fig10 = reg["fig10"].cells(False, 1)
+    assert sorted({s["x"] for s in fig10 if s["method"] == "optimum"}) == [4, 6, 8]
     # Table II's point has no overrides, whichever figure it comes from
     default8 = [s for s in reg["fig8"].cells(True, None) if s["x"] == 1.25]
     default9 = [s for s in reg["fig9"].cells(True, None) if s["x"] == 30]
     assert default8 and all(s["overrides"] == {} for s in default8 + default9)
-    assert all(
-        s["episodes"] == sweeps.QUICK_EPISODES for s in default8 if s["method"] in methods.LEARNED
+    # --quick never trains: without reference policies it has no learned cells ...
+    monkeypatch.setattr(sweeps, "reference_seeds", lambda *a: ())
+    quick8 = reg["fig8"].cells(True, None)
+    assert not {s["method"] for s in quick8} & set(LEARNED)
+    assert {s["seed"] for s in quick8} == {0}
+    # ... with them, it evaluates them and runs every method on their seeds at that point
+    refs = {"maasn-da": (0, 1, 2, 3, 4), "qmix-da": (0, 1, 2)}
+    monkeypatch.setattr(
+        sweeps, "reference_seeds", lambda m, sc, ov: refs.get(m, ()) if ov == {} else ()
     )
+    quick8 = reg["fig8"].cells(True, None)
+    at_default = [s for s in quick8 if s["x"] == 1.25]
+    for m in ("trimcaching", "optimum", "centralised"):
+        assert {s["seed"] for s in at_default if s["method"] == m} == set(range(5))
+    learned = [s for s in quick8 if s["method"] in LEARNED]
+    assert {(s["method"], s["seed"]) for s in learned} == {
+        (m, seed) for m, seeds in refs.items() for seed in seeds
+    }
+    assert all(s["policy"] == "reference" and s["x"] == 1.25 for s in learned)
+    assert {s["seed"] for s in quick8 if s["x"] == 0.8} == {0}
     fig14 = reg["fig14"].cells(True, None)
     assert {(s["x"], s["series"]) for s in fig14} == {(4, 8.0), (4, 10.0), (6, 8.0), (6, 10.0)}
-    assert {s["method"] for s in fig14} == {"maasn-da", "centralised"}
+    assert {(s["method"], s["x"], s["series"]) for s in fig14 if s["method"] in LEARNED} == {
+        ("maasn-da", 6, 10.0)
+    }
 
 
-# ----------------------------------------------------------------------------- runner
 def test_run_twice_skips_finished_cells(
     toy: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -483,183 +506,11 @@ def test_cli_list_run_report(
     assert "## Toy figure of the runner tests" in text
     assert "![toy_bench](toy_bench/toy_bench.png)" in text and "toy rows: 4" in text
     assert "## Missing" in text and "**fig8**" in text  # not run: listed, not dropped
-    row = "| fig8 | averaged over the x grid | — | QMIX-DA | 12.20 | — | missing (no results) |"
+    row = (
+        "| fig8 | averaged over the x grid | QMIX-DA | — | — | — | — | 12.20 | — | "
+        "missing (no results) |"
+    )
     assert row in text
-
-
-# ----------------------------------------------------------------------------- sweeps analysis
-def _sweep_rows(delays: dict[str, list[float]], xs: list[float]) -> pd.DataFrame:
-    rows = []
-    for m, ds in delays.items():
-        for x, d in zip(xs, ds, strict=True):
-            for seed, jitter in ((0, -0.01), (1, 0.01)):
-                rows.append(
-                    {
-                        "figure": "fig8",
-                        "panel": "storage_gb",
-                        "x": x,
-                        "method": m,
-                        "seed": seed,
-                        "episode": 0,
-                        "total_delay_s": d + jitter,
-                        "qos_infeasible_pbs": 1,
-                        "undelivered_pbs": 0,
-                        "requested_pbs": 100,
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
-def test_reductions_verdicts_summary_and_plot(tmp_path: Path) -> None:
-    fig8 = figures.get("fig8")
-    delays = {
-        "maasn-da": [2.0, 1.0],
-        "qmix-da": [2.5, 1.25],  # 20 % at both points
-        "trimcaching": [2.0, 1.0],  # 0 %
-        "no_cooperation": [1.0, 0.5],  # -100 %: MAASN-DA slower
-        "tdma": [2.8, 1.5],  # 28.57 %, 33.33 % -> 30.95 %
-        "coarse": [6.0, 3.0],  # 66.67 %
-    }
-    df = _sweep_rows(delays, [0.8, 1.25])
-    red = fig8.SWEEP.reductions(df)
-    assert red["qmix-da"] == pytest.approx(20.0)
-    assert red["trimcaching"] == pytest.approx(0.0, abs=1e-9)
-    assert red["tdma"] == pytest.approx((100 * 0.8 / 2.8 + 100 * 0.5 / 1.5) / 2)
-    assert math.isnan(red["centralised"])
-    assert sweeps.agreement(red["coarse"], 67.86) == "agree"
-    assert sweeps.agreement(red["qmix-da"], 12.20) == "same direction, +7.8 pp off"
-    assert sweeps.agreement(red["no_cooperation"], 23.30) == "disagree (opposite sign)"
-    assert sweeps.agreement(math.nan, 1.0) == "not measured"
-    text = fig8.summary(df)
-    assert "| Coarse-grained caching | 67.86 | 66.67 | agree |" in text
-    assert "Ours: agree (6/6 methods)" in text  # every curve falls with storage here
-    flat = _sweep_rows({"maasn-da": [1.0, 1.0], "tdma": [1.0, 1.5]}, [0.8, 1.25])
-    assert "(0/2 methods; opposite: TDMA-based unicasting; flat: MAASN-DA, proposed)" in (
-        fig8.summary(flat)
-    )
-    assert "full CoMP" not in text  # cells from before the reference existed
-    df["qos_infeasible_full_comp"] = np.where(df["seed"] == 0, 3, 6)
-    df.loc[(df["method"] == "qmix-da") & (df["x"] == 0.8), "qos_infeasible_full_comp"] = np.nan
-    table = fig8.summary(df)
-    assert "| storage_gb | MAASN-DA, proposed |" in table
-    assert "| Coarse-grained caching | full CoMP |" in table
-    assert "| 0.8 | 2.000 (1) |" in table and table.count(" (4) |\n") == 2  # mean of 3 and 6
-    paths = fig8.plot(df, tmp_path)
-    assert paths == [tmp_path / "fig8.png"] and paths[0].stat().st_size > 10_000
-
-
-def test_standing_lists_the_points_where_maasn_da_is_not_lower() -> None:
-    fig8 = figures.get("fig8")
-    df = _sweep_rows(
-        {"maasn-da": [2.0, 1.0, 1.5], "qmix-da": [2.5, 1.0, 1.4], "coarse": [3.0, 2.0, 2.0]},
-        [0.8, 1.25, 2.0],
-    )
-    df = df[~((df["method"] == "coarse") & (df["x"] == 2.0))]  # not measured there
-    assert sweeps.standing(df, ["qmix-da", "coarse", "tdma"]) == {
-        "qmix-da": (3, [("storage_gb", 1.25), ("storage_gb", 2.0)]),  # a tie is not lower
-        "coarse": (2, []),
-        "tdma": (0, []),
-    }
-    text = fig8.summary(df)
-    assert "| QMIX-DA | 1 of 3 points | 1.25, 2 |" in text
-    assert "| Coarse-grained caching | 2 of 2 points | — |" in text
-    fig14 = figures.get("fig14")
-    rows = pd.concat(
-        [
-            _sweep_rows({"maasn-da": [1.2, 1.1], "centralised": [1.7, d]}, [4, 6]).assign(
-                series=g, panel="num_nodes"
-            )
-            for g, d in ((8.0, 1.0), (12.0, 1.6))
-        ]
-    )
-    assert "| Centralised reference (ours) | 3 of 4 points | 6 (backhaul_gbps 8) |" in (
-        fig14.summary(rows)
-    )
-    two_panels = pd.concat([df, df.assign(panel="other")])
-    assert sweeps.standing_markdown(two_panels, ["coarse"])[-2] == (
-        "| Coarse-grained caching | 4 of 4 points | — |"
-    )
-    assert "other 1.25" in sweeps.standing_markdown(two_panels, ["qmix-da"])[-2]
-    assert sweeps.standing_markdown(df, ["tdma"]) == []
-    assert sweeps.standing_markdown(df[df["x"] == 0.8], ["qmix-da"])[-2] == (
-        "| QMIX-DA | 1 of 1 point | — |"
-    )
-
-
-def test_standing_across_counts_each_instance_once_over_figures(tmp_path: Path) -> None:
-    fig8, fig9 = figures.get("fig8"), figures.get("fig9")
-    a = _sweep_rows({"maasn-da": [2.0, 1.0], "qmix-da": [2.5, 1.0]}, [0.8, 1.25])
-    a["scenario"] = "paper"
-    a["overrides"] = np.where(a["x"] == 0.8, '{"storage_bytes": 800000000.0}', "{}")
-    # Fig. 9 reaches Table II's point (Fig. 8 at 1.25 GB) through an override equal to the default
-    b = _sweep_rows({"maasn-da": [1.0, 3.0], "qmix-da": [1.0, 2.0]}, [30, 36]).assign(
-        figure="fig9", panel="num_users", scenario="paper"
-    )
-    b["overrides"] = np.where(b["x"] == 30, '{"storage_bytes": 1250000000.0}', '{"num_users": 36}')
-    frames = [("fig8", fig8.SWEEP, a), ("fig9", fig9.SWEEP, b)]
-    assert sweeps.standing_across(frames) == {
-        "qmix-da": (
-            6,  # 3 instances x 2 seeds: the shared point once, under the first figure
-            [
-                "fig8 storage_gb 1.25 seed 0",
-                "fig8 storage_gb 1.25 seed 1",
-                "fig9 num_users 36 seed 0",
-                "fig9 num_users 36 seed 1",
-            ],
-        )
-    }
-    one_seed = [(n, sw, df[df["seed"] == 0]) for n, sw, df in frames]
-    assert sweeps.standing_across(one_seed)["qmix-da"][1] == [
-        "fig8 storage_gb 1.25",
-        "fig9 num_users 36",
-    ]
-    # without the instance columns a figure's points count on their own
-    bare = [(n, sw, df.drop(columns=["scenario", "overrides"])) for n, sw, df in one_seed]
-    assert sweeps.standing_across(bare)["qmix-da"][0] == 4
-    for name, _, df in frames:
-        (tmp_path / name).mkdir()
-        df.assign(episodes=600).to_csv(tmp_path / name / f"{name}.csv", index=False)
-    text = report.build_report(tmp_path)
-    assert "| QMIX-DA | 2 of 6 instances | fig8 storage_gb 1.25 seed 0, " in text
-    assert "--quick" not in text.split("## MAASN-DA instance by instance")[1].split("##")[0]
-
-
-def test_fig14_plot_names_the_series_once_and_keeps_the_axes_wide(tmp_path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig14 = figures.get("fig14")
-    df = pd.concat(
-        [
-            _sweep_rows({"maasn-da": [1.2, 1.1], "centralised": [1.7, 1.6]}, [4, 6]).assign(
-                series=g, figure="fig14", panel="num_nodes"
-            )
-            for g in (8.0, 12.0)
-        ]
-    )
-    fig = fig14.SWEEP.figure(df)
-    try:
-        top = fig.axes[0]
-        labels = [t.get_text() for t in top.get_legend().get_texts()]
-        assert top.get_legend().get_title().get_text() == "average backhaul rate (Gbps)"
-        assert labels == [
-            "MAASN-DA, proposed: 8",
-            "MAASN-DA, proposed: 12",
-            "Centralised reference (ours): 8",
-            "Centralised reference (ours): 12",
-        ]
-        # The legend sits right of the axes without eating their width (they had 2.2 of 5.2 in).
-        width_in = top.get_position().width * fig.get_figwidth()
-        assert width_in > 0.75 * fig.get_figwidth()
-    finally:
-        plt.close(fig)
-    assert fig14.plot(df, tmp_path)[0].stat().st_size > 10_000
-
-
-def test_fig13_headline_is_taken_at_the_papers_reuse_ratio() -> None:
-    fig13 = figures.get("fig13")
-    df = _sweep_rows({"maasn-da": [1.0, 2.0], "coarse": [2.0, 2.0]}, [0.087, 0.2])
-    df["panel"] = "reuse_ratio"
-    assert fig13.SWEEP.reductions(df)["coarse"] == pytest.approx(50.0)
 
 
 # ----------------------------------------------------------------------------- methods
