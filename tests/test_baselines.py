@@ -275,3 +275,16 @@ def test_paper_baselines_place_from_probabilities(name):
     other = dataclasses.replace(sc, requests=(sc.requests + 3) % sc.num_models)
     assert (faithful.plan(sc) == faithful.plan(other)).all()
     assert not (aware.plan(sc) == aware.plan(other)).all()
+
+
+def test_storage_regime_tells_where_storage_binds():
+    from benchmarks.storage_regime import PLACEMENTS, binds, table
+
+    roomy = fgamcd_env.make_scenario("small", seed=0, storage_bytes=1e12)
+    tight = fgamcd_env.make_scenario("small", seed=0, storage_bytes=50e6)
+    for place in PLACEMENTS.values():
+        assert not binds(place, roomy)
+        assert binds(place, tight)
+    text = table("small", [0.05, 1000.0], [4], 1)
+    assert "| 4 | 0.22 | 0.12 | 0.05 | 1/1 | 1/1 | 1/1 | 1/1 |" in text
+    assert "| 4 | 0.22 | 0.12 | 1000 | 0/1 | 0/1 | 0/1 | 0/1 |" in text
