@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from baselines.optimum import Optimum
 from baselines.placement import coarse_placement, greedy_hit_placement, replicate_placement
 from baselines.policy import PlanPolicy, joint_to_actions
 from fgamcd_env.core.observation import observed_demand
@@ -163,4 +164,5 @@ BASELINES: dict[str, type] = {
     "replicate": ReplicateRequested,
     "replicate_observed": ReplicateObserved,
     "random": RandomPolicy,
+    "optimum": Optimum,
 }

@@ -303,6 +303,24 @@ class FGAMCDParallelEnv(ParallelEnv):
         """Number of distinct beamforming problems solved for the current instance."""
         return sum(key[2] != "best" for key in self._memo)
 
+    def applied_migration(self, k: int, cache: np.ndarray, migrate: np.ndarray) -> np.ndarray:
+        """(N, N) b(k) the env applies for PB k, given the caching bits and the migrations that
+        passed the forcing rules: none without cooperation; with ``full_comp`` the first caching
+        node also sends to every node that does not cache; with ``prune_migrations`` the
+        redundant ones are dropped (``system.prune_migrations``). Planners use it with
+        ``pb_outcome`` to score exactly what ``step`` would apply."""
+        cache = np.asarray(cache, dtype=bool)
+        migrate = np.asarray(migrate, dtype=bool)
+        if not self.cooperation:
+            migrate = np.zeros_like(migrate)
+        elif self.full_comp and cache.any():
+            src = int(np.flatnonzero(cache)[0])
+            migrate = migrate.copy()
+            migrate[src, ~cache] = True
+        if self.prune_migrations:
+            migrate = system.prune_migrations(cache, migrate, self.scenario.backhaul_bps[k])
+        return migrate
+
     def pb_outcome(
         self, k: int, cache: np.ndarray, migrate: np.ndarray, method: str | None = None
     ) -> tuple[system.RewardTerms, Delivery | None, np.ndarray]:
@@ -347,15 +365,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         asked_cache = np.diag(bits).copy()
         asked_migrate = bits & ~np.eye(n, dtype=bool)
         decision = system.apply_forcing(asked_cache, asked_migrate, self._remaining, size)
-        migrate = decision.migrate
-        if not self.cooperation:
-            migrate = np.zeros_like(migrate)
-        elif self.full_comp and decision.cache.any():
-            src = int(np.flatnonzero(decision.cache)[0])
-            migrate = migrate.copy()
-            migrate[src, ~decision.cache] = True
-        if self.prune_migrations:
-            migrate = system.prune_migrations(decision.cache, migrate, sc.backhaul_bps[k])
+        migrate = self.applied_migration(k, decision.cache, decision.migrate)
         terms, out, lam = self.pb_outcome(k, decision.cache, migrate)
         self._history.append(terms)
         self._migrations.append(migrate)
