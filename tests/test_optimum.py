@@ -195,3 +195,32 @@ def test_restricted_sets_and_bad_input():
     big = FGAMCDParallelEnv(scenario="small", seed=0, num_nodes=MAX_EXACT_NODES + 1, num_users=9)
     with pytest.raises(ValueError, match="max_set_size"):
         solve_optimum(big)
+
+
+def test_gap_benchmark_on_a_small_instance():
+    from benchmarks.optimum_gap import markdown, parse_instances, run_instance
+
+    assert parse_instances(["small:0-2", "paper:1,3"]) == [
+        ("small", 0),
+        ("small", 1),
+        ("small", 2),
+        ("paper", 1),
+        ("paper", 3),
+    ]
+    with pytest.raises(ValueError, match="PRESET:SEEDS"):
+        parse_instances(["small"])
+    optima, rows = run_instance("small", 3, ("tdma", "no_cooperation"), num_users=4)
+    labels = [(r["beamformer"], r["options"]) for r in optima]
+    assert labels == [
+        ("fast", "default"),
+        ("mrt_tdma", "default"),
+        ("best", "default"),
+        ("fast", "cooperation=False"),
+    ]
+    best = optima[2]["return"]
+    assert best >= max(optima[0]["return"], optima[1]["return"]) - 1e-9
+    for r in rows:
+        assert r["gap_to_own_optimum"] >= -1e-9
+        assert r["gap_to_optimum"] == pytest.approx(optima[0]["return"] - r["return"])
+    text = markdown(optima, rows)
+    assert text.count("| small s3 |") == len(optima) + len(rows)
