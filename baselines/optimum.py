@@ -47,6 +47,7 @@ on the true optimal return), flagged ``exact=False``.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -103,12 +104,18 @@ def _check(env: FGAMCDParallelEnv, method: str | None, max_set_size: int | None)
 
 def _sets(n: int, max_set_size: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Non-empty node sets as bit masks (increasing) and their (len, N) membership matrix."""
-    masks = np.arange(1, 2**n, dtype=np.int64)
-    member = ((masks[:, None] >> np.arange(n)) & 1).astype(bool)
-    if max_set_size is not None:
-        keep = member.sum(axis=1) <= max_set_size
-        masks, member = masks[keep], member[keep]
-    return masks, member
+    if max_set_size is None or max_set_size >= n:
+        masks = np.arange(1, 2**n, dtype=np.int64)
+    else:
+        masks = np.array(
+            sorted(
+                sum(1 << i for i in nodes)
+                for size in range(1, max_set_size + 1)
+                for nodes in itertools.combinations(range(n), size)
+            ),
+            dtype=np.int64,
+        )
+    return masks, ((masks[:, None] >> np.arange(n)) & 1).astype(bool)
 
 
 def _fastest_migrations(backhaul: np.ndarray, cache: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -184,7 +191,8 @@ def _pattern_costs(
 
 
 def _undominated(costs: dict[int, tuple[float, np.ndarray]], n: int) -> list[int]:
-    """Patterns no proper subset matches: c(X) < min over X' ⊊ X of c(X')."""
+    """Patterns no proper subset matches: c(X) < min over X' ⊊ X of c(X') (among the patterns
+    in ``costs``, which always holds the empty one)."""
     best_below: dict[int, float] = {}
     keep = []
     for mask in sorted(costs, key=lambda m: (bin(m).count("1"), m)):
@@ -196,6 +204,8 @@ def _undominated(costs: dict[int, tuple[float, np.ndarray]], n: int) -> list[int
             ),
             default=np.inf,
         )
+        if mask:
+            below = min(below, costs[0][0])
         best_below[mask] = below
         if costs[mask][0] < below:
             keep.append(mask)

@@ -192,9 +192,21 @@ def test_restricted_sets_and_bad_input():
         solve_optimum(env, max_set_size=0)
     with pytest.raises(ValueError, match="method='tdma'"):
         solve_optimum(env, method="tdma")
-    big = FGAMCDParallelEnv(scenario="small", seed=0, num_nodes=MAX_EXACT_NODES + 1, num_users=9)
+    big = FGAMCDParallelEnv(
+        scenario="small",
+        seed=0,
+        beamformer="mrt_tdma",
+        num_nodes=MAX_EXACT_NODES + 1,
+        num_users=9,
+        node_min_separation_m=100.0,
+        max_cycles=8,
+    )
     with pytest.raises(ValueError, match="max_set_size"):
         solve_optimum(big)
+    policy = Optimum(max_set_size=2)
+    assert replay(big, policy) == pytest.approx(policy.planned_return, rel=1e-12)
+    assert not policy.result.exact and policy.result.participants.sum(axis=1).max() <= 2
+    assert policy.result.deliveries == policy.result.requested_pbs * (9 + 36)
 
 
 def test_gap_benchmark_on_a_small_instance():
