@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from baselines.optimum import Optimum
 from baselines.placement import (
     coarse_placement,
     expected_hit_placement,
@@ -208,4 +209,5 @@ BASELINES: dict[str, type] = {
     "replicate": ReplicateRequested,
     "replicate_observed": ReplicateObserved,
     "random": RandomPolicy,
+    "optimum": Optimum,
 }

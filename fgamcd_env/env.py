@@ -234,6 +234,11 @@ class FGAMCDParallelEnv(ParallelEnv):
     def state(self) -> np.ndarray:
         return self._obs.reshape(-1).copy()
 
+    def observed_nodes(self, k: int) -> np.ndarray:
+        """(N,) whether some user that node n observes (its own, or a visible node's) requests
+        PB k: the nodes ``observed_demand_only`` lets cache it."""
+        return self._observed[k].copy()
+
     def cache_allowed(self) -> np.ndarray:
         """(N,) whether each node may cache the current PB: it fits in C~_n(k) and, with
         ``observed_demand_only``, a user the node observes requests it."""
@@ -337,6 +342,24 @@ class FGAMCDParallelEnv(ParallelEnv):
         """Number of distinct beamforming problems solved for the current instance."""
         return sum(key[2] != "best" for key in self._memo)
 
+    def applied_migration(self, k: int, cache: np.ndarray, migrate: np.ndarray) -> np.ndarray:
+        """(N, N) b(k) the env applies for PB k, given the caching bits and the migrations that
+        passed the forcing rules: none without cooperation; with ``full_comp`` the first caching
+        node also sends to every node that does not cache; with ``prune_migrations`` the
+        redundant ones are dropped (``system.prune_migrations``). Planners use it with
+        ``pb_outcome`` to score exactly what ``step`` would apply."""
+        cache = np.asarray(cache, dtype=bool)
+        migrate = np.asarray(migrate, dtype=bool)
+        if not self.cooperation:
+            migrate = np.zeros_like(migrate)
+        elif self.full_comp and cache.any():
+            src = int(np.flatnonzero(cache)[0])
+            migrate = migrate.copy()
+            migrate[src, ~cache] = True
+        if self.prune_migrations:
+            migrate = system.prune_migrations(cache, migrate, self.scenario.backhaul_bps[k])
+        return migrate
+
     def pb_outcome(
         self, k: int, cache: np.ndarray, migrate: np.ndarray, method: str | None = None
     ) -> tuple[system.RewardTerms, Delivery | None, np.ndarray]:
@@ -382,15 +405,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         asked_migrate = bits & ~np.eye(n, dtype=bool)
         cache_ok = asked_cache & self._observed[k] if self.observed_demand_only else asked_cache
         decision = system.apply_forcing(cache_ok, asked_migrate, self._remaining, size)
-        migrate = decision.migrate
-        if not self.cooperation:
-            migrate = np.zeros_like(migrate)
-        elif self.full_comp and decision.cache.any():
-            src = int(np.flatnonzero(decision.cache)[0])
-            migrate = migrate.copy()
-            migrate[src, ~decision.cache] = True
-        if self.prune_migrations:
-            migrate = system.prune_migrations(decision.cache, migrate, sc.backhaul_bps[k])
+        migrate = self.applied_migration(k, decision.cache, decision.migrate)
         terms, out, lam = self.pb_outcome(k, decision.cache, migrate)
         shaped = None
         if not self.reward_config.is_paper:
