@@ -14,7 +14,7 @@ the learners' design note in the docs gives the runs):
   migrations changed no participation; 5 makes them pay for it.
 - ``charge_all_migrations``: (12) pays 0 for a PB nobody requests, yet (8) counts its migration
   delay, so a learner on (12) migrates unrequested PBs for free.
-- ``scale`` and ``clip``: rewards divided by r1 so |r| is O(1); a PB broadcast at a near-zero
+- ``scale`` and ``clip``: rewards divided by r1 so they are O(1); a PB broadcast at a near-zero
   worst-case rate has a delay of minutes, and one such step made a critic diverge.
 - ``undelivered_at_floor``: with r1 = r2 a QoS-infeasible delivery costs r1 + T(k) > r2, and
   ``delay_weight`` widens that gap, so dropping a hard PB would be a learner's best move.
