@@ -4,9 +4,9 @@ A cell is one spec of ``module.cells(quick, seeds)``; its identity is ``stable_h
 for a learned method's cell also the digest of ``TrainConfig``'s defaults (a changed default
 trains a new policy, so it reruns the cell). A finished cell is stored atomically (temporary
 file + ``os.replace``, by the driver) as ``<out>/<NAME>/cells/<hash>.json`` holding the spec,
-its rows and its wall time; re-running skips cells whose file exists, so a kill loses at most
-the cells in flight, and a failed cell is simply tried again next time (its spec and traceback
-are kept in ``<hash>.error.txt`` meanwhile).
+its rows, its wall and CPU time and where it ran; re-running skips cells whose file exists, so a
+kill loses at most the cells in flight, and a failed cell is simply tried again next time (its
+spec and traceback are kept in ``<hash>.error.txt`` meanwhile).
 
 Cells run
 
@@ -282,12 +282,13 @@ def execute(
 ) -> dict[str, Any]:
     """Worker entry point (top level, picklable): run one cell, never raise.
 
-    Returns ``{"ok": True, "rows": [...], "wall_s": t, "ran_on": {...}}`` or ``{"ok": False,
-    "error": tb, ...}``; ``ran_on`` holds the host, pid and Ray node id. With a ``token`` (Ray
+    Returns ``{"ok": True, "rows": [...], "wall_s": t, "cpu_s": c, "ran_on": {...}}`` or
+    ``{"ok": False, "error": tb, ...}``; ``cpu_s`` is the process's CPU time (below ``wall_s``
+    when the cell shared its core), ``ran_on`` the host, pid and Ray node id. With a ``token`` (Ray
     tasks) the cache is ``cache`` only if this node sees the driver's marker file there, else
     :func:`node_cache` (then named in the outcome's ``"cache"``).
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     where = ran_on()
     extra: dict[str, Any] = {"ran_on": where}
     try:
@@ -300,7 +301,13 @@ def execute(
         module = importlib.import_module(module_name)
         rows = module.run_cell(spec)
         check_rows(rows, module_name)
-        return {"ok": True, "rows": jsonable(rows), "wall_s": time.perf_counter() - t0, **extra}
+        return {
+            "ok": True,
+            "rows": jsonable(rows),
+            "wall_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - c0,
+            **extra,
+        }
     except Exception:
         return {
             "ok": False,
@@ -645,6 +652,7 @@ def run_cells(
                     "spec": cell.spec,
                     "rows": outcome["rows"],
                     "wall_s": outcome["wall_s"],
+                    "cpu_s": outcome.get("cpu_s"),
                     "finished": _dt.datetime.now().isoformat(timespec="seconds"),
                     "ran_on": where,
                     **({"cache": outcome["cache"]} if outcome.get("cache") else {}),
