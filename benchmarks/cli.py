@@ -170,7 +170,7 @@ def cmd_import(runs: list[Path], out: Path) -> int:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     from benchmarks.estimate import estimate, format_estimate, measure
-    from benchmarks.runner import format_report
+    from benchmarks.runner import RayUnavailableError, format_report
 
     grid = dict(
         out=args.out,
@@ -193,7 +193,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             print(f"measure: {format_report(report)}\n")
         else:
             est, report = estimate(args.names, **grid), None
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, RayUnavailableError) as exc:
         print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     print(format_estimate(est))
@@ -272,7 +272,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
     if args.command == "estimate":
         return cmd_estimate(args)
-    from benchmarks.runner import Interrupted, format_report, run
+    from benchmarks.runner import Interrupted, RayUnavailableError, format_report, run
 
     try:
         report = run(
@@ -287,7 +287,7 @@ def _main(argv: list[str] | None) -> int:
             episodes=args.episodes,
             points=args.points,
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, RayUnavailableError) as exc:
         print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -574,5 +575,7 @@ def measure(
     est = estimate(names, out, **grid)
     todo = samples_to_measure(est, measure_episodes)
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    t0 = time.perf_counter()
     report = run_cells(todo, est.out, workers, ray_address, progress)
+    report.wall_s = time.perf_counter() - t0
     return estimate(names, out, **grid), report

@@ -94,6 +94,10 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+class RayUnavailableError(RuntimeError):
+    """Ray is not installed, or the cluster at ``ray_address`` cannot be reached."""
+
+
 @dataclass(frozen=True)
 class Cell:
     """One unit of work: a figure module's spec, its hash and its result file."""
@@ -514,23 +518,46 @@ def _run_pool(cells: list[Cell], cache: str, workers: int, done: Outcome) -> Non
             isolate.extend(lost)
 
 
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast on a ``HOST:PORT`` nobody listens on (``ray.init`` retries it forever)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RayUnavailableError(
+            f"cannot reach the Ray head at {address} ({exc}); start it with "
+            "`ray start --head --port=PORT` (docs/benchmarks-cluster.md)"
+        ) from exc
+
+
 def _run_ray(cells: list[Cell], cache: str, address: str, done: Outcome) -> None:
     try:
         import ray
     except ImportError as exc:
-        raise RuntimeError("--ray-address needs Ray: pip install 'fgamcd-env[ray]'") from exc
+        raise RayUnavailableError("--ray-address needs Ray: pip install 'fgamcd-env[ray]'") from exc
     token = uuid.uuid4().hex
     mark = Path(cache) / f"{SHARED_MARK}-{token}"
     with contextlib.ExitStack() as stack:
         if not ray.is_initialized():
             if address == "local":  # ours: its processes must not outlive this one
                 stack.enter_context(Guardian())
-            ray.init(
-                address=address,  # "local" starts a new instance even if a cluster runs here
-                runtime_env=ray_runtime_env(),
-                include_dashboard=False,
-                log_to_driver=False,
-            )
+            check_reachable(address)
+            try:
+                ray.init(
+                    address=address,  # "local" starts a new instance even if a cluster runs here
+                    runtime_env=ray_runtime_env(),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                )
+            except ConnectionError as exc:
+                raise RayUnavailableError(
+                    f"{exc}. Is the cluster up (`ray status --address {address}`)? A cluster "
+                    "started with token authentication (Ray's default) also needs "
+                    "RAY_AUTH_MODE=token and its token here (~/.ray/auth_token or "
+                    "RAY_AUTH_TOKEN): see docs/benchmarks-cluster.md"
+                ) from exc
             stack.callback(ray.shutdown)
         mark.parent.mkdir(parents=True, exist_ok=True)
         mark.write_text(token + "\n")

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import figures, methods, orphans, runner
+from benchmarks import cli, figures, methods, orphans, runner
 
 NAME = "toy_slow"
 TITLE = "Toy figure with slow cells"
@@ -289,6 +290,18 @@ def test_a_ray_task_on_a_node_that_does_not_see_out_caches_locally(
         f"node7 does not see the --out folder; its trained policies and evaluations are "
         f"cached in {local} there" in text
     )
+
+
+def test_an_address_nobody_listens_on_is_an_error_at_once(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ray")
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["run", NAME, "--out", str(tmp_path), "--no-progress"]
+    assert cli.main([*args, "--ray-address", f"127.0.0.1:{port}"]) == 2
+    assert f"cannot reach the Ray head at 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 @pytest.fixture
