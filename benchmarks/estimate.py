@@ -174,7 +174,8 @@ def work_of(figure: str, spec: dict[str, Any], cell_key: str) -> Work:
         key = eval_key(method, scenario, ov, int(spec.get("seed", 0)))
         return Work(f"eval:{key}", kind, stable_hash(["eval", kind, scenario, ov]), True)
     rest = {k: v for k, v in spec.items() if k != "seed"}
-    return Work(f"cell:{figure}:{cell_key}", kind, stable_hash(["cell", figure, rest]), False)
+    label = figure if kind == figure else f"{figure} {kind}"  # e.g. "table3 sdp_dc"
+    return Work(f"cell:{figure}:{cell_key}", label, stable_hash(["cell", figure, rest]), False)
 
 
 def training_kind(algo: str, options: dict[str, Any]) -> str:
