@@ -316,12 +316,17 @@ def cluster(toy: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     # Not this machine's "current cluster", which a plain ray.init() elsewhere would join.
     monkeypatch.setattr(ray._private.utils, "write_ray_address", lambda *a, **k: None)
     monkeypatch.setattr(ray._common.utils, "reset_ray_address", lambda *a, **k: None)
+    auth = os.environ.get("RAY_AUTH_MODE")  # Ray sets it in this process for its cluster
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
         c.add_node(num_cpus=1)
         yield c
     finally:
         c.shutdown()
+        if auth is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = auth
 
 
 def test_a_ray_cluster_of_two_nodes_runs_the_grid_and_drops_a_killed_drivers_tasks(
