@@ -20,7 +20,7 @@ runner gives each worker one BLAS thread), read from ``<out>``:
   the first episode (cold: every beamforming solve is new), the pace of the others (weighted by
   their number, so a long log outweighs a short measurement) and the final evaluation; a
   training with no log counts its total as ``E`` equal episodes. An unfinished training has
-  ``pace * (E - logged)`` left;
+  ``pace * (E - logged) + evaluation`` left;
 - other work not done costs the mean of the measured work of its kind, taken from the nearest
   of: **same point** (the same kind at the same scenario point: another seed or budget; for
   cells without a point, the same spec but the seed), **same figure** (the same kind in the
