@@ -511,16 +511,15 @@ def format_estimate(est: GridEstimate) -> str:
             f"unknown: {len(unknown)} unit(s) of kinds with nothing measured ({kinds}), "
             "counted as 0; `--measure` runs one sample per kind and figure"
         )
-    if est.cpu_per_wall is not None:
-        lines.append(
-            f"the measured cells used {est.cpu_per_wall:.2f} CPU-s per wall-s"
-            + (
-                f": they shared their cores, so their costs may overstate a core of their own "
-                f"by up to {1 / est.cpu_per_wall:.1f}x"
-                if est.cpu_per_wall < 0.9
-                else ""
+    r = est.cpu_per_wall
+    if r is not None:
+        lines.append(f"the measured cells used {r:.2f} CPU-s per wall-s")
+        if r < 0.9:
+            lines[-1] += (
+                f": they shared their cores, so their costs overstate a core of their own by up "
+                f"to {1 / r:.1f}x; scaled by {r:.2f}, the grid is {_hours(r * est.cost_s)} "
+                f"CPU-h ({_hours(r * est.left_s)} left)"
             )
-        )
     lines += ["", "cost per kind (all measurements of the kind):"]
     width = max((len(k) for k in est.kinds), default=0)
     lines += [f"  {k.ljust(width)}  {v}" for k, v in est.kinds.items()]

@@ -10,13 +10,16 @@ A SIGKILL runs no handler, so the driver cannot stop its helpers itself; they wa
   stops at once, and a worker still alive ``grace_s`` later exits. The kernel's signal comes
   when the *thread* that started the worker ends: the runner starts and feeds its pool from one
   thread, which outlives the workers.
-- An embedded Ray instance (``--ray-address local``) runs inside :class:`Guardian`: a small
-  process that records the driver's descendants every ``interval_s`` and, if the driver ends
-  without saying it is done, terminates them (SIGTERM, then SIGKILL after ``grace_s``). Ray
+- The pool and an embedded Ray instance (``--ray-address local``) run inside
+  :class:`Guardian`: a small process that, if the driver ends without saying it is done,
+  terminates the driver's descendants and every process that inherited the run's mark
+  (SIGTERM, then SIGKILL after ``grace_s``). For the pool it ends what the workers started: a
+  process a worker forks (Table III's time-capped SDP solves) inherits neither the
+  parent-death signal nor the watchdog thread, and loses its parent as the worker exits. Ray
   ties gcs_server and the raylet to the driver and the task workers to the raylet, but its
-  dashboard and runtime-env agents first report the raylet's death to the GCS, which died with
-  the driver: with Ray 2.60 they stayed up 60 s after a SIGKILL of the driver. The guardian
-  reads ``/proc``, so it runs on Linux only (elsewhere Ray's own cleanup applies).
+  dashboard and runtime-env agents first report the raylet's death to the GCS, which died
+  with the driver: with Ray 2.60 they stayed up 60 s after a SIGKILL of the driver. The
+  guardian reads ``/proc``, so it runs on Linux only.
 
 Tasks on an external Ray cluster need neither: Ray stops a dead driver's tasks (its workers exit
 and queued tasks never start), which ``tests/test_bench_processes.py`` checks.
@@ -34,10 +37,12 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+RUN_ENV = "FGAMCD_BENCH_RUN"  # set by Guardian: every process of the run inherits it
 _DONE = b"done\n"
 
 
@@ -134,8 +139,27 @@ def terminate(procs: dict[int, int], grace_s: float) -> None:
             return
 
 
-def guard(parent: int, interval_s: float, grace_s: float) -> int:
-    """The guardian's loop (see the module docstring); reads "done" or EOF on stdin."""
+def marked(token: str) -> dict[int, int]:
+    """Live processes whose environment holds ``RUN_ENV=token``: {pid: start time}. Children
+    inherit the environment, so this finds what a run started even after its parents died
+    (only this user's processes are readable)."""
+    needle = f"{RUN_ENV}={token}".encode()
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if needle in env and (st := _stat(int(entry))) is not None:
+            found[int(entry)] = st[1]
+    return found
+
+
+def guard(parent: int, token: str, interval_s: float, grace_s: float) -> int:
+    """The guardian's loop (see :class:`Guardian`); reads "done" or EOF on stdin."""
     for sig in (signal.SIGINT, signal.SIGTERM):  # stop signals are for the driver to handle
         signal.signal(sig, signal.SIG_IGN)
     me = os.getpid()
@@ -143,9 +167,7 @@ def guard(parent: int, interval_s: float, grace_s: float) -> int:
     fd = sys.stdin.fileno()
     data = b""
     while True:
-        now = descendants(parent)
-        now.pop(me, None)
-        known = {p: s for p, s in known.items() if _alive(p, s)} | now
+        known = {p: s for p, s in known.items() if _alive(p, s)} | descendants(parent)
         ready, _, _ = select.select([fd], [], [], interval_s)
         if not ready:
             continue
@@ -155,23 +177,35 @@ def guard(parent: int, interval_s: float, grace_s: float) -> int:
             return 0
         if not chunk:  # EOF without "done": the driver died
             break
-    # Orphans now hang below init; add what the recorded processes started since the last scan.
+    # The orphans now hang below init: the recorded ones, what they started since the last
+    # scan, and whatever carries the run's mark (e.g. a process forked just before the kill
+    # by a worker that died with the driver).
     victims = dict(known)
     for pid in list(known):
         victims |= descendants(pid)
+    victims |= marked(token)
     victims.pop(me, None)
     terminate(victims, grace_s)
     return 1
 
 
 class Guardian:
-    """Context manager: the guardian process watching this process's descendants (Linux; a
-    no-op elsewhere). Leaving the block normally or by an exception tells it not to act."""
+    """Context manager: a guardian process for what this process starts inside the block
+    (Linux; a no-op elsewhere). Leaving the block, normally or by an exception, tells it not
+    to act.
+
+    Inside the block the environment holds ``FGAMCD_BENCH_RUN=<token>``, which every process
+    started meanwhile inherits. The guardian records this process's descendants every
+    ``interval_s``; if this process ends without a word, it terminates the recorded ones, their
+    descendants and every process carrying the token (SIGTERM, SIGKILL after ``grace_s``).
+    """
 
     def __init__(self, interval_s: float = 0.5, grace_s: float = 5.0) -> None:
         self.interval_s = interval_s
         self.grace_s = grace_s
+        self.token = uuid.uuid4().hex
         self.proc: subprocess.Popen[bytes] | None = None
+        self._saved: str | None = None
 
     def __enter__(self) -> Guardian:
         if not sys.platform.startswith("linux") or not os.path.isdir("/proc"):
@@ -184,12 +218,15 @@ class Guardian:
                 "-m",
                 "benchmarks.orphans",
                 str(os.getpid()),
+                self.token,
                 str(self.interval_s),
                 str(self.grace_s),
             ],
             stdin=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": path},
         )
+        self._saved = os.environ.get(RUN_ENV)
+        os.environ[RUN_ENV] = self.token
         return self
 
     def __exit__(
@@ -201,6 +238,10 @@ class Guardian:
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        if self._saved is None:
+            os.environ.pop(RUN_ENV, None)
+        else:
+            os.environ[RUN_ENV] = self._saved
         with contextlib.suppress(OSError):  # BrokenPipeError if it is gone already
             proc.stdin.write(_DONE)
             proc.stdin.close()
@@ -212,4 +253,4 @@ class Guardian:
 
 
 if __name__ == "__main__":
-    sys.exit(guard(int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])))
+    sys.exit(guard(int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])))

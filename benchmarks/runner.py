@@ -18,7 +18,8 @@ Cells run
   from the driver, on which a training finishes its episode and checkpoints it
   (``agents.train``); workers still running after ``STOP_GRACE_S`` are killed. If the driver
   dies without a word (SIGKILL, out of memory), each worker gets the same SIGTERM from the
-  kernel or from its own watchdog thread and exits (``benchmarks.orphans``);
+  kernel or from its own watchdog thread and exits, and a guardian process ends what the
+  workers started themselves (``benchmarks.orphans``);
 - or as Ray tasks (``ray_address``: ``"auto"``, ``"HOST:PORT"``, or ``"local"`` to start an
   embedded instance, watched by ``benchmarks.orphans.Guardian``; an already initialised Ray is
   used as is). Results (rows, wall time, where the cell ran) come back to the driver, which
@@ -705,8 +706,9 @@ def run_cells(
                 _run_ray(todo, cache, ray_address, done)
             elif workers == 0:
                 _run_inline(todo, cache, done)
-            else:
-                _run_pool(todo, cache, min(workers, len(todo)), done)
+            else:  # the guardian also ends what the workers start (Table III's SDP helpers)
+                with Guardian(grace_s=STOP_GRACE_S):
+                    _run_pool(todo, cache, min(workers, len(todo)), done)
     finally:
         if bar is not None:
             bar.close()

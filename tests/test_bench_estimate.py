@@ -234,7 +234,7 @@ def test_estimate_table_and_measure(
     assert "longest unit left: toy_cost2 qmix-da" in text
     assert "unknown: 1 unit(s) of kinds with nothing measured (toy_cost2)" in text
     assert "used 0.60 CPU-s per wall-s: they shared their cores" in text  # 1.5 of 2.5 s
-    assert "by up to 1.7x" in text
+    assert "by up to 1.7x; scaled by 0.60, the grid is 0.02 CPU-h (0.02 left)" in text
     # --measure: one sample per (figure, kind) with nothing at "same figure" or nearer
     est = estimate.estimate(list(toys), out=results, seeds=2)
     picked = estimate.samples_to_measure(est, measure_episodes=3)

@@ -4,8 +4,9 @@ embedded Ray, Ray cluster), and a grid spread over a two-node Ray cluster comes 
 This test module is itself a tiny figure module (``NAME = "toy_slow"``), which worker processes
 and the ``fgamcd-bench`` subprocesses import by name (``FGAMCD_BENCH_FIGURES``). Its cells read
 their behaviour from the directory ``$TOY_SLOW_CTRL``: ``settings.json`` lists the cells that
-hang (``"hang"``, as ``"x:method"``) and a sleep for the others (``"sleep_s"``); every cell
-leaves ``started-<x>-<method>-<pid>`` there and a line in ``runs.log``.
+hang (``"hang"``, as ``"x:method"``, each with a forked helper process) and a sleep for the
+others (``"sleep_s"``); every cell leaves ``started-<x>-<method>-<pid>`` there and a line in
+``runs.log``, every helper ``helper-<pid>``.
 """
 
 from __future__ import annotations
@@ -50,7 +51,16 @@ def run_cell(spec: dict[str, Any]) -> list[dict[str, Any]]:
     (ctrl / f"started-{tag.replace(':', '-')}-{os.getpid()}").touch()
     with (ctrl / "runs.log").open("a") as fh:
         fh.write(json.dumps({"tag": tag, "seed": spec["seed"], "pid": os.getpid()}) + "\n")
-    end = time.monotonic() + (HANG_S if tag in settings.get("hang", []) else settings["sleep_s"])
+    hang = tag in settings.get("hang", [])
+    if hang:  # a forked helper, as Table III's time-capped SDP solves have
+        import multiprocessing
+
+        child = multiprocessing.get_context("fork").Process(
+            target=time.sleep, args=(HANG_S,), daemon=True
+        )
+        child.start()
+        (ctrl / f"helper-{child.pid}").touch()
+    end = time.monotonic() + (HANG_S if hang else settings["sleep_s"])
     while time.monotonic() < end:
         time.sleep(0.05)
     return [{**spec, "total_delay_s": float(spec["x"]), "cache_dir": str(methods.cache_dir())}]
@@ -160,7 +170,8 @@ def kill_mid_grid(
 ) -> tuple[dict[int, str], list[int]]:
     """Run the grid with its x = 2 cells hanging; once ``stored`` cells are stored and ``hung``
     cells hang, SIGKILL the driver. Returns the processes still alive 10 s later among the
-    driver's descendants and the hanging cells' workers, and the pids of those workers."""
+    driver's descendants, the hanging cells' workers and their helpers, and the pids of those
+    workers."""
     settle(ctrl, hang=("2:tdma", "2:coarse"))
     proc = start_driver(out, ctrl, *options)
     with killed_at_the_end(proc):
@@ -176,7 +187,9 @@ def kill_mid_grid(
             timeout,
         )
         watch = orphans.descendants(proc.pid)
-        for pid in hanging():
+        helpers = [int(p.name.split("-")[1]) for p in ctrl.glob("helper-*")]
+        assert len(helpers) == hung
+        for pid in [*hanging(), *helpers]:
             if (st := orphans._stat(pid)) is not None:
                 watch[pid] = st[1]
         proc.kill()  # SIGKILL: no handler runs
