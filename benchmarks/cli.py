@@ -6,6 +6,7 @@
                           [--ray-address auto|HOST:PORT|local]
     fgamcd-bench run all --quick
     fgamcd-bench status fig8 [--seeds 5] [--out results] [--points 8,10]
+    fgamcd-bench estimate all [--seeds 5] [--out results] [--measure [--measure-episodes 3]]
     fgamcd-bench report [--out results]
     fgamcd-bench import runs/maasn-s0 [runs/maasn-s1 ...] [--out results]
 
@@ -18,6 +19,10 @@ cells of other kinds always run. ``--points 8,10`` restricts the sweeps to those
 the layout of ``--out``.
 ``status`` takes ``run``'s grid options and prints the finished cells per method and every
 unfinished training (running or stopped, episodes logged, time left), without running anything.
+``estimate`` takes them too and prints the CPU-hours of the grid per figure (total and left),
+from the costs of the work finished under ``--out`` (see ``benchmarks/estimate.py`` for what is
+measured and what extrapolated); ``--measure`` first runs one sample cell per kind of work that
+has no measurement in its figure (a training with ``--measure-episodes`` episodes).
 ``import`` puts finished ``fgamcd-train`` runs into ``<out>``'s policy cache, so the cells that
 would train the same config use them instead.
 """
@@ -118,6 +123,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="finished cells and unfinished trainings under --out (the grid chosen as for run)",
     )
     _grid_options(st)
+    est = sub.add_parser(
+        "estimate",
+        help="CPU-hours of the grid per figure, from the costs measured under --out",
+    )
+    _grid_options(est)
+    est.add_argument(
+        "--measure",
+        action="store_true",
+        help="first run one sample cell per kind of work with no measurement in its figure",
+    )
+    est.add_argument(
+        "--measure-episodes",
+        type=_positive,
+        default=3,
+        help="episodes of a measured training (default 3: a cold one, then the pace)",
+    )
+    est.add_argument(
+        "--workers", type=_non_negative, default=None, help="for --measure, as for run"
+    )
+    est.add_argument("--ray-address", default=None, help="for --measure, as for run")
+    est.add_argument("--no-progress", action="store_true")
     rep = sub.add_parser("report", help="write <out>/report.md from the results")
     rep.add_argument("--out", type=Path, default=Path("results"))
     imp = sub.add_parser("import", help="put finished fgamcd-train runs into the policy cache")
@@ -140,6 +166,38 @@ def cmd_import(runs: list[Path], out: Path) -> int:
         where = out / "_policies" / key
         print(f"{run} -> {where}" + ("" if added else " (already cached, left as is)"))
     return status
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from benchmarks.estimate import estimate, format_estimate, measure
+    from benchmarks.runner import RayUnavailableError, format_report
+
+    grid = dict(
+        out=args.out,
+        quick=args.quick,
+        seeds=args.seeds,
+        methods=args.methods,
+        episodes=args.episodes,
+        points=args.points,
+    )
+    try:
+        if args.measure:
+            est, report = measure(
+                args.names,
+                workers=args.workers,
+                ray_address=args.ray_address,
+                progress=not args.no_progress,
+                measure_episodes=args.measure_episodes,
+                **grid,
+            )
+            print(f"measure: {format_report(report)}\n")
+        else:
+            est, report = estimate(args.names, **grid), None
+    except (KeyError, ValueError, RayUnavailableError) as exc:
+        print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    print(format_estimate(est))
+    return 0 if report is None or report.ok else 1
 
 
 def cmd_list() -> int:
@@ -212,7 +270,9 @@ def _main(argv: list[str] | None) -> int:
             print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
             return 2
         return 0
-    from benchmarks.runner import Interrupted, format_report, run
+    if args.command == "estimate":
+        return cmd_estimate(args)
+    from benchmarks.runner import Interrupted, RayUnavailableError, format_report, run
 
     try:
         report = run(
@@ -227,7 +287,7 @@ def _main(argv: list[str] | None) -> int:
             episodes=args.episodes,
             points=args.points,
         )
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, RayUnavailableError) as exc:
         print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

@@ -388,6 +388,28 @@ def _bench_config(
     return cfg, key, fields
 
 
+def policy_key(
+    algo: str,
+    scenario: str,
+    overrides: Mapping[str, Any] | None,
+    seed: int,
+    episodes: int,
+    train_options: Mapping[str, Any] | None = None,
+) -> str:
+    """The key of the training a bench cell trains: ``<cache>/_policies/<key>``."""
+    TrainConfig, _ = _agents()
+    return _bench_config(TrainConfig, algo, scenario, overrides, seed, episodes, train_options)[1]
+
+
+def train_options_of(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The switches of a training's ``config.json`` (or ``result.json``'s config): the fields
+    that differ from ``TrainConfig``'s defaults, other than those a bench cell sets itself."""
+    TrainConfig, _ = _agents()
+    cfg = _config_dict(TrainConfig.from_json(dict(config)))
+    default = _config_dict(TrainConfig())
+    return {k: v for k, v in cfg.items() if k not in _CELL_FIELDS and v != default.get(k)}
+
+
 def train_cached(
     algo: str,
     scenario: str = "paper",
@@ -549,6 +571,26 @@ def import_training(run_dir: Path, cache: Path) -> tuple[str, bool]:
     return key, True
 
 
+def eval_key(
+    method: str,
+    scenario: str,
+    overrides: Mapping[str, Any] | None,
+    seed: int,
+    beamformer: str = "fast",
+) -> str:
+    """The key of a baseline's cached evaluation: ``<cache>/_evals/<key>.json``."""
+    ov = canonical_overrides(scenario, overrides)
+    return stable_hash(
+        {
+            "method": method,
+            "scenario": scenario,
+            "overrides": ov,
+            "seed": int(seed),
+            "beamformer": beamformer,
+        }
+    )
+
+
 def evaluate_cached(
     method: str,
     scenario: str = "paper",
@@ -564,15 +606,7 @@ def evaluate_cached(
     policy = make_baseline(method)
     cache = cache_dir() if cache is None else cache
     ov = canonical_overrides(scenario, overrides)
-    key = stable_hash(
-        {
-            "method": method,
-            "scenario": scenario,
-            "overrides": ov,
-            "seed": int(seed),
-            "beamformer": beamformer,
-        }
-    )
+    key = eval_key(method, scenario, ov, seed, beamformer)
 
     def run() -> list[dict[str, Any]]:
         t0 = time.perf_counter()

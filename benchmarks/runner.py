@@ -4,9 +4,9 @@ A cell is one spec of ``module.cells(quick, seeds)``; its identity is ``stable_h
 for a learned method's cell also the digest of ``TrainConfig``'s defaults (a changed default
 trains a new policy, so it reruns the cell). A finished cell is stored atomically (temporary
 file + ``os.replace``, by the driver) as ``<out>/<NAME>/cells/<hash>.json`` holding the spec,
-its rows and its wall time; re-running skips cells whose file exists, so a kill loses at most
-the cells in flight, and a failed cell is simply tried again next time (its spec and traceback
-are kept in ``<hash>.error.txt`` meanwhile).
+its rows, its wall and CPU time and where it ran; re-running skips cells whose file exists, so a
+kill loses at most the cells in flight, and a failed cell is simply tried again next time (its
+spec and traceback are kept in ``<hash>.error.txt`` meanwhile).
 
 Cells run
 
@@ -16,11 +16,18 @@ Cells run
   in flight: those are retried one at a time in a fresh pool, and the one that dies alone is
   reported as failed. Ctrl-C or SIGTERM stops the run: workers ignore SIGINT and get one SIGTERM
   from the driver, on which a training finishes its episode and checkpoints it
-  (``agents.train``); workers still running after ``STOP_GRACE_S`` are killed;
+  (``agents.train``); workers still running after ``STOP_GRACE_S`` are killed. If the driver
+  dies without a word (SIGKILL, out of memory), each worker gets the same SIGTERM from the
+  kernel or from its own watchdog thread and exits, and a guardian process ends what the
+  workers started themselves (``benchmarks.orphans``);
 - or as Ray tasks (``ray_address``: ``"auto"``, ``"HOST:PORT"``, or ``"local"`` to start an
-  embedded instance; an already initialised Ray is used as is). Results come back to the driver,
-  which writes them; the cache of trained policies (``<out>/_policies``) is shared only if every
-  node sees ``<out>`` at the same path.
+  embedded instance, watched by ``benchmarks.orphans.Guardian``; an already initialised Ray is
+  used as is). Results (rows, wall time, where the cell ran) come back to the driver, which
+  writes the cell files. The caches of trained policies and evaluations (``<out>/_policies``,
+  ``<out>/_evals``) are written by the workers: at ``<out>`` on every node that sees the
+  driver's ``<out>`` (a shared filesystem at the same path, checked per task by a marker file
+  the driver writes there), else in a node-local cache (:func:`node_cache`), which the cell
+  file and the run's report name. See ``docs/benchmarks-cluster.md``.
 
 After the cells, for every figure the rows of all its finished cells (the whole grid, whatever
 ``methods`` selected) become ``<out>/<NAME>/<NAME>.csv``; ``plot`` writes the PNGs and
@@ -39,10 +46,12 @@ import math
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -62,6 +71,7 @@ from benchmarks.methods import (
     stable_hash,
     train_defaults_digest,
 )
+from benchmarks.orphans import Guardian, exit_with_parent
 
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -72,6 +82,8 @@ THREAD_VARS = (
 )
 SCALARS = (str, int, float, bool, type(None))
 STOP_GRACE_S = 120.0  # after Ctrl-C / SIGTERM, time workers get to checkpoint before a kill
+# In <out>, ``<SHARED_MARK>-<token>``: a Ray task that reads the run's token there shares <out>.
+SHARED_MARK = ".fgamcd-bench-run"
 _IN_POOL_WORKER = False  # True in the processes of _run_pool (set by _init_worker)
 
 
@@ -81,6 +93,10 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+class RayUnavailableError(RuntimeError):
+    """Ray is not installed, or the cluster at ``ray_address`` cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,8 @@ class RunReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
     figures: dict[str, FigureStatus] = field(default_factory=dict)
     wall_s: float = 0.0
+    # {host: node-local cache directory} of Ray nodes that did not see <out>
+    node_caches: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -166,17 +184,23 @@ def grid(
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{module.__name__}.cells: spec {spec!r} is not JSON: {exc}") from exc
         if spec.get("method") in LEARNED:
-            # a new TrainConfig default retrains (new policy key), so it must rerun the cell too
             defaults = defaults or train_defaults_digest()
-            key = stable_hash({**spec, "train_defaults": defaults})
-        else:
-            key = stable_hash(spec)
-        path = cell_path(out, module.NAME, key)
-        cells.append(Cell(module.NAME, module.__name__, spec, key, path))
+        cells.append(make_cell(module, out, spec, defaults))
     keys = [c.key for c in cells]
     if len(set(keys)) != len(keys):
         raise ValueError(f"{module.__name__}.cells returned duplicate specs")
     return cells
+
+
+def make_cell(module: ModuleType, out: Path, spec: dict[str, Any], defaults: str | None) -> Cell:
+    """The cell of ``spec``; ``defaults`` is :func:`train_defaults_digest` (hashed into a
+    learned method's key: a new TrainConfig default retrains, so it must rerun the cell too)."""
+    key = (
+        stable_hash({**spec, "train_defaults": defaults})
+        if spec.get("method") in LEARNED
+        else stable_hash(spec)
+    )
+    return Cell(module.NAME, module.__name__, spec, key, cell_path(out, module.NAME, key))
 
 
 def read_cell(path: Path) -> dict[str, Any] | None:
@@ -258,28 +282,77 @@ def plan(
 
 
 # ----------------------------------------------------------------------------- execution
-def execute(module_name: str, spec: dict[str, Any], cache: str | None) -> dict[str, Any]:
+def execute(
+    module_name: str, spec: dict[str, Any], cache: str | None, token: str | None = None
+) -> dict[str, Any]:
     """Worker entry point (top level, picklable): run one cell, never raise.
 
-    Returns ``{"ok": True, "rows": [...], "wall_s": t}`` or ``{"ok": False, "error": tb}``.
+    Returns ``{"ok": True, "rows": [...], "wall_s": t, "cpu_s": c, "ran_on": {...}}`` or
+    ``{"ok": False, "error": tb, ...}``; ``cpu_s`` is the process's CPU time (below ``wall_s``
+    when the cell shared its core), ``ran_on`` the host, pid and Ray node id. With a ``token`` (Ray
+    tasks) the cache is ``cache`` only if this node sees the driver's marker file there, else
+    :func:`node_cache` (then named in the outcome's ``"cache"``).
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+    where = ran_on()
+    extra: dict[str, Any] = {"ran_on": where}
     try:
         if "torch" in sys.modules:  # keep one intra-op thread per worker
             sys.modules["torch"].set_num_threads(1)
+        if token is not None and cache is not None and not sees_out(cache, token):
+            cache = str(node_cache(cache))
+            extra["cache"] = cache
         set_cache_dir(cache)
         module = importlib.import_module(module_name)
         rows = module.run_cell(spec)
         check_rows(rows, module_name)
-        return {"ok": True, "rows": jsonable(rows), "wall_s": time.perf_counter() - t0}
+        return {
+            "ok": True,
+            "rows": jsonable(rows),
+            "wall_s": time.perf_counter() - t0,
+            "cpu_s": time.process_time() - c0,
+            **extra,
+        }
     except Exception:
-        return {"ok": False, "error": traceback.format_exc(), "wall_s": time.perf_counter() - t0}
+        return {
+            "ok": False,
+            "error": traceback.format_exc(),
+            "wall_s": time.perf_counter() - t0,
+            **extra,
+        }
     except KeyboardInterrupt:  # a training checkpointed on the driver's SIGTERM
         if _IN_POOL_WORKER:  # exit now; an idle pool worker would wait for the next cell
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(128 + signal.SIGTERM)
         raise
+
+
+def ran_on() -> dict[str, Any]:
+    """Where this process runs: host, pid, and the Ray node id inside a Ray task (else None)."""
+    node = None
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ctx = ray.get_runtime_context()
+        if ctx.get_task_id() is not None:
+            node = ctx.get_node_id()
+    return {"host": socket.gethostname(), "pid": os.getpid(), "ray_node": node}
+
+
+def sees_out(out: str, token: str) -> bool:
+    """Whether this node sees the driver's ``out`` (the run's marker file holds ``token``)."""
+    try:
+        return (Path(out) / f"{SHARED_MARK}-{token}").read_text().strip() == token
+    except OSError:
+        return False
+
+
+def node_cache(out: str) -> Path:
+    """Node-local cache of a Ray node that does not see the driver's ``out``: under
+    ``$XDG_CACHE_HOME`` (default ``~/.cache``), one directory per ``out`` path, so a training
+    killed there resumes when the same node gets its cell again."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fgamcd-bench" / stable_hash(str(out))
 
 
 def check_rows(rows: Any, where: str) -> None:
@@ -359,12 +432,14 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _init_worker() -> None:
+def _init_worker(driver: int) -> None:
     """Pool initializer: Ctrl-C reaches the whole process group, but only the driver acts on
-    it, so each worker gets exactly one stop signal (a second one would lose its checkpoint)."""
+    it, so each worker gets exactly one stop signal (a second one would lose its checkpoint).
+    If the driver dies, the worker stops as on the driver's SIGTERM (``exit_with_parent``)."""
     global _IN_POOL_WORKER
     _IN_POOL_WORKER = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent(driver, STOP_GRACE_S)
 
 
 def _stop_workers(pool: ProcessPoolExecutor, grace_s: float) -> None:
@@ -393,7 +468,12 @@ def _run_pool(cells: list[Cell], cache: str, workers: int, done: Outcome) -> Non
     isolate: list[Cell] = []  # suspects, run alone
     ctx = get_context("spawn")
     while queue or isolate:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
+        )
         running: dict[Future, Cell] = {}
         lost: list[Cell] = []
         try:
@@ -439,23 +519,52 @@ def _run_pool(cells: list[Cell], cache: str, workers: int, done: Outcome) -> Non
             isolate.extend(lost)
 
 
+def check_reachable(address: str, timeout_s: float = 10.0) -> None:
+    """Fail fast on a ``HOST:PORT`` nobody listens on (``ray.init`` retries it forever)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RayUnavailableError(
+            f"cannot reach the Ray head at {address} ({exc}); start it with "
+            "`ray start --head --port=PORT` (docs/benchmarks-cluster.md)"
+        ) from exc
+
+
 def _run_ray(cells: list[Cell], cache: str, address: str, done: Outcome) -> None:
     try:
         import ray
     except ImportError as exc:
-        raise RuntimeError("--ray-address needs Ray: pip install 'fgamcd-env[ray]'") from exc
-    started = False
-    if not ray.is_initialized():
-        ray.init(
-            address=None if address == "local" else address,
-            runtime_env=ray_runtime_env(),
-            include_dashboard=False,
-            log_to_driver=False,
-        )
-        started = True
-    try:
+        raise RayUnavailableError("--ray-address needs Ray: pip install 'fgamcd-env[ray]'") from exc
+    token = uuid.uuid4().hex
+    mark = Path(cache) / f"{SHARED_MARK}-{token}"
+    with contextlib.ExitStack() as stack:
+        if not ray.is_initialized():
+            if address == "local":  # ours: its processes must not outlive this one
+                stack.enter_context(Guardian())
+            check_reachable(address)
+            try:
+                ray.init(
+                    address=address,  # "local" starts a new instance even if a cluster runs here
+                    runtime_env=ray_runtime_env(),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                )
+            except ConnectionError as exc:
+                raise RayUnavailableError(
+                    f"{exc}. Is the cluster up (`ray status --address {address}`)? A cluster "
+                    "started with token authentication (Ray's default) also needs "
+                    "RAY_AUTH_MODE=token and its token here (~/.ray/auth_token or "
+                    "RAY_AUTH_TOKEN): see docs/benchmarks-cluster.md"
+                ) from exc
+            stack.callback(ray.shutdown)
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.write_text(token + "\n")
+        stack.callback(mark.unlink, missing_ok=True)
         task = ray.remote(num_cpus=1, max_retries=1)(execute)
-        refs = {task.remote(c.module, c.spec, cache): c for c in cells}
+        refs = {task.remote(c.module, c.spec, cache, token): c for c in cells}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
@@ -465,9 +574,6 @@ def _run_ray(cells: list[Cell], cache: str, address: str, done: Outcome) -> None
                 except Exception:  # task or worker failure (e.g. the worker died)
                     outcome = {"ok": False, "error": traceback.format_exc(), "wall_s": 0.0}
                 done(c, outcome)
-    finally:
-        if started:
-            ray.shutdown()
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -541,6 +647,74 @@ def finish_figure(
     return status
 
 
+def run_cells(
+    cells: Sequence[Cell],
+    out: Path,
+    workers: int,
+    ray_address: str | None = None,
+    progress: bool = True,
+    report: RunReport | None = None,
+) -> RunReport:
+    """Run ``cells`` (finished or not) and store each one that succeeds as its cell file; the
+    failures, and the node-local caches of Ray nodes that did not see ``out``, go to ``report``.
+    Longest first (learned methods train), so the pool does not end on one long cell."""
+    report = RunReport() if report is None else report
+    todo = sorted(cells, key=lambda c: c.spec.get("method") not in LEARNED)
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc="cells", unit="cell", dynamic_ncols=True)
+
+    def done(cell: Cell, outcome: dict[str, Any]) -> None:
+        err = cell.path.with_suffix(".error.txt")
+        where = outcome.get("ran_on") or {}
+        if outcome.get("cache"):
+            report.node_caches[str(where.get("host"))] = outcome["cache"]
+        if outcome.get("ok"):
+            atomic_write_json(
+                cell.path,
+                {
+                    "figure": cell.figure,
+                    "key": cell.key,
+                    "spec": cell.spec,
+                    "rows": outcome["rows"],
+                    "wall_s": outcome["wall_s"],
+                    "cpu_s": outcome.get("cpu_s"),
+                    "finished": _dt.datetime.now().isoformat(timespec="seconds"),
+                    "ran_on": where,
+                    **({"cache": outcome["cache"]} if outcome.get("cache") else {}),
+                },
+            )
+            with contextlib.suppress(FileNotFoundError):
+                err.unlink()
+            report.ran += 1
+        else:
+            report.failures.append((cell.describe(), outcome["error"]))
+            err.parent.mkdir(parents=True, exist_ok=True)
+            err.write_text(cell.describe() + "\n\n" + outcome["error"])
+        if bar is not None:
+            bar.set_postfix(failed=len(report.failures), refresh=False)
+            bar.update()
+
+    cache = str(Path(out).resolve())
+    try:
+        with single_threaded_env(), sigterm_interrupts():
+            if not todo:
+                pass
+            elif ray_address:
+                _run_ray(todo, cache, ray_address, done)
+            elif workers == 0:
+                _run_inline(todo, cache, done)
+            else:  # the guardian also ends what the workers start (Table III's SDP helpers)
+                with Guardian(grace_s=STOP_GRACE_S):
+                    _run_pool(todo, cache, min(workers, len(todo)), done)
+    finally:
+        if bar is not None:
+            bar.close()
+    return report
+
+
 # ----------------------------------------------------------------------------- main entry
 def run(
     names: Iterable[str | ModuleType],
@@ -577,53 +751,7 @@ def run(
             elif selected(c, methods):
                 todo.append(c)
 
-    # Longest first (learned methods train), so the pool does not end on one long cell.
-    todo.sort(key=lambda c: c.spec.get("method") not in LEARNED)
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="cells", unit="cell", dynamic_ncols=True)
-
-    def done(cell: Cell, outcome: dict[str, Any]) -> None:
-        err = cell.path.with_suffix(".error.txt")
-        if outcome.get("ok"):
-            atomic_write_json(
-                cell.path,
-                {
-                    "figure": cell.figure,
-                    "key": cell.key,
-                    "spec": cell.spec,
-                    "rows": outcome["rows"],
-                    "wall_s": outcome["wall_s"],
-                    "finished": _dt.datetime.now().isoformat(timespec="seconds"),
-                },
-            )
-            with contextlib.suppress(FileNotFoundError):
-                err.unlink()
-            report.ran += 1
-        else:
-            report.failures.append((cell.describe(), outcome["error"]))
-            err.parent.mkdir(parents=True, exist_ok=True)
-            err.write_text(cell.describe() + "\n\n" + outcome["error"])
-        if bar is not None:
-            bar.set_postfix(failed=len(report.failures), refresh=False)
-            bar.update()
-
-    cache = str(out)
-    try:
-        with single_threaded_env(), sigterm_interrupts():
-            if not todo:
-                pass
-            elif ray_address:
-                _run_ray(todo, cache, ray_address, done)
-            elif workers == 0:
-                _run_inline(todo, cache, done)
-            else:
-                _run_pool(todo, cache, min(workers, len(todo)), done)
-    finally:
-        if bar is not None:
-            bar.close()
+    run_cells(todo, out, workers, ray_address, progress, report)
     for m in mods:
         report.figures[m.NAME] = finish_figure(m, grids[m.NAME], out, quick, seeds, report)
     report.wall_s = time.perf_counter() - t0
@@ -641,6 +769,11 @@ def format_report(report: RunReport) -> str:
         lines.append(
             f"  {st.name:>8}: {st.done}/{st.total} cells, cell time {st.wall_s:.1f} s, "
             f"{where}, {len(st.plots)} plot(s)"
+        )
+    for host, path in sorted(report.node_caches.items()):
+        lines.append(
+            f"  note: {host} does not see the --out folder; its trained policies and "
+            f"evaluations are cached in {path} there (docs/benchmarks-cluster.md)"
         )
     for what, tb in report.failures:
         lines += ["", f"FAILED {what}", tb.rstrip()]

@@ -472,6 +472,7 @@ def test_stop_signal_reaches_each_worker_once_and_leaves_none_behind(
 def test_ray_local_instance_runs_the_grid(toy: types.ModuleType, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
     ray.init(
+        address="local",  # never a cluster another test or user started on this machine
         num_cpus=1,
         include_dashboard=False,
         runtime_env=runner.ray_runtime_env(),

@@ -12,15 +12,18 @@ Every module in this package exposes the shared interface (checked on discovery)
 ``summary``        ``summary(df) -> str``, markdown with the comparison to the paper
 =================  =====================================================================
 
-``registry()`` imports every module once; a module that fails to import or lacks part of the
-interface is kept out and reported by ``broken()`` (so one broken module does not hide the
-others). ``get(name)`` raises a ``KeyError`` naming the known figures or the import error.
-Tests can add a module with ``register(module)``.
+``registry()`` imports every module once, then the modules named in the environment variable
+``FGAMCD_BENCH_FIGURES`` (comma-separated import names, e.g. ``mylab.fig_extra``: figures kept
+outside this package, which worker processes import by the same name); a module that fails to
+import or lacks part of the interface is kept out and reported by ``broken()`` (so one broken
+module does not hide the others). ``get(name)`` raises a ``KeyError`` naming the known figures
+or the import error. Tests can add a module with ``register(module)``.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import re
 import traceback
@@ -36,6 +39,7 @@ REQUIRED: dict[str, type | str] = {
     "summary": "callable",
 }
 
+EXTRA_ENV = "FGAMCD_BENCH_FIGURES"
 _REGISTRY: dict[str, ModuleType] = {}
 _BROKEN: dict[str, str] = {}
 _DISCOVERED = False
@@ -80,10 +84,13 @@ def _discover() -> None:
     if _DISCOVERED:
         return
     _DISCOVERED = True
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.ispkg:
-            continue
-        full = f"{__name__}.{info.name}"
+    names = [
+        f"{__name__}.{info.name}"
+        for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name)
+        if not info.name.startswith("_") and not info.ispkg
+    ]
+    names += [n.strip() for n in os.environ.get(EXTRA_ENV, "").split(",") if n.strip()]
+    for full in names:
         try:
             register(importlib.import_module(full))
         except Exception:  # keep the other figures usable; report this one
