@@ -216,51 +216,67 @@ def amplitudes(model: _Model, v: np.ndarray) -> np.ndarray:
     return np.abs(s) - r
 
 
-def single_user(model: _Model) -> np.ndarray | None:
-    """(N, k) optimal reduced beamformer of a one-user problem with isotropic sets (None if the
-    sets are anisotropic). Stacked: maximise sum_n t_n b_n - sqrt(sum_n e_n t_n^2) over
-    t in [0, 1]^N (b_n = ||a_n||, e_n = N d_n): nodes with b_n / e_n >= 1 / R saturate, the others
-    get t_n = R b_n / e_n, R the radius (water-filling over the saturated set); per-node sets:
-    t_n = 1 iff b_n > sqrt(d_n). v_n = t_n a_n / ||a_n|| (co-phased MRT)."""
-    if model.dense:
+def single_user(
+    a: np.ndarray, iso: np.ndarray | None, error_model: str | None
+) -> np.ndarray | None:
+    """(N, M) optimal beamformer of a one-user problem (``a`` (1, N, M)) with isotropic sets
+    (``iso`` (N, 1); None: anisotropic, no closed form). v_n = t_n a_n / ||a_n|| (co-phased MRT).
+    Stacked: t maximises sum_n t_n b_n - sqrt(sum_n e_n t_n^2) over [0, 1]^N (b_n = ||a_n||,
+    e_n = N d_n), a water-filling (``waterfill``); per-node sets: t_n = 1 iff b_n > sqrt(d_n);
+    no error: t = 1. If no t gives a positive worst case: full-power MRT (the nominal best)."""
+    if error_model is not None and iso is None:
         return None
-    a = model.ared[0]  # (N, k)
-    b = np.linalg.norm(a, axis=1)
-    unit = a / np.where(b > 0, b, 1.0)[:, None]
-    n = b.shape[0]
-    if model.stacked:
-        e = model.gd[0, model.node_ptr[:-1]]  # (N,) N_par d_n (0: no error)
-        t = np.ones(n)
-        if np.any(e > 0):
-            t = _waterfill(b, e)
+    a0 = a[0]
+    b = np.sqrt(np.einsum("nm,nm->n", a0.real, a0.real) + np.einsum("nm,nm->n", a0.imag, a0.imag))
+    unit = a0 / np.where(b > 0, b, 1.0)[:, None]
+    if error_model is None:
+        t = np.ones(b.shape[0])
+    elif error_model == "stacked":
+        t = waterfill(b, b.shape[0] * iso[:, 0])
     else:
-        t = (b > model.w[0]).astype(float)
-    if not t.any():  # no positive worst case anywhere: full-power MRT (nominal best)
-        t = np.ones(n)
+        t = (b > np.sqrt(iso[:, 0])).astype(float)
+    if not t.any():
+        t = np.ones(b.shape[0])
     return t[:, None] * unit
 
 
-def _waterfill(b: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """argmax over t in [0, 1]^N of b.t - sqrt(e.t^2) (b >= 0, e >= 0, some e > 0)."""
+def waterfill(b: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """argmax over t in [0, 1]^N of b.t - sqrt(e.t^2) (b >= 0, e > 0), all zeros if the maximum
+    is 0. KKT: with R = sqrt(e.t^2), t_n = 1 where b_n / e_n >= 1 / R (saturated), else
+    t_n = R b_n / e_n; if the k nodes of largest b_n / e_n saturate, R^2 = E_k / (1 - F_k) with
+    E_k their sum of e_n and F_k = sum of b_n^2 / e_n over the others (needs F_k < 1)."""
     n = b.shape[0]
-    pos = e > 0
-    ratio = np.where(pos, b / np.where(pos, e, 1.0), np.inf)
+    ratio = b / e
     order = np.argsort(-ratio, kind="stable")
-    best_t, best_val = np.ones(n), -np.inf
-    for k in range(max(int((~pos).sum()), 1), n + 1):
-        sat, free = order[:k], order[k:]
-        cf = float(np.sum(b[free] ** 2 / e[free]))
-        es = float(e[sat].sum())
-        if cf >= 1.0 or es <= 0:
-            continue
-        t = np.ones(n)
-        t[free] = np.sqrt(es / (1.0 - cf)) * b[free] / e[free]
-        if np.all(t <= 1.0 + 1e-12):
-            t = np.minimum(t, 1.0)
-            val = b @ t - np.sqrt(e @ t**2)
-            if val > best_val:
-                best_t, best_val = t, val
-    return best_t
+    rs, bs, es = ratio[order], b[order], e[order]
+    q = bs * bs / es
+    e_k = np.cumsum(es)  # k = 1..n saturated
+    f_k = q.sum() - np.cumsum(q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rad = np.sqrt(e_k / (1.0 - f_k))
+    nxt = np.append(rs[1:], 0.0)  # the largest free ratio
+    ok = (f_k < 1.0) & (rs * rad >= 1.0 - 1e-12) & (nxt * rad <= 1.0 + 1e-12)
+    if not ok.any():
+        return np.zeros(n)
+    k = int(np.argmax(ok))
+    ts = np.minimum(rad[k] * rs, 1.0)
+    ts[: k + 1] = 1.0
+    t = np.empty(n)
+    t[order] = ts
+    return t if b @ t - np.sqrt(e @ (t * t)) > 0 else np.zeros(n)
+
+
+def _amplitudes_full(
+    a: np.ndarray, iso: np.ndarray, error_model: str | None, v: np.ndarray
+) -> float:
+    """Worst-case amplitude of user 0 for isotropic sets, full coordinates (N, M)."""
+    nom = abs(np.vdot(a[0].reshape(-1), v.reshape(-1)))
+    if error_model is None:
+        return float(nom)
+    q = np.einsum("nm,nm->n", v.real, v.real) + np.einsum("nm,nm->n", v.imag, v.imag)
+    if error_model == "stacked":
+        return float(nom - np.sqrt(v.shape[0] * q @ iso[:, 0]))
+    return float(nom - np.sqrt(q * iso[:, 0]).sum())
 
 
 def _kernel() -> Any:
@@ -337,27 +353,30 @@ def solve_internal(
 ) -> tuple[np.ndarray, dict]:
     """Internal-units robust max-min with QoS phases. ``error_model=None``: non-robust."""
     opts = opts or FastOptions()
-    model = build_model(a, d, iso, error_model)
     u = a.shape[0]
     t = np.asarray(qos_amp, dtype=float)
-    ref = float(max(np.min(np.linalg.norm(model.ared, axis=2).sum(axis=1)), 1e-12))
     info: dict[str, Any] = {"phase": "A", "iterations": 0}
+    if u == 1 and warm is None:
+        v1 = single_user(a, iso, error_model)
+        if v1 is not None:
+            if not _amplitudes_full(a, iso, error_model, v1) >= t[0]:
+                info["phase"] = "A (QoS infeasible)"  # g / t is maximal at the max-min point
+            return v1, info
+    model = build_model(a, d, iso, error_model)
+    ref = float(max(np.min(np.linalg.norm(model.ared, axis=2).sum(axis=1)), 1e-12))
     warm_red = None if warm is None else _reduce_v(model, project(np.asarray(warm)[None]))[0]
-    v_a = single_user(model) if u == 1 else None
-    if v_a is None:
-        rng = np.random.default_rng(opts.seed)
-        starts = starting_points(model.ared, opts.num_random_starts, rng, warm_red)
-        users = np.arange(u, dtype=np.int64)
-        v_a, _, steps = _run(model, starts, users, np.ones(u), np.zeros(u), opts, ref)
-        info["iterations"] += steps
-    else:
-        starts = v_a[None]
+    rng = np.random.default_rng(opts.seed)
+    starts = starting_points(model.ared, opts.num_random_starts, rng, warm_red)
+    users = np.arange(u, dtype=np.int64)
+    v_a, _, steps = _run(model, starts, users, np.ones(u), np.zeros(u), opts, ref)
+    info["iterations"] += steps
     v_a = _full_power(v_a)
     g_a = amplitudes(model, v_a[None])[0]
     if warm_red is not None:  # never worse than the warm start
         vw = _full_power(warm_red)
-        if amplitudes(model, vw[None])[0].min() > g_a.min():
-            v_a, g_a = vw, amplitudes(model, vw[None])[0]
+        g_w = amplitudes(model, vw[None])[0]
+        if g_w.min() > g_a.min():
+            v_a, g_a = vw, g_w
     out = v_a
     if np.all(g_a >= t):
         return _from_reduced(model, out), info

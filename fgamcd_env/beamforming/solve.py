@@ -89,8 +89,9 @@ def solve(
     else:
         out = _sdp.solve_sdp_dc(problem, error_model, options)
         info.update({k: out[k] for k in ("errors", "qos_in_sdp", "rank_ratio")})
-        if "status_note" in out:
-            info["status_note"] = out["status_note"]
+        for key in ("status_note", "dc_recovery"):
+            if key in out:
+                info[key] = out[key]
         solver, status, iters = out["solver"], out["status"], int(out["iterations"])
         if out["sdr_gamma"] is not None:
             snr = internal.s0**2 * max(out["sdr_gamma"], 0.0)
