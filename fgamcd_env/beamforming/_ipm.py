@@ -20,7 +20,10 @@ current phase; phase alignment), which is positive definite and, as the minorant
 current point and lies below elsewhere, gives a descent step of the true barrier function.
 
 The problem data travel as one tuple ``data = (pre, pim, gd, gf, dense, stacked, agd, agf, w,
-node_ptr, cu, cc, ce)`` (``pack`` in ``fast``).
+node_ptr, cu, cc, ce)`` (``_pack`` in ``fast``), the scratch arrays as one tuple ``ws``
+(``_workspace``), allocated once per call of ``path``. The stacked isotropic sets of the
+scenarios give a diagonal ``G_u``; the Hessian is dense (small: 2 N_par min(U, M) + 1 unknowns)
+and factorised by a plain Cholesky decomposition.
 """
 
 from __future__ import annotations
@@ -34,13 +37,31 @@ _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(cache=True)
-def _user_terms(x, pre, pim, gd, gf, dense, stacked):
-    """(re, im, yy) per user: Re/Im of a_u^H v and x^T G_u x (stacked sets only)."""
-    u_n = pre.shape[0]
-    p = x.shape[0]
-    re = np.zeros(u_n)
-    im = np.zeros(u_n)
-    yy = np.zeros(u_n)
+def _workspace(nz, p, n_users, n_cons):
+    return (
+        np.zeros(nz),  # 0 g
+        np.zeros(nz),  # 1 df
+        np.zeros(nz),  # 2 beta
+        np.zeros(p),  # 3 gx
+        np.zeros(n_users),  # 4 re
+        np.zeros(n_users),  # 5 im
+        np.zeros(n_users),  # 6 yy
+        np.zeros(p),  # 7 r (phase direction)
+        np.zeros(nz),  # 8 y
+        np.zeros(nz),  # 9 d (Newton step)
+        np.zeros(nz),  # 10 zn
+        np.zeros((nz, nz)),  # 11 h
+        np.zeros((nz, nz)),  # 12 low
+        np.zeros((n_cons, p)),  # 13 gam
+        np.zeros(n_cons),  # 14 coef
+    )
+
+
+@njit(cache=True, fastmath=_FM)
+def _user_terms(x, data, re, im, yy):
+    """Re/Im of a_u^H v and x^T G_u x (stacked sets only) per user, into (re, im, yy)."""
+    pre, pim, gd, gf, dense, stacked = data[0], data[1], data[2], data[3], data[4], data[5]
+    u_n, p = pre.shape
     for u in range(u_n):
         sr = 0.0
         si = 0.0
@@ -49,8 +70,8 @@ def _user_terms(x, pre, pim, gd, gf, dense, stacked):
             si += pim[u, i] * x[i]
         re[u] = sr
         im[u] = si
+        q = 0.0
         if stacked:
-            q = 0.0
             if dense:
                 for i in range(p):
                     acc = 0.0
@@ -60,11 +81,10 @@ def _user_terms(x, pre, pim, gd, gf, dense, stacked):
             else:
                 for i in range(p):
                     q += gd[u, i] * x[i] * x[i]
-            yy[u] = q
-    return re, im, yy
+        yy[u] = q
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FM)
 def _aux_quad(x, gd, gf, dense, j):
     p = x.shape[0]
     q = 0.0
@@ -81,9 +101,10 @@ def _aux_quad(x, gd, gf, dense, j):
 
 
 @njit(cache=True)
-def _barrier(z, t, data):
+def _barrier(z, t, data, ws):
     """-t tau + barrier at z (true moduli |a_u^H v|); +inf outside the domain."""
-    pre, pim, gd, gf, dense, stacked, agd, agf, w, node_ptr, cu, cc, ce = data
+    pre, _, _, _, dense, stacked, agd, agf, w, node_ptr, cu, cc, ce = data
+    re, im, yy = ws[4], ws[5], ws[6]
     p = pre.shape[1]
     n_aux = w.shape[1] if not stacked else 0
     x = z[:p]
@@ -103,10 +124,10 @@ def _barrier(z, t, data):
         if rho <= 0.0 or f <= 0.0:
             return _INF
         val -= np.log(f)
-    re, im, yy = _user_terms(x, pre, pim, gd, gf, dense, stacked)
+    _user_terms(x, data, re, im, yy)
     for k in range(cu.shape[0]):
         u = cu[k]
-        s = np.hypot(re[u], im[u]) - cc[k] * tau - ce[k]
+        s = np.sqrt(re[u] * re[u] + im[u] * im[u]) - cc[k] * tau - ce[k]
         if stacked:
             f = s * s - yy[u]
             if s <= 0.0 or f <= 0.0:
@@ -122,19 +143,21 @@ def _barrier(z, t, data):
 
 
 @njit(cache=True, fastmath=_FM)
-def _newton_system(z, t, data, h, gam, coef):
-    """Gradient g of the barrier function at a feasible z; into the lower triangle of ``h``
-    the true barrier Hessian, into (``gam``, ``coef``) its curvature part from the moduli
+def _newton_system(z, t, data, ws):
+    """Gradient (ws g) of the barrier function at a feasible z; into the lower triangle of
+    ws h the true barrier Hessian, into (ws gam, ws coef) its curvature part from the moduli
     |a_u^H v| (``h + sum_k coef_k gam_k gam_k^T`` is the Hessian of the barrier of the
     phase-aligned minorant: positive definite)."""
     pre, pim, gd, gf, dense, stacked, agd, agf, w, node_ptr, cu, cc, ce = data
+    g, df, beta, gx, re, im, yy = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5], ws[6]
+    h, gam, coef = ws[11], ws[13], ws[14]
     p = pre.shape[1]
     n_aux = w.shape[1] if not stacked else 0
     nz = z.shape[0]
     it = nz - 1
     x = z[:p]
     tau = z[it]
-    g = np.zeros(nz)
+    g[:] = 0.0
     h[:, :] = 0.0
     g[it] = -t
     for n in range(node_ptr.shape[0] - 1):
@@ -150,9 +173,6 @@ def _newton_system(z, t, data, h, gam, coef):
             h[i, i] += i1
             for j in range(a, i + 1):
                 h[i, j] += i2 * x[i] * x[j]
-    df = np.zeros(nz)
-    beta = np.zeros(nz)
-    gx = np.zeros(p)
     for j in range(n_aux):
         rho = z[p + j]
         for i in range(p):
@@ -166,8 +186,7 @@ def _newton_system(z, t, data, h, gam, coef):
         q = 0.0
         for i in range(p):
             q += x[i] * gx[i]
-        f = rho * rho - q
-        inv = 1.0 / f
+        inv = 1.0 / (rho * rho - q)
         df[:] = 0.0
         for i in range(p):
             df[i] = -2.0 * gx[i] * inv
@@ -185,10 +204,10 @@ def _newton_system(z, t, data, h, gam, coef):
             else:
                 h[i, i] += 2.0 * agd[j, i] * inv
         h[p + j, p + j] -= 2.0 * inv
-    re, im, yy = _user_terms(x, pre, pim, gd, gf, dense, stacked)
+    _user_terms(x, data, re, im, yy)
     for k in range(cu.shape[0]):
         u = cu[k]
-        mod = np.hypot(re[u], im[u])
+        mod = np.sqrt(re[u] * re[u] + im[u] * im[u])
         cs, sn = 1.0, 0.0
         if mod > 0.0:
             cs, sn = re[u] / mod, im[u] / mod
@@ -218,8 +237,10 @@ def _newton_system(z, t, data, h, gam, coef):
                 g[i] -= df[i]
             b2 = 2.0 * inv
             for i in range(nz):
+                dfi = df[i]
+                bi = b2 * beta[i]
                 for m in range(i + 1):
-                    h[i, m] += df[i] * df[m] - b2 * beta[i] * beta[m]
+                    h[i, m] += dfi * df[m] - bi * beta[m]
             for i in range(p):
                 if dense:
                     for m in range(i + 1):
@@ -237,17 +258,18 @@ def _newton_system(z, t, data, h, gam, coef):
                 g[i] -= beta[i] * inv
             inv2 = inv * inv
             for i in range(nz):
-                if beta[i] != 0.0:
+                bi = beta[i] * inv2
+                if bi != 0.0:
                     for m in range(i + 1):
-                        h[i, m] += beta[i] * beta[m] * inv2
+                        h[i, m] += bi * beta[m]
             if mod > 0.0:
                 coef[k] = inv / mod
         ck = coef[k]
         if ck != 0.0:  # true Hessian: minus the curvature of the modulus
             for i in range(p):
+                gi = ck * gam[k, i]
                 for m in range(i + 1):
-                    h[i, m] -= ck * gam[k, i] * gam[k, m]
-    return g
+                    h[i, m] -= gi * gam[k, m]
 
 
 @njit(cache=True, fastmath=_FM)
@@ -257,21 +279,22 @@ def _add_curvature(h, gam, coef, p):
         ck = coef[k]
         if ck != 0.0:
             for i in range(p):
+                gi = ck * gam[k, i]
                 for m in range(i + 1):
-                    h[i, m] += ck * gam[k, i] * gam[k, m]
+                    h[i, m] += gi * gam[k, m]
 
 
 @njit(cache=True, fastmath=_FM)
-def _chol_solve(h, rhs, low):
-    """Solve h d = rhs for symmetric positive definite h, given by its lower triangle (``low``:
-    workspace for the factor); an empty array if h is not positive definite."""
+def _chol_solve(h, rhs, low, y, out):
+    """Solve h out = rhs for symmetric positive definite h, given by its lower triangle (``low``,
+    ``y``: workspace); False if h is not positive definite."""
     n = h.shape[0]
     for j in range(n):
         s = h[j, j]
         for k in range(j):
             s -= low[j, k] * low[j, k]
         if not s > 0.0:
-            return np.zeros(0)
+            return False
         d = np.sqrt(s)
         low[j, j] = d
         dinv = 1.0 / d
@@ -280,27 +303,26 @@ def _chol_solve(h, rhs, low):
             for k in range(j):
                 s -= low[i, k] * low[j, k]
             low[i, j] = s * dinv
-    y = np.empty(n)
     for i in range(n):
         s = rhs[i]
         for k in range(i):
             s -= low[i, k] * y[k]
         y[i] = s / low[i, i]
-    out = np.empty(n)
     for i in range(n - 1, -1, -1):
         s = y[i]
         for k in range(i + 1, n):
             s -= low[k, i] * out[k]
         out[i] = s / low[i, i]
-    return out
+    return True
 
 
 @njit(cache=True)
-def objective(x, data):
+def objective(x, data, ws):
     """min over constraints with cc > 0 of (g_u - ce) / cc, g_u the closed-form worst-case
     amplitude |a_u^H v| - r_u(v) (true radii, not the auxiliary rho)."""
-    pre, pim, gd, gf, dense, stacked, agd, agf, w, _node_ptr, cu, cc, ce = data
-    re, im, yy = _user_terms(x, pre, pim, gd, gf, dense, stacked)
+    _, _, _, _, dense, stacked, agd, agf, w, _, cu, cc, ce = data
+    re, im, yy = ws[4], ws[5], ws[6]
+    _user_terms(x, data, re, im, yy)
     best = _INF
     for k in range(cu.shape[0]):
         if cc[k] <= 0.0:
@@ -313,14 +335,14 @@ def objective(x, data):
             for j in range(w.shape[1]):
                 if w[u, j] != 0.0:
                     r += w[u, j] * np.sqrt(max(_aux_quad(x, agd, agf, dense, j), 0.0))
-        val = (np.hypot(re[u], im[u]) - r - ce[k]) / cc[k]
+        val = (np.sqrt(re[u] * re[u] + im[u] * im[u]) - r - ce[k]) / cc[k]
         if val < best:
             best = val
     return best
 
 
 @njit(cache=True, fastmath=_FM)
-def _pin_phase(z, h, node_ptr):
+def _pin_phase(z, h, node_ptr, r):
     """Add curvature along the common phase rotation x -> e^{j theta} x to h (lower triangle).
 
     Every term of the problem is invariant under that rotation, so at a centred point the true
@@ -328,7 +350,6 @@ def _pin_phase(z, h, node_ptr):
     stops the Newton step from moving along it (a pure rotation to first order)."""
     nz = z.shape[0]
     p = node_ptr[node_ptr.shape[0] - 1]
-    r = np.zeros(p)
     for n in range(node_ptr.shape[0] - 1):
         a, b = node_ptr[n], node_ptr[n + 1]
         k = (b - a) // 2
@@ -345,37 +366,33 @@ def _pin_phase(z, h, node_ptr):
         tr += abs(h[i, i])
     kap = tr / nz / rr
     for i in range(p):
+        ri = kap * r[i]
         for j in range(i + 1):
-            h[i, j] += kap * r[i] * r[j]
+            h[i, j] += ri * r[j]
 
 
 @njit(cache=True)
-def _center(z, t, data, max_newton, dec_tol):
+def _center(z, t, data, ws, max_newton, dec_tol):
     """Damped Newton on the barrier function at parameter t (z updated in place): the true
     Hessian where it is positive definite, else the phase-aligned minorant's. Returns the number
     of steps taken."""
-    phi = _barrier(z, t, data)
+    g, y, d, zn, h, low, gam, coef = ws[0], ws[8], ws[9], ws[10], ws[11], ws[12], ws[13], ws[14]
+    phi = _barrier(z, t, data, ws)
     steps = 0
     nz = z.shape[0]
     p = data[0].shape[1]
-    n_con = data[10].shape[0]
-    zn = np.empty(nz)
-    h = np.empty((nz, nz))
-    low = np.zeros((nz, nz))
-    gam = np.empty((n_con, p))
-    coef = np.empty(n_con)
     for _ in range(max_newton):
-        g = _newton_system(z, t, data, h, gam, coef)
-        _pin_phase(z, h, data[9])
-        d = _chol_solve(h, -g, low)
-        if d.shape[0] == 0:
+        _newton_system(z, t, data, ws)
+        _pin_phase(z, h, data[9], ws[7])
+        for i in range(nz):
+            g[i] = -g[i]
+        if not _chol_solve(h, g, low, y, d):
             _add_curvature(h, gam, coef, p)
-            d = _chol_solve(h, -g, low)
-            if d.shape[0] == 0:
+            if not _chol_solve(h, g, low, y, d):
                 break
         slope = 0.0
         for i in range(nz):
-            slope += g[i] * d[i]
+            slope -= g[i] * d[i]
         if -slope < 2.0 * dec_tol:
             break
         alpha = 1.0
@@ -384,7 +401,7 @@ def _center(z, t, data, max_newton, dec_tol):
         for _ls in range(60):
             for i in range(nz):
                 zn[i] = z[i] + alpha * d[i]
-            pn = _barrier(zn, t, data)
+            pn = _barrier(zn, t, data, ws)
             if pn <= phi + 0.25 * alpha * slope:
                 ok = True
                 break
@@ -398,22 +415,22 @@ def _center(z, t, data, max_newton, dec_tol):
 
 
 @njit(cache=True)
-def _init(z, delta, data):
+def _init(z, delta, data, ws):
     """Complete a start whose x part is set: rho_j above the true radii (by ``delta``, or by less
     so as to keep half the slack of every QoS constraint), tau ``delta`` below the objective.
     False if some QoS constraint (cc = 0) is not strictly met."""
-    pre, pim, gd, gf, dense, stacked, agd, agf, w, _node_ptr, cu, cc, ce = data
+    pre, _, _, _, dense, stacked, agd, agf, w, _, cu, cc, ce = data
+    re, im, yy, slack = ws[4], ws[5], ws[6], ws[14]
     p = pre.shape[1]
     x = z[:p]
     n_aux = 0 if stacked else w.shape[1]
     for j in range(n_aux):
         z[p + j] = np.sqrt(max(_aux_quad(x, agd, agf, dense, j), 0.0))
-    re, im, yy = _user_terms(x, pre, pim, gd, gf, dense, stacked)
-    slack = np.empty(cu.shape[0])
+    _user_terms(x, data, re, im, yy)
     lift = delta
     for k in range(cu.shape[0]):
         u = cu[k]
-        s = np.hypot(re[u], im[u]) - ce[k]
+        s = np.sqrt(re[u] * re[u] + im[u] * im[u]) - ce[k]
         wsum = 0.0
         if stacked:
             s -= np.sqrt(max(yy[u], 0.0))
@@ -442,40 +459,45 @@ def _init(z, delta, data):
 
 
 @njit(cache=True)
-def path(zs, delta, t0, factor, theta, rel_tol, floor, keep, screen_stage, max_stages, opts, data):
+def path(zs, delta, t0, factor, theta, rel_tol, floor, screen, max_stages, opts, data):
     """Follow the central path from every start (rows of ``zs`` with the x part set, strictly
     inside the power balls) until the gap bound theta / t is below
-    ``rel_tol * max(|value|, floor)``; after stage ``screen_stage`` only the ``keep`` best starts
-    go on. ``opts = (max_newton, dec_loose, dec_tight)``: Newton steps per stage and the
-    Newton-decrement tolerances of the intermediate and last stages. Returns (best z, its
-    objective, Newton steps, objective of every start; -inf for a start that does not strictly
-    meet the QoS constraints)."""
+    ``rel_tol * max(|value|, floor)``. ``screen = (screen_stage, keep, screen_stage2, keep2)``:
+    after stage ``screen_stage`` only the ``keep`` best starts go on, after ``screen_stage2``
+    the ``keep2`` best. ``opts = (max_newton, dec_loose, dec_tight)``: Newton steps per stage
+    and the Newton-decrement tolerances of the intermediate and last stages. Returns (best z,
+    its objective, Newton steps, objective of every start; -inf for a start that does not
+    strictly meet the QoS constraints)."""
     max_newton, dec_loose, dec_tight = opts
-    n_s = zs.shape[0]
+    screen_stage, keep, screen_stage2, keep2 = screen
+    n_s, nz = zs.shape
     p = data[0].shape[1]
+    n_cons = data[10].shape[0]
+    ws = _workspace(nz, p, data[0].shape[0], max(n_cons, nz))
     alive = np.zeros(n_s, dtype=np.bool_)
     vals = np.full(n_s, -_INF)
     for s in range(n_s):
-        if _init(zs[s], delta, data):
-            alive[s] = np.isfinite(_barrier(zs[s], t0, data))
+        if _init(zs[s], delta, data, ws):
+            alive[s] = np.isfinite(_barrier(zs[s], t0, data, ws))
     t = t0
     steps = 0
     for stage in range(max_stages):
         best = -_INF
         for s in range(n_s):
             if alive[s]:
-                steps += _center(zs[s], t, data, max_newton, dec_loose)
-                vals[s] = objective(zs[s, :p], data)
+                steps += _center(zs[s], t, data, ws, max_newton, dec_loose)
+                vals[s] = objective(zs[s, :p], data, ws)
                 best = max(best, vals[s])
-        if stage == screen_stage and keep < n_s:
+        if (stage == screen_stage and keep < n_s) or (stage == screen_stage2 and keep2 < n_s):
+            k_alive = keep if stage == screen_stage else keep2
             order = np.argsort(-np.where(alive, vals, -_INF))
-            for i in range(keep, n_s):
+            for i in range(k_alive, n_s):
                 alive[order[i]] = False
         if theta / t <= rel_tol * max(abs(best), floor) or stage == max_stages - 1:
             for s in range(n_s):  # centre the survivors accurately at the last t
                 if alive[s]:
-                    steps += _center(zs[s], t, data, max_newton, dec_tight)
-                    vals[s] = objective(zs[s, :p], data)
+                    steps += _center(zs[s], t, data, ws, max_newton, dec_tight)
+                    vals[s] = objective(zs[s, :p], data, ws)
             break
         t *= factor
     bi = -1

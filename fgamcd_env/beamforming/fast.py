@@ -40,10 +40,15 @@ import numpy as np
 class FastOptions:
     """Options of ``method="fast"`` (and ``"nonrobust"``)."""
 
-    num_random_starts: int = 2  # random co-phasings besides the MRT-type starts
+    num_random_starts: int = 2  # random co-phasings besides the MRT-type starts (U >= 4)
     keep_starts: int = 2  # starts followed beyond ``screen_stage``
+    prescreen: int | None = 4  # starts (best initial objective) that enter the barrier path
     screen_stage: int = 0  # barrier stage after which only ``keep_starts`` go on
+    keep_starts2: int = 1  # starts followed beyond ``screen_stage2``
+    screen_stage2: int = 2
     factor: float = 10.0  # barrier parameter growth per stage
+    t0_scale: float = 1.0  # first barrier parameter: t0_scale * theta / (amplitude bound)
+    start_scale: float = 0.8  # starts scaled so the strongest node has this norm
     rel_tol: float = 1e-6  # stop when the duality-gap bound is below rel_tol * |value|
     max_newton: int = 40  # Newton steps per barrier stage
     dec_loose: float = 1e-2  # centring tolerance (Newton decrement^2 / 2) of early stages
@@ -157,23 +162,32 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def starting_points(
-    a: np.ndarray, num_random: int, rng: np.random.Generator, warm: np.ndarray | None = None
+    a: np.ndarray,
+    num_random: int,
+    rng: np.random.Generator | None,
+    warm: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(P, N, M) full-power MRT-type initialisations (see the module docstring)."""
+    """(P, N, M) full-power MRT-type initialisations (see the module docstring): per node the
+    unit direction of sum_u c_u a_nu / ||a_nu|| with c = 1, c_u ~ 1 / ||a_u||^2, c = e_u (MRT
+    to each user) and ``num_random`` random complex c (users >= 2 only)."""
     u = a.shape[0]
-    an = _unit_rows(a)  # (U, N, M) per node-user unit directions
-    starts = [_unit_rows(an.sum(axis=0))]
-    unorm = np.linalg.norm(a.reshape(u, -1), axis=1)
-    wts = 1.0 / np.maximum(unorm, 1e-12) ** 2
-    if u > 1:
-        starts.append(_unit_rows(np.einsum("u,unm->nm", wts / wts.sum(), an)))
-        starts.extend(an[i] for i in range(u))  # MRT to each user (co-phased across nodes)
-    for _ in range(num_random if u > 1 else 0):
-        ph = np.exp(2j * np.pi * rng.random(u)) * (0.5 + rng.random(u))
-        starts.append(_unit_rows(np.einsum("u,unm->nm", ph, an)))
+    nrm = np.sqrt(
+        np.einsum("unm,unm->un", a.real, a.real) + np.einsum("unm,unm->un", a.imag, a.imag)
+    )
+    an = a / np.where(nrm > 0, nrm, 1.0)[..., None]
+    if u == 1:
+        coef = np.ones((1, 1), dtype=complex)
+    else:
+        wts = 1.0 / np.maximum((nrm * nrm).sum(axis=1), 1e-24)
+        parts = [np.ones((1, u)), (wts / wts.sum())[None], np.eye(u)]
+        if num_random > 0:
+            r = rng.random((2, num_random, u))
+            parts.append(np.exp(2j * np.pi * r[0]) * (0.5 + r[1]))
+        coef = np.concatenate(parts)
+    v = _unit_rows(np.einsum("pu,unm->pnm", coef, an))
     if warm is not None:
-        starts.insert(0, project(np.asarray(warm, dtype=complex)[None])[0])
-    return np.stack(starts)
+        v = np.concatenate([project(np.asarray(warm, dtype=complex)[None]), v])
+    return v
 
 
 def project(v: np.ndarray) -> np.ndarray:
@@ -279,6 +293,39 @@ def _amplitudes_full(
     return float(nom - np.sqrt(q * iso[:, 0]).sum())
 
 
+def _pack(model: _Model, cu: np.ndarray, cc: np.ndarray, ce: np.ndarray) -> tuple:
+    """The kernel's data tuple, every array C-contiguous with a fixed dtype (one compiled
+    signature)."""
+    f = np.ascontiguousarray
+    return (
+        f(model.pre, dtype=np.float64),
+        f(model.pim, dtype=np.float64),
+        f(model.gd, dtype=np.float64),
+        f(model.gf, dtype=np.float64),
+        bool(model.dense),
+        bool(model.stacked),
+        f(model.agd, dtype=np.float64),
+        f(model.agf, dtype=np.float64),
+        f(model.w, dtype=np.float64),
+        f(model.node_ptr, dtype=np.int64),
+        f(cu, dtype=np.int64),
+        f(cc, dtype=np.float64),
+        f(ce, dtype=np.float64),
+    )
+
+
+def warm_up() -> float:
+    """Load (or, on the first run after installation, compile and cache) the compiled kernel by
+    solving a tiny two-user problem; returns the seconds it took. Optional: the first solve
+    with two or more users does the same."""
+    import time
+
+    t0 = time.perf_counter()
+    a = np.array([[[1.0, 0.5j]], [[0.5, 1.0]]], dtype=complex)  # (U=2, N=1, M=2)
+    solve_internal(a, None, np.full((1, 2), 0.1), "stacked", np.zeros(2))
+    return time.perf_counter() - t0
+
+
 def _kernel() -> Any:
     from fgamcd_env.beamforming import _ipm
 
@@ -293,42 +340,32 @@ def _run(
     ce: np.ndarray,
     opts: FastOptions,
     ref: float,
-    scale: float = 0.95,
+    scale: float | None = None,
 ) -> tuple[np.ndarray, float, int]:
     """Best reduced beamformer (N, k), its objective and Newton steps from starts (S, N, k)."""
     ipm = _kernel()
-    xs = _to_x(v_starts, scale)
+    if opts.prescreen and len(v_starts) > opts.prescreen:
+        g = amplitudes(model, v_starts)[:, cu]  # (S, K)
+        pos = cc > 0
+        val = ((g[:, pos] - ce[pos]) / cc[pos]).min(axis=1)
+        v_starts = v_starts[np.argsort(-val, kind="stable")[: opts.prescreen]]
+    xs = _to_x(v_starts, opts.start_scale if scale is None else scale)
     zs = np.zeros((xs.shape[0], model.p + model.n_aux + 1))
     zs[:, : model.p] = xs
     theta = model.theta(len(cu))
     keep = min(opts.keep_starts, len(xs))
-    data = (
-        model.pre,
-        model.pim,
-        model.gd,
-        model.gf,
-        model.dense,
-        model.stacked,
-        model.agd,
-        model.agf,
-        model.w,
-        model.node_ptr,
-        cu,
-        cc,
-        ce,
-    )
+    data = _pack(model, cu, cc, ce)
     z, val, steps, _ = ipm.path(
         zs,
         0.1 * ref,
-        theta / ref,
-        opts.factor,
+        opts.t0_scale * theta / ref,
+        float(opts.factor),
         theta,
-        opts.rel_tol,
+        float(opts.rel_tol),
         1e-3 * ref,
-        keep,
-        opts.screen_stage,
-        opts.max_stages,
-        (opts.max_newton, opts.dec_loose, opts.dec_tight),
+        (int(opts.screen_stage), int(keep), int(opts.screen_stage2), int(opts.keep_starts2)),
+        int(opts.max_stages),
+        (int(opts.max_newton), float(opts.dec_loose), float(opts.dec_tight)),
         data,
     )
     n = model.node_ptr.shape[0] - 1
@@ -365,8 +402,9 @@ def solve_internal(
     model = build_model(a, d, iso, error_model)
     ref = float(max(np.min(np.linalg.norm(model.ared, axis=2).sum(axis=1)), 1e-12))
     warm_red = None if warm is None else _reduce_v(model, project(np.asarray(warm)[None]))[0]
-    rng = np.random.default_rng(opts.seed)
-    starts = starting_points(model.ared, opts.num_random_starts, rng, warm_red)
+    n_random = opts.num_random_starts if u >= 4 else 0
+    rng = np.random.default_rng(opts.seed) if n_random else None
+    starts = starting_points(model.ared, n_random, rng, warm_red)
     users = np.arange(u, dtype=np.int64)
     v_a, _, steps = _run(model, starts, users, np.ones(u), np.zeros(u), opts, ref)
     info["iterations"] += steps
