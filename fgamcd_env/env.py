@@ -242,6 +242,21 @@ class FGAMCDParallelEnv(ParallelEnv):
         if missing or extra:
             raise ValueError(f"actions: missing agents {missing}, unknown agents {extra}")
         bits = np.zeros((n, n), dtype=bool)
+        # fast path: every action a 0/1 array of shape (n,) (else the loop below says what is wrong)
+        try:
+            arr = np.array(list(actions.values()))
+        except ValueError:  # ragged
+            arr = None
+        if (
+            arr is not None
+            and arr.shape == (len(actions), n)
+            and arr.dtype.kind in "biuf"
+            and np.all((arr == 0) | (arr == 1))
+        ):
+            idx = np.fromiter((self.agent_name_mapping[a] for a in actions), int, len(actions))
+            bits[idx, idx] = arr[:, 0] != 0
+            bits[idx[:, None], obs_mod.other_nodes(n)[idx]] = arr[:, 1:] != 0
+            return bits
         for agent, act in actions.items():
             arr = np.asarray(act)
             if arr.shape != (n,):
@@ -377,13 +392,15 @@ class FGAMCDParallelEnv(ParallelEnv):
             "beamforming_time_s": 0.0 if out is None else out.wall_time_s,
             "step_time_s": time.perf_counter() - t0,
         }
+        others = obs_mod.other_nodes(n)
+        rows = np.arange(n)[:, None]
+        asked = np.concatenate([asked_cache[:, None], bits[rows, others]], axis=1)
+        applied = np.concatenate([decision.cache[:, None], migrate[rows, others]], axis=1)
+        asked, applied = asked.astype(int).tolist(), applied.astype(int).tolist()
         infos = {}
         for a in self.agents:
             i = self.agent_name_mapping[a]
-            others = [m for m in range(n) if m != i]
-            asked = [int(bits[i, i]), *bits[i, others].astype(int).tolist()]
-            applied = [int(decision.cache[i]), *migrate[i, others].astype(int).tolist()]
-            infos[a] = {**common, "asked": asked, "applied": applied}
+            infos[a] = {**common, "asked": asked[i], "applied": applied[i]}
         if done:
             total = self.total_delay_s
             for a in self.agents:
