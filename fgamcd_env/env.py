@@ -14,7 +14,8 @@ Episode end        truncation after K steps (or ``max_cycles``); no termination
 
 Arguments of ``parallel_env`` / ``raw_env``: ``scenario`` (preset name or ``ScenarioConfig``),
 ``seed`` (instance seed), ``beamformer`` (``"fast" | "sdp_dc" | "nonrobust" | "mrt_tdma" |
-"best"``; ``"best"`` is beyond the paper: an oracle that delivers each PB by robust CoMP
+"best" | "fast_legacy"``; ``"fast_legacy"`` is the solver ``"fast"`` replaced, kept for
+comparisons; ``"best"`` is beyond the paper: an oracle that delivers each PB by robust CoMP
 (``"fast"``) or TDMA unicasting (``"mrt_tdma"``), whichever gives the better reward (12), i.e.
 QoS-feasible first, then the lower delay; used by the centralised reference), ``error_model``
 (``"stacked"`` (28) or ``"per_node"`` (4)), ``eps_hot`` (hybrid multicast: PBs with at most
