@@ -11,14 +11,28 @@ We maximise ``min_u g_u(v)`` over the product of unit balls ``||v_n|| <= 1`` (23
 - **One user.** The problem is convex (a common phase makes a_u^H v real); with isotropic sets
   v_n = t_n a_n / ||a_n|| and t solves a water-filling in closed form (``single_user``).
 - **Several users.** Epigraph form ``max tau s.t. g_u(v) >= tau``: second-order cones for the
-  stacked radii and the power balls, auxiliary radii for the per-node sets. ``|a_u^H v|`` is
-  replaced at the current point by its tangent minorant ``Re(e^{-j phi_u} a_u^H v)`` (phase
-  alignment), which makes every Newton step of a barrier interior-point method (``_ipm``,
-  compiled by numba) an ascent step of the true problem; the phases are re-aligned after every
-  step. Starts: MRT to the sum of normalised channels, inverse-norm weighted, to each user,
-  random co-phasings and an optional warm start; after the first barrier stages the best
-  ``keep_starts`` go on. The result is a KKT point of the non-convex problem, to the duality gap
-  ``rel_tol`` of the phase-aligned convex problem at its phases.
+  stacked radii and the power balls, auxiliary radii for the per-node sets, followed along the
+  central path of a barrier interior-point method (``_ipm``, compiled by numba). ``|a_u^H v|``
+  is not concave: where the barrier Hessian is indefinite the Newton step uses the Hessian of
+  the barrier of the tangent minorant ``Re(e^{-j phi_u} a_u^H v)`` (phase alignment at the
+  current phases), which is positive definite and still descends the true barrier function.
+  The result is a KKT point of the non-convex problem, its duality-gap bound below ``rel_tol``
+  of its value. On 28 random instances at (N_par, M) = (6, 20) with 4-10 users it was within
+  0.03 % of the worst-case SNR of a phase-alignment SCA with 11 starts (median 1.0000x), where
+  the projected-gradient ``fast_legacy`` was 5-10 % below (``benchmarks/beamforming.py``,
+  section ``sca``).
+- **Starts.** MRT to the sum of normalised channels, inverse-norm weighted, to each user, and
+  from 4 users on ``num_random_starts`` random co-phasings (plus an optional warm start); the
+  ``prescreen`` with the best initial objective enter the path, ``keep_starts`` go on after
+  barrier stage ``screen_stage`` and ``keep_starts2`` after ``screen_stage2``. Single starts
+  reached the best of all starts on about 97 % of the multi-user problems of an env episode,
+  so a few suffice; the screening cut the Newton steps by about a third at no loss on the
+  benchmark sets.
+
+The kernel has one compiled signature (every array C-contiguous float64 / int64); it is cached
+on disk (numba ``cache=True``). Loading it costs about 0.6 s once per process (numba's own
+start-up) and compiling it, on the first run after installation, some 30 s; ``warm_up()`` does
+either up front.
 
 QoS (23b) in up to three phases: (A) plain max-min; if it meets every Q_u it solves P2(k).
 Otherwise a cheap bound (sum_n ||a_nu|| < t_u, t_u the internal amplitude Q_u needs) may
@@ -327,8 +341,14 @@ def warm_up() -> float:
 
 
 def _kernel() -> Any:
-    from fgamcd_env.beamforming import _ipm
-
+    """The compiled kernel module (imported on first use: numba is loaded only when needed)."""
+    try:
+        from fgamcd_env.beamforming import _ipm
+    except ImportError as err:  # numba missing or broken
+        raise ImportError(
+            f"method='fast' compiles its kernel with numba ({err}); install numba>=0.59, or use "
+            "method='fast_legacy' (pure numpy, slower and less accurate)"
+        ) from err
     return _ipm
 
 
