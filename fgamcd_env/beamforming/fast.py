@@ -69,6 +69,9 @@ class FastOptions:
     dec_tight: float = 1e-10  # ... of the last stage
     max_stages: int = 30
     seed: int = 12345
+    # stacked isotropic sets with d_{n,u} = d_n for every user (the scenarios): one auxiliary
+    # radius shared by all users instead of one cone per user
+    common_radius: bool = True
 
     def __post_init__(self) -> None:
         if self.num_random_starts < 0 or self.keep_starts < 1 or self.screen_stage < 0:
@@ -120,7 +123,11 @@ def _real_block(d: np.ndarray) -> np.ndarray:
 
 
 def build_model(
-    a: np.ndarray, d: np.ndarray | None, iso: np.ndarray | None, error_model: str | None
+    a: np.ndarray,
+    d: np.ndarray | None,
+    iso: np.ndarray | None,
+    error_model: str | None,
+    common_radius: bool = True,
 ) -> _Model:
     """Kernel data for channels ``a`` (U, N, M), sets ``d`` (N, U, M, M) or ``iso`` (N, U);
     ``error_model=None``: no error (non-robust)."""
@@ -150,6 +157,12 @@ def build_model(
             for i in range(n):
                 sl = slice(2 * m * i, 2 * m * (i + 1))
                 gf[:, sl, sl] = blocks[i]
+        elif common_radius and np.all(iso == iso[:, :1]):
+            # every user has the same radius sqrt(N sum_n d_n ||x_n||^2): one auxiliary radius
+            # rho >= it and linear user constraints |a_u^H v| - tau - rho >= 0
+            stacked = False
+            agd = np.repeat(n * iso[:, :1].T, 2 * k, axis=1)
+            w = np.ones((u, 1))
         else:
             gd = np.repeat(n * iso.T, 2 * k, axis=1)  # (U, p): N d_nu on node n's coordinates
     elif error_model == "per_node":
@@ -419,7 +432,7 @@ def solve_internal(
             if not _amplitudes_full(a, iso, error_model, v1) >= t[0]:
                 info["phase"] = "A (QoS infeasible)"  # g / t is maximal at the max-min point
             return v1, info
-    model = build_model(a, d, iso, error_model)
+    model = build_model(a, d, iso, error_model, opts.common_radius)
     ref = float(max(np.min(np.linalg.norm(model.ared, axis=2).sum(axis=1)), 1e-12))
     warm_red = None if warm is None else _reduce_v(model, project(np.asarray(warm)[None]))[0]
     n_random = opts.num_random_starts if u >= 4 else 0
