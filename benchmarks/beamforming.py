@@ -1,17 +1,37 @@
-"""Benchmark of the robust CoMP beamformers (issue #3), in the shape of the paper's Table III.
+"""Benchmark of the robust CoMP beamformers: Table III's shape, ``fast`` against the solver it
+replaced (``fast_legacy``), and ``fast`` against a multi-start phase-alignment SCA reference.
 
-    python -m benchmarks.beamforming [--quick] [--instances 3] [--time-cap 90] [--csv PATH]
+    python -m benchmarks.beamforming [--sections table,speed,sca] [--quick] [--no-sdp]
+        [--instances 3] [--time-cap 90] [--sca-instances 2] [--csv PATH]
 
-One run, the same random instances for every method: for (N_par, M) in {(1,20), (2,20), (3,20),
-(6,20), (2,60), (6,60)} and 1, 3, 6 requesting users (paper preset, seed 0; M = 60 by override),
-each instance a random PB, random participating nodes and random users associated with them.
-``sdp_dc`` runs in a child process per setting with a per-instance time cap; an instance that
-hits the cap (and every larger setting with at least as many users) is marked "capped", never
-dropped silently. Times of ``sdp_dc`` exclude the one-off cvxpy model build (reported apart).
-Rate ratios are of the minimum worst-case rate (stacked error model, the paper's (28)).
-Monte Carlo: 10,000 error draws per robust solution flagged QoS-feasible (per-node and stacked
-sets), with Q_u both as drawn and set just below the achieved rate (so the flag is on); the
-non-robust design is checked the same way with Q_u just below its nominal rate.
+Sections (all by default; each prints its tables and writes a CSV next to ``--csv``):
+
+- ``table``: for (N_par, M) in {(1,20), (2,20), (3,20), (6,20), (2,60), (6,60)} and 1, 3, 6
+  requesting users (paper preset, seed 0; M = 60 by override), each instance a random PB, random
+  participating nodes and random users associated with them: ``fast`` (stacked and per-node
+  sets), ``fast_legacy``, ``nonrobust``, ``mrt_tdma`` and ``sdp_dc``. ``sdp_dc`` runs in a child
+  process per setting with a per-instance time cap; an instance that hits the cap (and every
+  larger setting with at least as many users) is marked "capped", never dropped silently. Times
+  of ``sdp_dc`` exclude the one-off cvxpy model build (reported apart). Rate ratios are of the
+  minimum worst-case rate (stacked error model, the paper's (28)). Monte Carlo: 10,000 error
+  draws per robust solution flagged QoS-feasible (per-node and stacked sets), with Q_u both as
+  drawn and set just below the achieved rate (so the flag is on); the non-robust design is
+  checked the same way with Q_u just below its nominal rate.
+- ``speed``: ``fast`` and ``fast_legacy`` on the same instances, interleaved (the machine may be
+  shared): Table III's subroutine instances at (6, 20), (6, 60), (12, 60) (TrimCaching placement
+  and relay-rule participants, the first ``--t3-steps`` requested PBs as in Table III's quick
+  run; 0 = every requested PB) and every requested PB of ``paper`` seeds 0-1 with its
+  requesters' home nodes as participants, QoS as drawn. Per set: mean / median time per solve,
+  the new / old ratio of the minimum worst-case rate (mean, min) over the instances whose QoS
+  flag agrees, and how many flags differ (a QoS-feasible solution can have a lower minimum rate
+  than an infeasible max-min one).
+- ``sca``: (N_par, M) = (6, 20) with 4-10 users (``--sca-instances`` random instances each, no
+  QoS): the worst-case SNR of ``fast`` and ``fast_legacy`` relative to a reference that
+  maximises it by phase-alignment SCA (fix the phases of a_u^H v, solve the convex SOCP with
+  cvxpy/CLARABEL, re-align, repeat) from ``--sca-starts`` starts (the MRT-sum phases, then
+  random phases), keeping the best.
+
+The compiled kernel of ``fast`` is loaded before any timing.
 """
 
 from __future__ import annotations
@@ -33,6 +53,7 @@ from fgamcd_env.beamforming import (
     solve,
 )
 from fgamcd_env.beamforming import sdp as sdp_mod
+from fgamcd_env.beamforming.fast import warm_up
 
 SETTINGS = [(1, 20), (2, 20), (3, 20), (6, 20), (2, 60), (6, 60)]
 USERS = [1, 3, 6]
@@ -123,6 +144,7 @@ def _mc(prob, res, model: str, draws: int) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sections", default="table,speed,sca", help="subset of table,speed,sca")
     ap.add_argument("--quick", action="store_true", help="1 instance per setting, 1000 MC draws")
     ap.add_argument("--instances", type=int, default=3)
     ap.add_argument("--time-cap", type=float, default=90.0, help="sdp_dc seconds per instance")
@@ -134,7 +156,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--users", default=None, help="subset of user counts, e.g. '1,3'")
     ap.add_argument("--sdp-solvers", default=None, help="e.g. 'SCS' (default: the chain)")
     ap.add_argument("--scs-eps", type=float, default=1e-6)
+    ap.add_argument("--t3-steps", type=int, default=15, help="speed: Table III PBs (0 = all)")
+    ap.add_argument("--sca-instances", type=int, default=2, help="sca: instances per user count")
+    ap.add_argument("--sca-starts", type=int, default=11, help="sca: starts of the reference")
     args = ap.parse_args(argv)
+    sections = [x.strip() for x in args.sections.split(",") if x.strip()]
+    bad = sorted(set(sections) - {"table", "speed", "sca"})
+    if bad:
+        ap.error(f"--sections: unknown {bad}; choose from table, speed, sca")
+    load = warm_up()
+    print(f"one-off kernel load of 'fast': {load:.2f} s (not in the timings)")
+    if "table" in sections:
+        run_table(args)
+    if "speed" in sections:
+        run_speed(args)
+    if "sca" in sections:
+        run_sca(args)
+    return 0
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = sorted(
+        {k for r in rows for k in r},
+        key=lambda k: list(rows[0]).index(k) if k in rows[0] else 100 + len(k),
+    )
+    with path.open("w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=keys)
+        wr.writeheader()
+        wr.writerows(rows)
+    print(f"\nCSV: {path}")
+
+
+def run_table(args: argparse.Namespace) -> None:
+    """Table III's shape: every method on random instances (see the module docstring)."""
     settings = (
         SETTINGS
         if args.settings is None
@@ -174,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                     "sdp_build_s": build,
                 }
                 fast = solve(prob, "fast", "stacked")
+                old = solve(prob, "fast_legacy", "stacked")
                 pn = solve(prob, "fast", "per_node")
                 nr = solve(prob, "nonrobust", "stacked")
                 td = solve(prob, "mrt_tdma", "stacked")
@@ -181,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                     fast_s=fast.wall_time_s,
                     fast_rate=fast.min_rate_bps,
                     fast_qos=fast.qos_feasible,
+                    legacy_s=old.wall_time_s,
+                    legacy_rate=old.min_rate_bps,
+                    legacy_qos=old.qos_feasible,
                     fast_pn_s=pn.wall_time_s,
                     fast_pn_rate=pn.min_rate_bps,
                     nonrobust_s=nr.wall_time_s,
@@ -218,18 +279,8 @@ def main(argv: list[str] | None = None) -> int:
                         row["robust_mc_checks"] += 1
                 rows.append(row)
             _progress(rows[-count:])
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    keys = sorted(
-        {k for r in rows for k in r},
-        key=lambda k: list(rows[0]).index(k) if k in rows[0] else 100 + len(k),
-    )
-    with args.csv.open("w", newline="") as fh:
-        wr = csv.DictWriter(fh, fieldnames=keys)
-        wr.writeheader()
-        wr.writerows(rows)
+    _write_csv(args.csv, rows)
     print_tables(rows)
-    print(f"\nCSV: {args.csv}")
-    return 0
 
 
 def _progress(rows: list[dict]) -> None:
@@ -256,6 +307,7 @@ def print_tables(rows: list[dict]) -> None:
         sel = [r for r in rows if r["n_par"] == n_par and r["m"] == m]
         for label, key in (
             ("fast (stacked)", "fast_s"),
+            ("fast_legacy", "legacy_s"),
             ("fast (per-node)", "fast_pn_s"),
             ("nonrobust", "nonrobust_s"),
             ("sdp_dc", "sdp_s"),
@@ -317,6 +369,14 @@ def print_tables(rows: list[dict]) -> None:
         f"fast: median {np.median([r['fast_s'] for r in rows]) * 1e3:.1f} ms, "
         f"max {np.max([r['fast_s'] for r in rows]) * 1e3:.1f} ms over all {len(rows)} instances"
     )
+    same = [r for r in rows if r["fast_qos"] == r["legacy_qos"] and r["legacy_rate"] > 0]
+    ratio = [r["fast_rate"] / r["legacy_rate"] for r in same]
+    if ratio:
+        print(
+            f"fast / fast_legacy min worst-case rate over {len(same)} instances with the same "
+            f"QoS flag: mean {np.mean(ratio):.5f}, min {np.min(ratio):.5f}; QoS flags differ on "
+            f"{len(rows) - len(same)}"
+        )
 
 
 def _nan(x) -> bool:
@@ -325,6 +385,233 @@ def _nan(x) -> bool:
 
 def _f(x: list[float], fn, fmt: str = ".4f") -> str:
     return format(fn(x), fmt) if x else "-"
+
+
+# ---- speed: fast against fast_legacy on Table III's and the home-node instances -------------
+T3_SETTINGS = ((6, 20), (6, 60), (12, 60))
+
+
+def table3_instances(n: int, m: int, steps: int | None, seed: int = 0) -> list:
+    """Table III's subroutine problems (``benchmarks.figures.table3_runtime``): TrimCaching
+    placement and relay-rule participants, the first ``steps`` requested PBs (None: all)."""
+    from benchmarks.figures.table3_runtime import participation_plan, pick_steps
+
+    sc = fgamcd_env.make_scenario("paper", seed=seed, num_nodes=n, num_antennas=m)
+    lam = participation_plan(sc)
+    return [
+        problem_from_scenario(sc, k, lam[k]) for k in pick_steps(sorted(lam), steps, spread=False)
+    ]
+
+
+def home_node_instances(seeds: tuple[int, ...] = (0, 1)) -> list:
+    """Every requested PB of ``paper`` with its requesters' home nodes as participants."""
+    out = []
+    for seed in seeds:
+        sc = fgamcd_env.make_scenario("paper", seed=seed)
+        for k in np.flatnonzero(sc.demand.any(axis=1)):
+            users = np.flatnonzero(sc.demand[k])
+            nodes = np.isin(np.arange(sc.num_nodes), sc.user_node[users])
+            out.append(problem_from_scenario(sc, int(k), nodes, users))
+    return out
+
+
+def compare_fast(problems: list, label: str) -> list[dict]:
+    """Solve every problem with fast and fast_legacy (alternating which goes first)."""
+    rows = []
+    for i, prob in enumerate(problems):
+        order = ("fast", "fast_legacy") if i % 2 == 0 else ("fast_legacy", "fast")
+        res = {m: solve(prob, m, "stacked") for m in order}
+        new, old = res["fast"], res["fast_legacy"]
+        rows.append(
+            {
+                "set": label,
+                "k": prob.meta.get("k"),
+                "nodes": prob.num_nodes,
+                "users": prob.num_users,
+                "new_s": new.wall_time_s,
+                "old_s": old.wall_time_s,
+                "new_rate": new.min_rate_bps,
+                "old_rate": old.min_rate_bps,
+                "new_qos": new.qos_feasible,
+                "old_qos": old.qos_feasible,
+                "new_iterations": new.iterations,
+            }
+        )
+    return rows
+
+
+def run_speed(args: argparse.Namespace) -> None:
+    steps = None if args.t3_steps == 0 else args.t3_steps
+    sets = [
+        (f"Table III ({n}, {m})", table3_instances(n, m, steps, args.seed)) for n, m in T3_SETTINGS
+    ]
+    sets.append(("home nodes, paper seeds 0-1", home_node_instances()))
+    rows: list[dict] = []
+    for label, problems in sets:
+        rows += compare_fast(problems, label)
+        print(f"  done {label}: {len(problems)} solves each", flush=True)
+    _write_csv(args.csv.with_name(args.csv.stem + "_speed.csv"), rows)
+    print(
+        "\nfast vs fast_legacy, same instances, interleaved (time per solve [ms]; rate = min "
+        "worst-case rate, stacked)"
+    )
+    head = (
+        f"{'set':<30}{'n':>5}{'nodes':>7}{'users':>7}{'new mean':>10}{'new med':>9}"
+        f"{'old mean':>10}{'old med':>9}{'speed-up':>9}{'rate mean':>11}{'rate min':>10}"
+        f"{'QoS diff':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for label, _ in sets:
+        sel = [r for r in rows if r["set"] == label]
+        new_t = np.array([r["new_s"] for r in sel]) * 1e3
+        old_t = np.array([r["old_s"] for r in sel]) * 1e3
+        same = [r for r in sel if r["new_qos"] == r["old_qos"] and r["old_rate"] > 0]
+        ratio = np.array([r["new_rate"] / r["old_rate"] for r in same])
+        print(
+            f"{label:<30}{len(sel):>5}{np.mean([r['nodes'] for r in sel]):>7.2f}"
+            f"{np.mean([r['users'] for r in sel]):>7.2f}{new_t.mean():>10.2f}"
+            f"{np.median(new_t):>9.2f}{old_t.mean():>10.2f}{np.median(old_t):>9.2f}"
+            f"{old_t.mean() / new_t.mean():>8.1f}x{_f(list(ratio), np.mean, '.5f'):>11}"
+            f"{_f(list(ratio), np.min, '.5f'):>10}{len(sel) - len(same):>9}"
+        )
+    flips = [r for r in rows if r["new_qos"] != r["old_qos"]]
+    if flips:
+        print(
+            f"QoS flag differs on {len(flips)} solves: fast feasible where fast_legacy is not on "
+            f"{sum(r['new_qos'] for r in flips)}, the reverse on "
+            f"{sum(not r['new_qos'] for r in flips)}"
+        )
+
+
+# ---- sca: fast against a multi-start phase-alignment SCA reference -------------------------
+SCA_USERS = (4, 5, 6, 7, 8, 9, 10)
+
+
+class PhaseAlignedSCA:
+    """max tau s.t. Re(e^{-j phi_u} a_u^H v) - r_u(v) >= tau, ||v_n|| <= 1 (internal units; a
+    cvxpy problem with the phases as parameters), re-solved with phi_u the phases of a_u^H v of
+    the previous solution until tau stops improving."""
+
+    def __init__(self, prob: BeamformingProblem, error_model: str = "stacked") -> None:
+        import cvxpy as cp
+
+        internal = prob.internal
+        u, n, m = internal.a.shape
+        self.a = internal.a.reshape(u, n * m)
+        self.shape = (n, m)
+        v = cp.Variable(n * m, complex=True)
+        tau = cp.Variable()
+        self.cos, self.sin = cp.Parameter(u), cp.Parameter(u)
+        cons = [cp.norm(v[i * m : (i + 1) * m]) <= 1 for i in range(n)]
+        for k in range(u):
+            s = self.a[k].conj() @ v
+            lin = cp.multiply(self.cos[k], cp.real(s)) + cp.multiply(self.sin[k], cp.imag(s))
+            parts = [_sqrtm(internal.d[i, k]) @ v[i * m : (i + 1) * m] for i in range(n)]
+            if error_model == "stacked":
+                rad = np.sqrt(n) * cp.norm(cp.hstack(parts))
+            else:
+                rad = sum(cp.norm(part) for part in parts)
+            cons.append(lin - rad >= tau)
+        self.v, self.tau = v, tau
+        self.problem = cp.Problem(cp.Maximize(tau), cons)
+
+    def run(self, phi: np.ndarray, max_iters: int = 40, tol: float = 1e-6) -> np.ndarray | None:
+        """(N, M) internal beamformer of the SCA from phases ``phi``."""
+        best, v_best = -np.inf, None
+        for _ in range(max_iters):
+            self.cos.value, self.sin.value = np.cos(phi), np.sin(phi)
+            self.problem.solve(solver="CLARABEL")
+            if self.v.value is None:
+                break
+            t = float(self.tau.value)
+            phi = np.angle(self.a.conj() @ self.v.value)
+            improved = t > best + tol * abs(t)
+            if t > best:
+                best, v_best = t, self.v.value.reshape(self.shape)
+            if not improved:
+                break
+        return v_best
+
+
+def _sqrtm(d: np.ndarray) -> np.ndarray:
+    lam, vec = np.linalg.eigh(d)
+    return (vec * np.sqrt(np.maximum(lam, 0.0))) @ vec.conj().T
+
+
+def sca_reference(
+    prob: BeamformingProblem, starts: int = 11, seed: int = 0, error_model: str = "stacked"
+) -> float:
+    """Best min worst-case SNR (closed form) of the SCA from the MRT-sum phases and
+    ``starts - 1`` random phase vectors."""
+    sca = PhaseAlignedSCA(prob, error_model)
+    rng = np.random.default_rng(seed)
+    u = prob.num_users
+    phis = [np.angle(sca.a.conj() @ np.ones(sca.a.shape[1]))]
+    phis += [rng.uniform(0.0, 2 * np.pi, u) for _ in range(starts - 1)]
+    best = 0.0
+    for phi in phis:
+        v = sca.run(phi)
+        if v is not None:
+            best = max(best, _min_snr(prob, prob.from_internal_v(v), error_model))
+    return best
+
+
+def _min_snr(prob: BeamformingProblem, w: np.ndarray, error_model: str = "stacked") -> float:
+    from fgamcd_env.beamforming import worst_case_amplitudes
+
+    return float(worst_case_amplitudes(prob, w, error_model).min() ** 2 / prob.noise_w)
+
+
+def run_sca(args: argparse.Namespace) -> None:
+    rows = []
+    for u in SCA_USERS:
+        for prob in make_instances(6, 20, u, args.sca_instances, args.seed):
+            prob = prob.with_qos(0.0)
+            new = solve(prob, "fast")
+            old = solve(prob, "fast_legacy")
+            t0 = time.perf_counter()
+            ref = sca_reference(prob, args.sca_starts, args.seed)
+            rows.append(
+                {
+                    "users": u,
+                    "k": prob.meta["k"],
+                    "new_snr": _min_snr(prob, new.w),
+                    "old_snr": _min_snr(prob, old.w),
+                    "ref_snr": ref,
+                    "new_s": new.wall_time_s,
+                    "old_s": old.wall_time_s,
+                    "ref_s": time.perf_counter() - t0,
+                }
+            )
+        print(f"  done U={u}", flush=True)
+    _write_csv(args.csv.with_name(args.csv.stem + "_sca.csv"), rows)
+    print(
+        f"\nworst-case SNR / SCA reference ({args.sca_starts} starts), (N_par, M) = (6, 20), "
+        "no QoS; median [min] over instances; time per solve [ms], mean"
+    )
+    head = (
+        f"{'U':>3}{'n':>4}{'fast / ref':>18}{'legacy / ref':>18}{'fast ms':>9}{'legacy ms':>11}"
+        f"{'ref s':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for u in SCA_USERS:
+        sel = [r for r in rows if r["users"] == u and r["ref_snr"] > 0]
+        if not sel:
+            continue
+        fr = np.array([r["new_snr"] / r["ref_snr"] for r in sel])
+        lr = np.array([r["old_snr"] / r["ref_snr"] for r in sel])
+        print(
+            f"{u:>3}{len(sel):>4}{np.median(fr):>10.4f} [{fr.min():.4f}]"
+            f"{np.median(lr):>10.4f} [{lr.min():.4f}]"
+            f"{np.mean([r['new_s'] for r in sel]) * 1e3:>9.1f}"
+            f"{np.mean([r['old_s'] for r in sel]) * 1e3:>11.1f}"
+            f"{np.mean([r['ref_s'] for r in sel]):>8.1f}"
+        )
+    fr = [r["new_snr"] / r["ref_snr"] for r in rows if r["ref_snr"] > 0]
+    if fr:
+        print(f"all: fast / ref median {np.median(fr):.4f}, min {np.min(fr):.4f}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,14 @@ from fgamcd_env.beamforming import BeamformingResult, problem_from_scenario, sol
 from fgamcd_env.core import system
 from fgamcd_env.core.scenario import Scenario
 
-DELIVERY_METHODS: tuple[str, ...] = ("fast", "sdp_dc", "nonrobust", "mrt_tdma", "best")
+DELIVERY_METHODS: tuple[str, ...] = (
+    "fast",
+    "sdp_dc",
+    "nonrobust",
+    "mrt_tdma",
+    "best",
+    "fast_legacy",
+)
 BEST_OF: tuple[str, ...] = ("fast", "mrt_tdma")  # the modes ``method="best"`` chooses from
 DELIVERY_GROUPS: tuple[str, ...] = ("pb", "model")
 OK_STATUSES = frozenset({"optimal", "optimal_inaccurate", "no_users"})

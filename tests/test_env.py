@@ -338,3 +338,35 @@ def test_aec_forms_follow_pettingzoo_convention():
     assert isinstance(wrapped, OrderEnforcingWrapper)
     assert isinstance(wrapped.env, parallel_to_aec_wrapper)
     assert isinstance(raw.unwrapped, fgamcd_env.FGAMCDParallelEnv)
+
+
+def test_actions_in_any_numeric_form_give_the_same_step():
+    """The same decisions as int arrays, bool arrays, floats or lists (any agent order) give the
+    same applied decisions and infos."""
+    rng = np.random.default_rng(3)
+    forms = [
+        lambda a: a.astype(int),
+        lambda a: a.astype(bool),
+        lambda a: a.astype(float),
+        lambda a: a.astype(int).tolist(),
+    ]
+    outs = []
+    for form in forms:
+        env = fgamcd_env.parallel_env("small", seed=0, beamformer="mrt_tdma", max_cycles=8)
+        env.reset(seed=0)
+        rng = np.random.default_rng(3)
+        steps = []
+        while env.agents:
+            acts = {a: form(rng.random(3) < 0.5) for a in reversed(env.agents)}
+            _, rew, _, _, infos = env.step(acts)
+            steps.append(
+                (
+                    rew["edge_0"],
+                    [infos[a]["asked"] for a in sorted(infos)],
+                    [infos[a]["applied"] for a in sorted(infos)],
+                )
+            )
+            for a, act in acts.items():
+                assert infos[a]["asked"] == np.asarray(act).astype(int).tolist()
+        outs.append(steps)
+    assert all(o == outs[0] for o in outs)

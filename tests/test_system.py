@@ -226,3 +226,16 @@ def test_rates_and_mrt():
     w = mrt_multicast(h, targets, p_max_w=4.0)
     # node 0: unit(h00) + unit(h02) = [2, 0, 0] -> full power 2 * [1, 0, 0]; node 1 silent
     np.testing.assert_allclose(w, [[2, 0, 0], [0, 0, 0]])
+
+
+def test_isotropic_radii_match_the_matrix_form():
+    """error_radii with (N, U) d_{n,u} (C^-1 = d I) is the (N, U, M, M) closed form."""
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
+    d = rng.uniform(0.1, 2.0, (3, 5))
+    full = d[..., None, None] * np.eye(4)
+    part = np.array([True, False, True])
+    for model in ("per_node", "stacked"):
+        np.testing.assert_allclose(
+            error_radii(w, d, part, model), error_radii(w, full, part, model), rtol=1e-12
+        )

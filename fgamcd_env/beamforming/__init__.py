@@ -8,14 +8,16 @@
 >>> res.w.shape, res.rates_bps.shape
 ((2, 4), (2,))
 
-Methods: ``"fast"`` (numpy robust solver, for training), ``"sdp_dc"`` (the paper's SDP + DC),
-``"nonrobust"``, ``"mrt_tdma"``, ``"unicast"``; ``solve_pb`` adds the hybrid rule (eps_hot).
+Methods: ``"fast"`` (robust interior-point solver, for training), ``"sdp_dc"`` (the paper's
+SDP + DC), ``"nonrobust"``, ``"mrt_tdma"``, ``"unicast"``, ``"fast_legacy"`` (the projected-gradient
+solver ``"fast"`` replaced); ``solve_pb`` adds the hybrid rule (eps_hot).
 Error models: ``"stacked"`` (the paper's (28), default) and ``"per_node"`` (the sets of (4)).
 """
 
 from __future__ import annotations
 
 from fgamcd_env.beamforming.fast import FastOptions
+from fgamcd_env.beamforming.legacy import LegacyOptions
 from fgamcd_env.beamforming.montecarlo import MonteCarloReport, monte_carlo_check
 from fgamcd_env.beamforming.problem import (
     ERROR_MODELS,
@@ -35,6 +37,7 @@ __all__ = [
     "BeamformingProblem",
     "BeamformingResult",
     "FastOptions",
+    "LegacyOptions",
     "MonteCarloReport",
     "SdpOptions",
     "monte_carlo_check",

@@ -32,11 +32,21 @@ class Internal:
     """Scaled quantities seen by the solvers (see the module docstring)."""
 
     a: np.ndarray  # (U, N, M) complex internal channels
-    c: np.ndarray  # (N, U, M, M) internal error shape matrices C_int
-    d: np.ndarray  # (N, U, M, M) internal C_int^{-1}
     iso: np.ndarray | None  # (N, U) d_{n,u} when every C_{n,u}^{-1} = d_{n,u} I, else None
     s0: float  # true SNR = s0^2 * internal amplitude^2
     qos_amp: np.ndarray  # (U,) internal amplitude needed for Q_u
+    kappa: float  # a = kappa h
+    problem: BeamformingProblem
+
+    @cached_property
+    def c(self) -> np.ndarray:
+        """(N, U, M, M) internal error shape matrices C_int = C / kappa^2."""
+        return self.problem.error_shape / self.kappa**2
+
+    @cached_property
+    def d(self) -> np.ndarray:
+        """(N, U, M, M) internal C_int^{-1} = kappa^2 C^{-1}."""
+        return self.problem.error_shape_inv * self.kappa**2
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,8 +107,38 @@ class BeamformingProblem:
         return self.channels.transpose(1, 0, 2).reshape(self.num_users, -1)
 
     @cached_property
+    def isotropic_shape(self) -> np.ndarray | None:
+        """(N_par, U_r) c_{n,u} if every C_{n,u} = c_{n,u} I (to 1e-12 relative), else None."""
+        c = self.error_shape
+        n, u, m = c.shape[:3]
+        flat = c.reshape(n, u, m * m)
+        diag = flat[..., :: m + 1]  # (N, U, M)
+        if diag.size == 0:
+            return np.zeros((n, u))
+        ref = diag.real[..., :1]
+        if not np.all(ref > 0):
+            return None
+        if np.count_nonzero(flat) == np.count_nonzero(diag):  # exactly diagonal (scenarios)
+            off_ok = True
+        else:
+            off = np.abs(c).sum(axis=(-2, -1)) - np.abs(diag).sum(axis=-1)
+            off_ok = bool(np.all(off <= 1e-12 * m * ref[..., 0]))
+        if (
+            off_ok
+            and np.all(np.abs(diag.imag) <= 1e-12 * ref)
+            and np.all(np.abs(diag.real - ref) <= 1e-12 * ref)
+        ):
+            return ref[..., 0].copy()
+        return None
+
+    @cached_property
     def error_shape_inv(self) -> np.ndarray:
-        return np.linalg.inv(self.error_shape)
+        """(N_par, U_r, M, M) C_{n,u}^{-1} (no inversion needed for isotropic sets)."""
+        iso = self.isotropic_shape
+        if iso is None:
+            return np.linalg.inv(self.error_shape)
+        eye = np.eye(self.num_antennas)
+        return (1.0 / iso)[..., None, None] * eye
 
     @property
     def pb_bits(self) -> float:
@@ -113,24 +153,25 @@ class BeamformingProblem:
     def internal(self) -> Internal:
         h = self.channels
         sigma = np.sqrt(self.noise_w)
-        norms = np.sqrt(np.sum(np.abs(h) ** 2, axis=(0, 2)))  # (U,) ||h~_u||
+        norms = np.sqrt(
+            np.einsum("num,num->u", h.real, h.real) + np.einsum("num,num->u", h.imag, h.imag)
+        )
         hmax = float(norms.max()) if norms.size and norms.max() > 0 else 1.0
         kappa = 1.0 / hmax  # a = kappa h
         s0 = np.sqrt(self.p_max_w) * hmax / sigma
         a = (kappa * h).transpose(1, 0, 2).copy()  # (U, N, M)
-        c_int = self.error_shape / kappa**2
-        d_int = self.error_shape_inv * kappa**2
-        m = self.num_antennas
-        diag = np.einsum("numm->num", d_int)
-        off = d_int - diag[..., None] * np.eye(m)
-        iso = None
-        if np.all(np.abs(off) <= 1e-12 * np.abs(diag).max(initial=1.0)) and np.allclose(
-            diag.real, diag.real[..., :1], rtol=1e-12, atol=0.0
-        ):
-            iso = diag.real[..., 0].copy()
+        shape = self.isotropic_shape
+        iso = None if shape is None else kappa**2 / shape
         with np.errstate(over="ignore"):  # absurd Q_u -> inf threshold -> reported infeasible
             snr_q = np.expm1(self.qos_bps / self.bandwidth_hz * np.log(2.0))
-        return Internal(a=a, c=c_int, d=d_int, iso=iso, s0=float(s0), qos_amp=np.sqrt(snr_q) / s0)
+        return Internal(
+            a=a,
+            iso=iso,
+            s0=float(s0),
+            qos_amp=np.sqrt(snr_q) / s0,
+            kappa=kappa,
+            problem=self,
+        )
 
     def to_internal_w(self, w: np.ndarray) -> np.ndarray:
         return np.asarray(w) / np.sqrt(self.p_max_w)
@@ -194,9 +235,9 @@ def worst_case_amplitudes(
 ) -> np.ndarray:
     """(U_r,) closed-form worst-case |h_u^H w| (core ``worst_case_amplitudes``)."""
     ones = np.ones(problem.num_nodes, dtype=bool)
-    return _wc.worst_case_amplitudes(
-        problem.channels, np.asarray(w), problem.error_shape_inv, ones, error_model
-    )
+    iso = problem.isotropic_shape
+    inv = problem.error_shape_inv if iso is None else 1.0 / iso  # (N, U) d for C^-1 = d I
+    return _wc.worst_case_amplitudes(problem.channels, np.asarray(w), inv, ones, error_model)
 
 
 def worst_case_rates(

@@ -19,7 +19,13 @@ Like the paper there are two LMIs per user: (29) with the QoS threshold gamma_Q,
 gamma instead (same optimiser, a linear objective that needs no exponential cone), and add the DC
 penalty mu (tr W - tr(u1 u1^H W)) of (32)-(33). The first solve (mu = 0) is the SDR, whose value is
 an upper bound; then (33) is iterated with u1 the principal eigenvector of the previous W until
-W is rank one, and w is recovered from the principal eigenpair (scaled into the power budget).
+W is rank one, and w is recovered from the principal eigenpair (scaled into the power budget);
+the best recovered w of all iterations (by the closed-form worst case) is kept. The DC step can
+collapse to a rank-one W with gamma ~ 0 that leaves a user at zero worst-case rate although the
+relaxation (gamma > 0) serves every user; then the beamformer is recovered from the relaxation
+by Gaussian randomisation (``SdpOptions.randomisations`` draws v ~ CN(0, W_SDR), the best
+verified one kept) and, while a user is still at zero, the DC iterations are re-run with
+mu / 10 and mu / 100 from that point; if none serves every user the status is ``"dc_failed"``.
 
 Two builds of the same problem (``SdpOptions.build``): ``"param"``, one DPP problem per shape with
 the data, mu and U1 as cvxpy Parameters, compiled once and cached (only parameter values change
@@ -77,6 +83,11 @@ def solver_chain(preferred: tuple[str, ...] | None = None) -> tuple[str, ...]:
 class SdpOptions:
     mu: float = 1.0  # DC penalty (Table II: mu = 1)
     max_dc_iters: int = 10
+    # When the DC iterations leave a user at zero worst-case rate although the relaxation serves
+    # every user: this many Gaussian randomisations of the SDR solution (seeded by ``seed``),
+    # then, while a user is still at zero, DC with mu / 10 and mu / 100 from the best of them.
+    randomisations: int = 200
+    seed: int = 0
     rank_tol: float = 1e-5  # stop when lambda_1 / tr W >= 1 - rank_tol
     solvers: tuple[str, ...] | None = None
     time_limit_s: float | None = None
@@ -474,32 +485,85 @@ def _dc_solve(
         out["status"] = status
         return
     out["sdr_gamma"] = g0 * ref**2
-    W = W0
-    its = 1
-    best_v, best_val, best_ratio = None, -np.inf, 0.0
-    for _ in range(opts.max_dc_iters):
-        lam, vec = np.linalg.eigh((W + W.conj().T) / 2)
-        ratio = lam[-1] / max(float(np.sum(np.maximum(lam, 0.0))), 1e-300)
-        cand = _recover(vec[:, -1], n, m)
+    best: dict[str, Any] = {"v": None, "val": -np.inf, "ratio": 0.0, "its": 1, "solver": solver}
+
+    def consider(cand: np.ndarray, ratio: float) -> None:
         val = _min_amp(prob, cand, error_model)
-        if val > best_val:
-            best_v, best_val, best_ratio = cand, val, ratio
-        if ratio >= 1 - opts.rank_tol:
-            break
-        if deadline is not None and time.perf_counter() > deadline:
-            out["status_note"] = "time limit in DC iterations"
-            break
-        model.set_dc(opts.mu, vec[:, -1])
-        st, s2, errs = _solve_once(model, chain, opts, deadline, out["solve_log"])
-        out["errors"].update(errs)
-        its += 1
-        if st not in ("optimal", "optimal_inaccurate"):
-            out["status_note"] = f"DC iteration stopped: {st}"
-            break
-        W = model.W.value
-        solver = s2 or solver
-    v = best_v
-    out.update(v=v, status=status, iterations=its, rank_ratio=float(best_ratio), solver=solver)
+        if val > best["val"]:
+            best.update(v=cand, val=val, ratio=ratio)
+
+    def dc_run(W: np.ndarray, mu: float, u1: np.ndarray | None = None) -> None:
+        """DC iterations (33) from W (or from the linearisation point u1), into ``best``."""
+        for _ in range(opts.max_dc_iters):
+            if u1 is None:
+                lam, vec = np.linalg.eigh((W + W.conj().T) / 2)
+                ratio = lam[-1] / max(float(np.sum(np.maximum(lam, 0.0))), 1e-300)
+                u1 = vec[:, -1]
+                consider(_recover(u1, n, m), ratio)
+                if ratio >= 1 - opts.rank_tol:
+                    return
+            if deadline is not None and time.perf_counter() > deadline:
+                out["status_note"] = "time limit in DC iterations"
+                return
+            model.set_dc(mu, u1)
+            st, s2, errs = _solve_once(model, chain, opts, deadline, out["solve_log"])
+            out["errors"].update(errs)
+            best["its"] += 1
+            if st not in ("optimal", "optimal_inaccurate"):
+                out["status_note"] = f"DC iteration stopped: {st}"
+                return
+            W, u1 = model.W.value, None
+            best["solver"] = s2 or best["solver"]
+
+    dc_run(W0, opts.mu)
+    if g0 > 0 and _some_user_at_zero(prob, best["v"], error_model):
+        # The rank-one point of the DC iterations lost a user that the relaxation serves (the
+        # penalty mu drove W to a rank-one matrix with gamma ~ 0): Gaussian randomisation of
+        # the SDR solution, then the DC iterations again with smaller penalties from the best
+        # verified point while a user is still at zero.
+        rng = np.random.default_rng(opts.seed)
+        lam0 = np.linalg.eigvalsh((W0 + W0.conj().T) / 2)
+        ratio0 = float(lam0[-1] / max(float(np.sum(np.maximum(lam0, 0.0))), 1e-300))
+        for cand in _randomise(W0, n, m, opts.randomisations, rng):
+            consider(cand, ratio0)
+        out["dc_recovery"] = "randomisation"
+        for mu in (opts.mu / 10, opts.mu / 100):
+            if not _some_user_at_zero(prob, best["v"], error_model):
+                break
+            u1 = best["v"].reshape(-1) / max(np.linalg.norm(best["v"]), 1e-300)
+            dc_run(W0, mu, u1)
+            out["dc_recovery"] += f", DC with mu={mu:g}"
+        if _some_user_at_zero(prob, best["v"], error_model):
+            status = "dc_failed"
+            out["status_note"] = (
+                "every recovered rank-one beamformer leaves a user at zero worst-case rate "
+                "although the relaxation serves all"
+            )
+    out.update(
+        v=best["v"],
+        status=status,
+        iterations=best["its"],
+        rank_ratio=float(best["ratio"]),
+        solver=best["solver"],
+    )
+
+
+def _some_user_at_zero(prob: Any, v: np.ndarray | None, error_model: str) -> bool:
+    from fgamcd_env.beamforming.problem import worst_case_amplitudes
+
+    if v is None:
+        return True
+    return bool(np.any(worst_case_amplitudes(prob, prob.from_internal_v(v), error_model) <= 0))
+
+
+def _randomise(
+    W: np.ndarray, n: int, m: int, count: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Gaussian randomisation of the SDR solution: v ~ CN(0, W), scaled into the power budget."""
+    lam, vec = np.linalg.eigh((W + W.conj().T) / 2)
+    root = vec * np.sqrt(np.maximum(lam, 0.0))
+    xi = rng.standard_normal((count, lam.size)) + 1j * rng.standard_normal((count, lam.size))
+    return [_recover(root @ x, n, m) for x in xi / np.sqrt(2)]
 
 
 def clarabel_kkt_gb(n: int, m: int, u: int, paper_lmis: bool = False) -> float:

@@ -3,7 +3,9 @@
 Methods (SPEC 4, 7):
 
 - ``"sdp_dc"``: the paper's S-procedure SDP + DC rank-one iterations (``sdp``);
-- ``"fast"``: our numpy robust solver of the same worst-case problem (``fast``);
+- ``"fast"``: our robust interior-point solver of the same worst-case problem (``fast``);
+- ``"fast_legacy"``: the projected-gradient solver ``"fast"`` replaced (``legacy``), kept for
+  comparisons;
 - ``"nonrobust"``: the same max-min with the estimate taken as exact (Fig. 15's comparison);
 - ``"mrt_tdma"``: TDMA unicasting, one slot per user, co-phased full-power MRT from every
   participating node; PB delay = sum_u S(k) / R_u;
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from fgamcd_env.beamforming import fast as _fast
+from fgamcd_env.beamforming import legacy as _legacy
 from fgamcd_env.beamforming import sdp as _sdp
 from fgamcd_env.beamforming.problem import (
     ERROR_MODELS,
@@ -37,7 +40,7 @@ from fgamcd_env.beamforming.problem import (
 )
 from fgamcd_env.core import worstcase as _wc
 
-METHODS: tuple[str, ...] = ("fast", "sdp_dc", "nonrobust", "mrt_tdma", "unicast")
+METHODS: tuple[str, ...] = ("fast", "sdp_dc", "nonrobust", "mrt_tdma", "unicast", "fast_legacy")
 
 
 def solve(
@@ -52,7 +55,8 @@ def solve(
 
     ``error_model``: ``"stacked"`` (the paper's (28), default) or ``"per_node"`` (the sets of (4),
     tighter). ``warm_start`` (N_par, M) beamformer in W^0.5 (``fast``/``nonrobust`` only).
-    ``options``: ``FastOptions`` for fast/nonrobust, ``SdpOptions`` for sdp_dc.
+    ``options``: ``FastOptions`` for fast/nonrobust, ``LegacyOptions`` for fast_legacy,
+    ``SdpOptions`` for sdp_dc.
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}: must be one of {METHODS}")
@@ -67,24 +71,27 @@ def solve(
     info: dict[str, Any] = {}
     sdr_bound = None
     # (the delay of every result is computed from the true worst-case rates ``rates_bps``)
-    if method in ("fast", "nonrobust"):
+    if method in ("fast", "nonrobust", "fast_legacy"):
         warm = None if warm_start is None else problem.to_internal_w(warm_start)
-        v, finfo = _fast.solve_internal(
+        solver_fn = _legacy.solve_internal if method == "fast_legacy" else _fast.solve_internal
+        v, finfo = solver_fn(
             internal.a,
             internal.d if internal.iso is None else None,
             internal.iso,
-            error_model if method == "fast" else None,
+            None if method == "nonrobust" else error_model,
             internal.qos_amp,
             options,
             warm,
         )
         info.update(finfo)
-        solver, status, iters = "numpy", "optimal", int(finfo["iterations"])
+        solver = "numpy" if method == "fast_legacy" else "ipm"
+        status, iters = "optimal", int(finfo["iterations"])
     else:
         out = _sdp.solve_sdp_dc(problem, error_model, options)
         info.update({k: out[k] for k in ("errors", "qos_in_sdp", "rank_ratio")})
-        if "status_note" in out:
-            info["status_note"] = out["status_note"]
+        for key in ("status_note", "dc_recovery"):
+            if key in out:
+                info[key] = out[key]
         solver, status, iters = out["solver"], out["status"], int(out["iterations"])
         if out["sdr_gamma"] is not None:
             snr = internal.s0**2 * max(out["sdr_gamma"], 0.0)
@@ -207,7 +214,7 @@ def solve_pb(
     if (
         eps_hot is not None
         and problem.num_users <= eps_hot
-        and method in ("fast", "sdp_dc", "nonrobust")
+        and method in ("fast", "sdp_dc", "nonrobust", "fast_legacy")
     ):
         return solve(problem, "unicast", error_model)
     return solve(problem, method, error_model, warm_start=warm_start, options=options)

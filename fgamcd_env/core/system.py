@@ -6,7 +6,7 @@ Shapes: ``cache`` (N,) a_n(k); ``migrate`` (N, N) b_{n,m}(k) (row n sends to col
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -117,7 +117,9 @@ class RewardTerms:
         return self.migration_delay_s + self.broadcast_delay_s
 
     def as_dict(self) -> dict[str, float | bool]:
-        return {**asdict(self), "delay_s": self.delay_s}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["delay_s"] = self.delay_s
+        return out
 
 
 def reward_terms(

@@ -26,9 +26,14 @@ def error_radii(
 ) -> np.ndarray:
     """(U,) radius of the disc of error terms sum_n e_{n,u}^H w_n for each user.
 
-    ``w`` (N, M) complex, ``error_shape_inv`` (N, U, M, M), ``participating`` (N,) bool.
+    ``w`` (N, M) complex, ``error_shape_inv`` (N, U, M, M), or (N, U) d_{n,u} for isotropic sets
+    C_{n,u}^{-1} = d_{n,u} I; ``participating`` (N,) bool.
     """
-    quad = np.einsum("nm,numk,nk->nu", w.conj(), error_shape_inv, w).real  # w_n^H C^-1 w_n
+    if error_shape_inv.ndim == 2:
+        power = np.einsum("nm,nm->n", w.real, w.real) + np.einsum("nm,nm->n", w.imag, w.imag)
+        quad = power[:, None] * error_shape_inv  # w_n^H (d I) w_n
+    else:
+        quad = np.einsum("nm,numk,nk->nu", w.conj(), error_shape_inv, w).real  # w_n^H C^-1 w_n
     quad = np.maximum(quad, 0.0) * participating[:, None]
     if error_model == "per_node":
         return np.sqrt(quad).sum(axis=0)
@@ -47,7 +52,7 @@ def worst_case_amplitudes(
     """(U,) min over the error set of |sum_n lambda_n h_{n,u}^H w_n|.
 
     ``channels`` (N, U, M) estimates h~ of one PB; rows of ``w`` of non-participating nodes are
-    ignored (treated as zero, lambda_n = 0).
+    ignored (treated as zero, lambda_n = 0); ``error_shape_inv`` as in ``error_radii``.
     """
     participating = np.asarray(participating, dtype=bool)
     w = np.where(participating[:, None], w, 0.0)
