@@ -146,3 +146,40 @@ def test_table3_decision_cell():
     rows = table3_runtime.run_cell(spec)
     assert [r["k"] for r in rows] == [0, 1, 2]
     assert all(0 < r["time_s"] < 5 for r in rows)
+
+
+def test_table3_capped_sdp_child_ends_even_under_a_raising_sigterm_handler(monkeypatch):
+    """The runner turns SIGTERM into an exception; a forked sdp_dc child inherits that handler,
+    and a Python handler waits until the native solver call returns (minutes). The cap's
+    terminate() must end the child at once: here it is inside a long native call (an SVD that
+    takes tens of seconds), and ``timed_sdp`` must return long before that call could end."""
+    import multiprocessing as mp
+    import signal
+    import time
+
+    import fgamcd_env
+    from fgamcd_env.beamforming import problem_from_scenario
+    from fgamcd_env.beamforming import sdp as sdp_mod
+
+    class Stop(Exception):
+        pass
+
+    def raise_stop(signum, frame):
+        raise Stop
+
+    def native_build(*args):
+        np.linalg.svd(np.random.default_rng(0).random((4000, 4000)))
+
+    monkeypatch.setattr(sdp_mod, "_get_model", native_build)  # the forked child inherits it
+    sc = fgamcd_env.make_scenario("small", seed=0)
+    problem = problem_from_scenario(sc, 3, [0, 1, 2], [0, 1])
+    old = signal.signal(signal.SIGTERM, raise_stop)
+    try:
+        t0 = time.perf_counter()
+        out = table3_runtime.timed_sdp(problem, cap_s=0.3)
+        elapsed = time.perf_counter() - t0
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert out["status"] == "capped" and out["capped"]
+    assert not mp.active_children()
+    assert elapsed < 5.0  # the SVD alone runs far longer; a deferred handler would wait for it

@@ -116,8 +116,15 @@ OK_STATUSES = ("optimal", "optimal_inaccurate", "no_users", "ok")  # "ok": decis
 
 def _sdp_child(conn: Any, problem: Any, error_model: str) -> None:
     """Child process: build the cvxpy model, solve, send the timings (see ``timed_sdp``)."""
+    import signal
+
     from fgamcd_env.beamforming import sdp as sdp_mod
     from fgamcd_env.beamforming import solve
+
+    # A forked child inherits the parent's handlers (e.g. the runner's, which turn SIGTERM into
+    # an exception): the parent's terminate() at the cap must end it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     conn.send(("ready",))
     try:
@@ -237,6 +244,9 @@ def timed_sdp(
         if proc.is_alive():
             proc.terminate()
         proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
         parent.close()
 
 
