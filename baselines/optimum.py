@@ -359,6 +359,7 @@ class Optimum:
         key = (
             env.beamformer,
             env.error_model,
+            env.stacked_nodes,
             env.eps_hot,
             env.full_comp,
             env.delivery_groups,

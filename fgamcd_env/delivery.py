@@ -43,6 +43,8 @@ DELIVERY_METHODS: tuple[str, ...] = (
 )
 BEST_OF: tuple[str, ...] = ("fast", "mrt_tdma")  # the modes ``method="best"`` chooses from
 DELIVERY_GROUPS: tuple[str, ...] = ("pb", "model")
+# How many nodes the stacked error set (28) stacks: the participating ones, or all N.
+STACKED_NODES: tuple[str, ...] = ("participating", "all")
 OK_STATUSES = frozenset({"optimal", "optimal_inaccurate", "no_users"})
 
 
@@ -58,7 +60,11 @@ class Delivery:
     parts: tuple[BeamformingResult, ...]
 
 
-def _solve(problem, method: str, error_model: str, eps_hot: int | None) -> BeamformingResult:
+def _solve(
+    problem, method: str, error_model: str, eps_hot: int | None, stack: int | None = None
+) -> BeamformingResult:
+    if stack is not None and error_model == "stacked":
+        problem = problem.stacked_over(stack)
     try:
         out = solve_pb(problem, method, error_model, eps_hot=eps_hot)
     except Exception as err:  # a failed solve must never end an episode
@@ -114,14 +120,33 @@ def deliver(
     eps_hot: int | None = None,
     groups: str = "pb",
     cooperation: bool = True,
+    stacked_nodes: str = "participating",
 ) -> Delivery:
-    """Deliver PB ``k`` from the ``participating`` nodes to every user that requests it."""
+    """Deliver PB ``k`` from the ``participating`` nodes to every user that requests it.
+
+    ``stacked_nodes`` (with ``error_model="stacked"``): the relaxation (28) stacks the errors
+    of the ``"participating"`` nodes (default) or of ``"all"`` N nodes, a literal reading of
+    (28) whose larger radius lowers every worst-case rate (see ``BeamformingProblem.stacked_over``).
+    """
     if method not in DELIVERY_METHODS:
         raise ValueError(f"method={method!r}: must be one of {DELIVERY_METHODS}")
+    if stacked_nodes not in STACKED_NODES:
+        raise ValueError(f"stacked_nodes={stacked_nodes!r}: must be one of {STACKED_NODES}")
+    stack = scenario.num_nodes if stacked_nodes == "all" else None
     if method == "best":
         cfg = scenario.config
         outs = [
-            deliver(scenario, k, participating, m, error_model, eps_hot, groups, cooperation)
+            deliver(
+                scenario,
+                k,
+                participating,
+                m,
+                error_model,
+                eps_hot,
+                groups,
+                cooperation,
+                stacked_nodes,
+            )
             for m in BEST_OF
         ]
         return better_delivery(outs, cfg.penalty_qos, cfg.penalty_no_delivery)
@@ -134,7 +159,13 @@ def deliver(
             for n in np.flatnonzero(participating)
         ]
         parts = [
-            _solve(problem_from_scenario(scenario, k, nodes, users), method, error_model, eps_hot)
+            _solve(
+                problem_from_scenario(scenario, k, nodes, users),
+                method,
+                error_model,
+                eps_hot,
+                stack,
+            )
             for nodes, users in cells
             if users.any()
         ]
@@ -152,6 +183,7 @@ def deliver(
                 method,
                 error_model,
                 eps_hot,
+                stack,
             )
             for j in models
         ]
@@ -164,6 +196,7 @@ def deliver(
                 method,
                 error_model,
                 eps_hot,
+                stack,
             )
         ]
         delay = parts[0].delay_s

@@ -62,6 +62,7 @@ from fgamcd_env.delivery import (
     BEST_OF,
     DELIVERY_GROUPS,
     DELIVERY_METHODS,
+    STACKED_NODES,
     Delivery,
     better_delivery,
     deliver,
@@ -86,6 +87,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         seed: int | None = None,
         beamformer: str = "fast",
         error_model: str = "stacked",
+        stacked_nodes: str = "participating",
         eps_hot: int | None = None,
         full_comp: bool = False,
         delivery_groups: str = "pb",
@@ -109,6 +111,8 @@ class FGAMCDParallelEnv(ParallelEnv):
             raise ValueError("full_comp=True needs cooperation=True")
         if error_model not in ("stacked", "per_node"):
             raise ValueError(f"error_model={error_model!r}: must be 'stacked' or 'per_node'")
+        if stacked_nodes not in STACKED_NODES:
+            raise ValueError(f"stacked_nodes={stacked_nodes!r}: must be one of {STACKED_NODES}")
         if eps_hot is not None and (int(eps_hot) != eps_hot or eps_hot < 0):
             raise ValueError(f"eps_hot={eps_hot!r}: must be None or an integer >= 0")
         if max_cycles is not None and (int(max_cycles) != max_cycles or max_cycles < 1):
@@ -120,6 +124,7 @@ class FGAMCDParallelEnv(ParallelEnv):
         self.config = get_config(scenario, **overrides)
         self.beamformer = beamformer
         self.error_model = error_model
+        self.stacked_nodes = stacked_nodes
         self.eps_hot = eps_hot
         self.full_comp = bool(full_comp)
         self.delivery_groups = delivery_groups
@@ -317,6 +322,7 @@ class FGAMCDParallelEnv(ParallelEnv):
                 eps_hot=self.eps_hot,
                 groups=self.delivery_groups,
                 cooperation=self.cooperation,
+                stacked_nodes=self.stacked_nodes,
             )
         self._memo[key] = out
         return out

@@ -370,3 +370,33 @@ def test_actions_in_any_numeric_form_give_the_same_step():
                 assert infos[a]["asked"] == np.asarray(act).astype(int).tolist()
         outs.append(steps)
     assert all(o == outs[0] for o in outs)
+
+
+def test_stacked_error_radius_over_participants_or_all_nodes():
+    """(28) read literally stacks all N nodes' errors: radius sqrt(N sum_n w_n^H C^-1 w_n)
+    instead of sqrt(N_par ...). Every delivered rate equals that closed form of its beam."""
+    from fgamcd_env.beamforming import problem_from_scenario
+
+    env = fgamcd_env.parallel_env("small", seed=2, stacked_nodes="all", beamformer="fast")
+    base = fgamcd_env.parallel_env("small", seed=2, beamformer="fast")
+    sc, cfg = env.scenario, env.config
+    lam = np.array([True, False, True])
+    k = next(  # a PB that two nodes deliver to every requester at a positive worst-case rate
+        int(k)
+        for k in np.flatnonzero(sc.demand.any(axis=1))
+        if base.delivery(int(k), lam).parts[0].rates_bps.min() > 0
+    )
+    out, ref = env.delivery(k, lam), base.delivery(k, lam)
+    (part,) = out.parts
+    prob = problem_from_scenario(sc, k, lam)
+    h, c = prob.channels, prob.error_shape  # (N_par, U, M), the scenario's C = c I
+    quad = np.einsum("nm,num->nu", np.abs(part.w) ** 2, 1 / np.einsum("numm->num", c).real)
+    radius = np.sqrt(cfg.num_nodes * quad.sum(axis=0))  # N = 3 stacked, not N_par = 2
+    amp = np.maximum(np.abs(np.einsum("num,nm->u", h.conj(), part.w)) - radius, 0)
+    rates = cfg.bandwidth_hz * np.log2(1 + amp**2 / cfg.noise_w)
+    np.testing.assert_allclose(part.rates_bps, rates, rtol=1e-9)
+    assert part.rates_bps.min() < ref.parts[0].rates_bps.min()  # the larger set costs rate
+    every = np.ones(3, dtype=bool)  # all nodes take part: the two readings coincide
+    assert env.delivery(k, every).delay_s == pytest.approx(base.delivery(k, every).delay_s)
+    with pytest.raises(ValueError, match="stacked_nodes"):
+        fgamcd_env.parallel_env("small", seed=0, stacked_nodes="some")

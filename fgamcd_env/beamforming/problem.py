@@ -148,6 +148,17 @@ class BeamformingProblem:
         """The same problem with other QoS targets Q_u (e.g. just below an achieved rate)."""
         return replace(self, qos_bps=qos_bps)
 
+    def stacked_over(self, count: int) -> BeamformingProblem:
+        """The problem whose stacked relaxation (28) stacks ``count`` nodes' errors instead of
+        the N_par participating ones: its error shapes are C_{n,u} N_par / count, so that
+        sqrt(N_par sum_n w_n^H C'^{-1}_{n,u} w_n) = sqrt(count sum_n w_n^H C^{-1}_{n,u} w_n).
+        Only meaningful with ``error_model="stacked"`` (the per-node sets (4) change with it)."""
+        if int(count) != count or count < self.num_nodes:
+            raise ValueError(f"count={count!r}: must be an integer >= N_par = {self.num_nodes}")
+        if count == self.num_nodes:
+            return self
+        return replace(self, error_shape=self.error_shape * (self.num_nodes / count))
+
     # ---- internal (scaled) quantities ------------------------------------------------------
     @cached_property
     def internal(self) -> Internal:
