@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     res = run(args.scenario, args.seeds, args.episodes)
     print(f"{args.scenario}, seeds {args.seeds}, {args.episodes} random episode(s) each:")
     print(
-        "| stacked over | requested PBs | undelivered (no participant, or a zero rate) | QoS-infeasible | delay (s) |"
+        "| stacked over | requested PBs | undelivered (no participant, or a zero rate) | "
+        "QoS-infeasible | delay (s) |"
     )
     print("| --- | --- | --- | --- | --- |")
     for reading, r in res.items():
