@@ -38,6 +38,10 @@ Reference rows (ours, beyond the paper):
   on: what that set gives without learning.
 - ``random``: cache with probability ``p_cache``, migrate on each link with ``p_migrate``
   (the forcing rules apply); CoMP.
+- ``optimum``: the exact optimum of P1 (``baselines.optimum``) under the paper's delivery, and
+  ``optimum_tdma``, ``optimum_best``, ``optimum_model_groups``, ``optimum_no_cooperation``
+  under the delivery of the methods that change it (``OPTIMUM_OF`` says which bounds which): a
+  method that delivers differently can beat the paper-system optimum, never its own.
 
 ``tdma`` and ``hybrid`` plan their migrations against their own delivery mode. The migration
 search starts from the relay rule (PB k goes from the caching node with the fastest backhaul
@@ -51,7 +55,13 @@ from typing import Any
 
 import numpy as np
 
-from baselines.optimum import Optimum
+from baselines.optimum import (
+    Optimum,
+    OptimumBest,
+    OptimumModelGroups,
+    OptimumNoCooperation,
+    OptimumTDMA,
+)
 from baselines.placement import (
     coarse_placement,
     expected_hit_placement,
@@ -210,4 +220,8 @@ BASELINES: dict[str, type] = {
     "replicate_observed": ReplicateObserved,
     "random": RandomPolicy,
     "optimum": Optimum,
+    "optimum_tdma": OptimumTDMA,
+    "optimum_best": OptimumBest,
+    "optimum_model_groups": OptimumModelGroups,
+    "optimum_no_cooperation": OptimumNoCooperation,
 }

@@ -381,3 +381,54 @@ class Optimum:
         assert self.result is not None, "call reset(env) first"
         k = env.current_pb
         return joint_to_actions(self.result.cache[:, k], self.result.migrations[k], env.agents)
+
+
+class OptimumTDMA(Optimum):
+    """The optimum with TDMA unicasting (``beamformer="mrt_tdma"``): the bound of ``tdma``."""
+
+    name = "optimum_tdma"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"beamformer": "mrt_tdma", **kwargs})
+
+
+class OptimumBest(Optimum):
+    """The optimum with per-PB CoMP or TDMA (``beamformer="best"``): the bound of
+    ``centralised``."""
+
+    name = "optimum_best"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"beamformer": "best", **kwargs})
+
+
+class OptimumModelGroups(Optimum):
+    """The optimum with one broadcast per requested model (``delivery_groups="model"``): the
+    bound of the coarse-grained methods."""
+
+    name = "optimum_model_groups"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"delivery_groups": "model", **kwargs})
+
+
+class OptimumNoCooperation(Optimum):
+    """The optimum without cooperation (``cooperation=False``): the bound of the
+    without-cooperation methods."""
+
+    name = "optimum_no_cooperation"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"cooperation": False, **kwargs})
+
+
+#: Each method's own system: the optimum that bounds it (the others use ``Optimum``).
+OPTIMUM_OF: dict[str, str] = {
+    "tdma": "optimum_tdma",
+    "centralised": "optimum_best",
+    "coarse": "optimum_model_groups",
+    "coarse_known_requests": "optimum_model_groups",
+    "no_cooperation": "optimum_no_cooperation",
+    "no_cooperation_known_requests": "optimum_no_cooperation",
+}
+

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from baselines.optimum import OPTIMUM_OF
+
 LEARNED: tuple[str, ...] = ("maasn-da", "qmix-da")
 # The paper's four baselines in their faithful forms (placements from request probabilities).
 BASELINE_METHODS: tuple[str, ...] = ("trimcaching", "no_cooperation", "tdma", "coarse")
@@ -52,7 +54,13 @@ REFERENCE_METHODS: tuple[str, ...] = (
     "coarse_known_requests",
     "centralised",
     "optimum",
+    "optimum_tdma",
+    "optimum_best",
+    "optimum_model_groups",
+    "optimum_no_cooperation",
 )
+# The optima: under the paper's delivery, and under each other method's own (``OPTIMUM_OF``).
+OPTIMA: tuple[str, ...] = ("optimum", *dict.fromkeys(OPTIMUM_OF.values()))
 METHODS: tuple[str, ...] = (*LEARNED, *BASELINE_METHODS, *REFERENCE_METHODS)
 # The five methods the paper's headline reductions compare MAASN-DA against, in its order.
 PAPER_COMPETITORS: tuple[str, ...] = ("qmix-da", "trimcaching", "no_cooperation", "tdma", "coarse")
@@ -68,6 +76,10 @@ LABELS: dict[str, str] = {
     "coarse_known_requests": "Coarse-grained, known requests (ours)",
     "centralised": "Centralised reference (ours)",
     "optimum": "Optimum of P1 (ours)",
+    "optimum_tdma": "Optimum, TDMA delivery (ours)",
+    "optimum_best": "Optimum, CoMP or TDMA per PB (ours)",
+    "optimum_model_groups": "Optimum, one broadcast per model (ours)",
+    "optimum_no_cooperation": "Optimum without cooperation (ours)",
 }
 STYLES: dict[str, dict[str, str]] = {
     "maasn-da": {"color": "tab:red", "marker": "o"},
@@ -81,6 +93,10 @@ STYLES: dict[str, dict[str, str]] = {
     "coarse_known_requests": {"color": "tab:gray", "marker": "x"},
     "centralised": {"color": "black", "marker": "*"},
     "optimum": {"color": "black", "marker": "P"},
+    "optimum_tdma": {"color": "tab:orange", "marker": "P"},
+    "optimum_best": {"color": "dimgray", "marker": "P"},
+    "optimum_model_groups": {"color": "tab:brown", "marker": "P"},
+    "optimum_no_cooperation": {"color": "tab:purple", "marker": "P"},
 }
 # What each method does, as the reports state it (one line each).
 FORMS: dict[str, str] = {
@@ -105,6 +121,13 @@ FORMS: dict[str, str] = {
     "better of robust CoMP and TDMA",
     "optimum": "the exact optimum of P1 for the `fast` beamformer: a MILP over caching, "
     "migration and each PB's participant set (N <= 8)",
+    "optimum_tdma": "the exact optimum with TDMA unicasting (the bound of TDMA)",
+    "optimum_best": "the exact optimum with CoMP or TDMA per PB (the bound of the centralised "
+    "reference)",
+    "optimum_model_groups": "the exact optimum with one broadcast per model (the bound of "
+    "coarse-grained caching)",
+    "optimum_no_cooperation": "the exact optimum without cooperation (the bound of the "
+    "without-cooperation methods)",
 }
 # The paper's methods whose caching or migration it optimises "through our approach": the forms
 # to compare with, best first (``benchmarks.sweeps.paper_form`` takes the first one present).

@@ -44,6 +44,8 @@ from benchmarks.methods import (
     LABELS,
     LEARNED,
     METHODS,
+    OPTIMA,
+    OPTIMUM_OF,
     PAPER_COMPETITORS,
     PAPER_FORMS,
     STYLES,
@@ -69,6 +71,8 @@ FULL_SEEDS = 5
 QUICK_SEEDS = 1
 # The exact optimum enumerates 2^N - 1 participant sets per PB: only where N is at most this.
 OPTIMUM_MAX_NODES = 8
+# The optima of other deliveries: they give the other methods' gaps, not a table column.
+HIDDEN: frozenset[str] = frozenset(OPTIMA) - {"optimum"}
 # A reduction within this many percentage points of the paper's counts as agreement.
 AGREE_PP = 5.0
 # A curve whose per-x mean delays span less than this share of their mean counts as flat.
@@ -121,7 +125,7 @@ class Sweep:
     notes: str = ""
     default_seeds: int = FULL_SEEDS
     # Methods that --quick runs only at each axis's ``sparse_quick`` values.
-    sparse_methods: tuple[str, ...] = (*LEARNED, "centralised", "optimum")
+    sparse_methods: tuple[str, ...] = (*LEARNED, "centralised", *OPTIMA)
     base_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -174,7 +178,7 @@ class Sweep:
                     for method in self.methods:
                         if method in self.sparse_methods and not dense:
                             continue
-                        if method == "optimum" and nodes > OPTIMUM_MAX_NODES:
+                        if method in OPTIMA and nodes > OPTIMUM_MAX_NODES:
                             continue
                         for seed in point_seeds:
                             spec: dict[str, Any] = {
@@ -220,6 +224,7 @@ class Sweep:
         import matplotlib.pyplot as plt
 
         df, _ = trained(df)
+        df = df[~df["method"].isin(HIDDEN)]
         panels = [p for p in self.panels if (df["panel"] == p.key).any()] if len(df) else []
         if not panels:
             raise ValueError(f"{self.name}: no rows to plot")
@@ -323,6 +328,7 @@ class Sweep:
             lines += [f"Not trained (left out): {dropped}.", ""]
         methods = [m for m in self.methods if (df["method"] == m).any()]
         lines += forms_markdown(methods)
+        methods = [m for m in methods if m not in HIDDEN]
         for panel in self.panels:
             sub = df[df["panel"] == panel.key]
             if sub.empty:
@@ -392,7 +398,12 @@ class Sweep:
         with_gap = gaps is not None
         lines += [
             f"Return (12) vs {panel.label}, mean over seeds"
-            + (" (gap of the cost -return to the optimum's, mean over seeds)" if with_gap else "")
+            + (
+                " (in brackets the gap of the cost -return to the optimum of the method's own "
+                "delivery, mean over seeds)"
+                if with_gap
+                else ""
+            )
             + ":",
             "",
             "| " + " | ".join(header + [LABELS[m] for m in methods]) + " |",
@@ -407,10 +418,10 @@ class Sweep:
                     cells.append("—")
                     continue
                 text = f"{part['return'].mean():.1f}"
-                if with_gap and m != "optimum":
+                if with_gap and m not in OPTIMA:
                     g = gaps.loc[part.index].dropna()
                     if len(g):
-                        text += f" (+{g.mean():.1f} %)"
+                        text += f" ({g.mean():+.1f} %)"
                 cells.append(text)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -542,14 +553,20 @@ def point_values(df: pd.DataFrame, column: str = "total_delay_s") -> pd.DataFram
 
 
 def gap_to_optimum(df: pd.DataFrame) -> pd.Series | None:
-    """Per row, the gap (%) of its cost -return (12) to the optimum's on the same instance
-    (point, seed, episode), NaN where the optimum was not run; None without optimum rows."""
-    if df.empty or not (df["method"] == "optimum").any():
+    """Per row, the gap (%) of its cost -return (12) to that of the optimum of the method's own
+    delivery (``OPTIMUM_OF``, else ``optimum``) on the same instance (point, seed, episode), NaN
+    where that optimum was not run; None without optimum rows."""
+    if df.empty or not df["method"].isin(OPTIMA).any():
         return None
     keys = [*point_keys(df), "seed", "episode"]
-    opt = df[df["method"] == "optimum"].set_index(keys)["return"]
-    opt = opt[~opt.index.duplicated()]
-    ref = opt.reindex(pd_index(df, keys)).to_numpy()
+    own = df["method"].map(lambda m: OPTIMUM_OF.get(m, "optimum")).to_numpy()
+    ref = np.full(len(df), np.nan)
+    index = pd_index(df, keys)
+    for opt in OPTIMA:
+        rows = df[df["method"] == opt].set_index(keys)["return"]
+        rows = rows[~rows.index.duplicated()]
+        sel = own == opt
+        ref[sel] = rows.reindex(index[sel]).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         gap = 100.0 * (df["return"].to_numpy() - ref) / ref  # (-r_m + r_opt) / -r_opt
     return _series(gap, df.index)
