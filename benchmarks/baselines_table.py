@@ -14,6 +14,7 @@ from pathlib import Path
 from baselines.centralised import CentralisedReference
 from baselines.evaluate import evaluate
 from baselines.methods import BASELINES
+from fgamcd_env.atomic import atomic_write
 from fgamcd_env.cli import add_override_option
 
 COLUMNS = (
@@ -56,12 +57,10 @@ def main(argv: list[str] | None = None) -> None:
         rows.extend(part)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "baselines.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_write(path, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
     print(
         f"\n{args.scenario} {dict(args.overrides)}, beamformer={args.beamformer}, "
         f"mean over {args.seeds} seeds (csv: {path})"

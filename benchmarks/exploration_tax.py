@@ -24,6 +24,7 @@ from agents.config import EXPLORATIONS, TrainConfig
 from agents.learner import Dims
 from agents.policy import build_learner
 from agents.train import CHECKPOINT, make_env, run_episode
+from fgamcd_env.atomic import atomic_write
 
 FIELDS = (
     "run",
@@ -109,12 +110,10 @@ def summary(rows: list[dict[str, Any]]) -> str:
 
 
 def _write(rows: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_write(path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> None:

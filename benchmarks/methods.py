@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from baselines.optimum import OPTIMUM_OF
+from fgamcd_env.atomic import atomic_write
 
 LEARNED: tuple[str, ...] = ("maasn-da", "qmix-da")
 # The paper's four baselines in their faithful forms (placements from request probabilities).
@@ -179,19 +180,9 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
-    """Write JSON to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(jsonable(payload), fh, indent=1, allow_nan=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Write ``payload`` (made :func:`jsonable`) as JSON to ``path`` atomically."""
+    with atomic_write(path) as fh:
+        json.dump(jsonable(payload), fh, indent=1, allow_nan=True)
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from typing import Any
 
 from baselines.evaluate import episode_metrics, episode_seed
 from baselines.optimum import Optimum
+from fgamcd_env.atomic import atomic_write
 from fgamcd_env.env import FGAMCDParallelEnv
 
 DEFAULT_METHODS: tuple[str, ...] = (
@@ -222,12 +223,10 @@ def markdown(opt_rows: list[dict[str, Any]], method_rows: list[dict[str, Any]]) 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_write(path, newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,7 @@ from benchmarks.sweeps import (
     standing_across,
     trained,
 )
+from fgamcd_env.atomic import atomic_write_text
 
 # Every figure and table of the paper's section V.
 EXPECTED: tuple[str, ...] = (
@@ -281,7 +282,5 @@ def write_report(out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.md"
-    tmp = out / ".report.md.tmp"
-    tmp.write_text(build_report(out))
-    os.replace(tmp, path)
+    atomic_write_text(path, build_report(out))
     return path

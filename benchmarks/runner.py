@@ -72,6 +72,7 @@ from benchmarks.methods import (
     train_defaults_digest,
 )
 from benchmarks.orphans import Guardian, exit_with_parent
+from fgamcd_env.atomic import atomic_write
 
 THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -597,9 +598,8 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> Any:
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        df.to_csv(fh, index=False)
     return pd.read_csv(path)
 
 

@@ -1,0 +1,23 @@
+"""Atomic writes: the old file or the new one, never a partial one, and no temporary left."""
+
+from pathlib import Path
+
+import pytest
+
+from fgamcd_env.atomic import atomic_write, atomic_write_text
+
+
+def test_atomic_write_replaces_or_keeps_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "out.csv"
+    atomic_write_text(path, "old\n")
+    assert path.read_text() == "old\n"
+    with pytest.raises(RuntimeError), atomic_write(path) as fh:
+        fh.write("half of the new")
+        raise RuntimeError("killed midway")
+    assert path.read_text() == "old\n"  # untouched
+    with atomic_write(path, "wb") as fh:
+        fh.write(b"new\n")
+    assert path.read_bytes() == b"new\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["out.csv"]  # no temporary left
+    with pytest.raises(ValueError, match="mode"):
+        atomic_write(path, "a").__enter__()
