@@ -425,6 +425,7 @@ class OptimumNoCooperation(Optimum):
 #: Each method's own system: the optimum that bounds it (the others use ``Optimum``).
 OPTIMUM_OF: dict[str, str] = {
     "tdma": "optimum_tdma",
+    "tdma_maasn": "optimum_tdma",
     "centralised": "optimum_best",
     "coarse": "optimum_model_groups",
     "coarse_known_requests": "optimum_model_groups",

@@ -45,7 +45,18 @@ import numpy as np
 from baselines.optimum import OPTIMUM_OF
 from fgamcd_env.atomic import atomic_write
 
-LEARNED: tuple[str, ...] = ("maasn-da", "qmix-da")
+ALGOS: tuple[str, ...] = ("maasn-da", "qmix-da")  # what ``agents.train`` trains
+# The learned methods: the two learners, and the paper's baselines in the forms whose caching or
+# migration MAASN-DA chooses, as the paper has it ("optimised through our proposed approach").
+LEARNED: tuple[str, ...] = (*ALGOS, "trimcaching_maasn", "tdma_maasn")
+# method -> (algorithm trained, its TrainConfig options, env options of the evaluation): a
+# training is shared by every method with the same algorithm and options (the cache key).
+LEARNED_FORMS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "maasn-da": ("maasn-da", {}, {}),
+    "qmix-da": ("qmix-da", {}, {}),
+    "trimcaching_maasn": ("maasn-da", {"placement": "trimcaching"}, {}),
+    "tdma_maasn": ("maasn-da", {}, {"beamformer": "mrt_tdma"}),
+}
 # The paper's four baselines in their faithful forms (placements from request probabilities).
 BASELINE_METHODS: tuple[str, ...] = ("trimcaching", "no_cooperation", "tdma", "coarse")
 # Reference rows beyond the paper: the request-aware placements and the centralised search.
@@ -69,6 +80,8 @@ LABELS: dict[str, str] = {
     "maasn-da": "MAASN-DA, proposed",
     "qmix-da": "QMIX-DA",
     "trimcaching": "TrimCaching",
+    "trimcaching_maasn": "TrimCaching, MAASN-DA migration",
+    "tdma_maasn": "TDMA-based unicasting, MAASN-DA caching",
     "no_cooperation": "Without edge cooperation",
     "tdma": "TDMA-based unicasting",
     "coarse": "Coarse-grained caching",
@@ -86,6 +99,8 @@ STYLES: dict[str, dict[str, str]] = {
     "maasn-da": {"color": "tab:red", "marker": "o"},
     "qmix-da": {"color": "tab:blue", "marker": "s"},
     "trimcaching": {"color": "tab:green", "marker": "^"},
+    "trimcaching_maasn": {"color": "tab:green", "marker": "o"},
+    "tdma_maasn": {"color": "tab:orange", "marker": "o"},
     "no_cooperation": {"color": "tab:purple", "marker": "v"},
     "tdma": {"color": "tab:orange", "marker": "D"},
     "coarse": {"color": "tab:brown", "marker": "x"},
@@ -110,6 +125,10 @@ FORMS: dict[str, str] = {
     "migration; each node serves its own users alone",
     "tdma": "stand-in for MAASN-DA's caching and migration: request-aware TrimCaching "
     "placement and the greedy migration search; TDMA unicasting with MRT",
+    "trimcaching_maasn": "placement from the request probabilities (TrimCaching's greedy); "
+    "migration by MAASN-DA trained with that placement fixed; robust CoMP",
+    "tdma_maasn": "caching and migration by MAASN-DA's greedy policy (its training); TDMA "
+    "unicasting with MRT",
     "coarse": "whole models by request probability, no PB sharing, until storage is full; "
     "greedy migration; one broadcast per requested model",
     "trimcaching_known_requests": "TrimCaching's greedy on the realised requests; greedy "
@@ -132,7 +151,10 @@ FORMS: dict[str, str] = {
 }
 # The paper's methods whose caching or migration it optimises "through our approach": the forms
 # to compare with, best first (``benchmarks.sweeps.paper_form`` takes the first one present).
-PAPER_FORMS: dict[str, tuple[str, ...]] = {}
+PAPER_FORMS: dict[str, tuple[str, ...]] = {
+    "trimcaching": ("trimcaching_maasn", "trimcaching"),
+    "tdma": ("tdma_maasn", "tdma"),
+}
 CACHE_ENV = "FGAMCD_BENCH_CACHE"
 _cache_dir: Path | None = None
 
@@ -439,8 +461,8 @@ def train_cached(
     ``config`` (the hashed TrainConfig fields), ``key`` and ``wall_s`` (seconds of the training,
     summed over the sessions of a killed and resumed one, plus its final evaluation).
     """
-    if algo not in LEARNED:
-        raise ValueError(f"{algo!r} is not a learned method {LEARNED}")
+    if algo not in ALGOS:
+        raise ValueError(f"{algo!r} is not a learning algorithm {ALGOS}")
     if int(episodes) != episodes or episodes < 1:
         raise ValueError(f"episodes={episodes!r}: must be a positive integer")
     TrainConfig, train = _agents()
@@ -658,6 +680,56 @@ def _cached_rows(
         return rows
 
 
+def learned_rows(
+    method: str,
+    scenario: str,
+    overrides: Mapping[str, Any] | None,
+    seed: int,
+    episodes: int,
+    train_options: Mapping[str, Any] | None = None,
+    cache: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluation rows of a learned method (``LEARNED_FORMS``): its training's own evaluation,
+    or, for a method that delivers differently (``tdma_maasn``), the trained policy evaluated
+    with its env options (cached under ``_evals/``). Without a cache the training and that
+    evaluation use a temporary one."""
+    algo, options, env_options = LEARNED_FORMS[method]
+    options = {**options, **dict(train_options or {})}
+    cache = cache_dir() if cache is None else cache
+    if env_options and cache is None:
+        with tempfile.TemporaryDirectory(prefix="fgamcd-bench-") as tmp:
+            return learned_rows(method, scenario, overrides, seed, episodes, options, Path(tmp))
+    res = train_cached(algo, scenario, overrides, seed, episodes, options, cache)
+    if not env_options:
+        return [
+            {**r, "episodes": int(episodes), "method_wall_s": res["wall_s"]}
+            for r in res["eval_rows"]
+        ]
+    from agents.policy import load_policy
+    from baselines.evaluate import evaluate
+    from fgamcd_env.core.presets import get_config
+
+    ov = canonical_overrides(scenario, overrides)
+    meta = {"training": res["key"], "seed": int(seed), "env": env_options}
+
+    def run() -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        policy = load_policy(res["checkpoint"])
+        rows = evaluate(
+            policy,
+            get_config(scenario, **config_overrides(ov)),
+            seeds=[int(seed)],
+            **{**policy.env_kwargs, **env_options},
+        )
+        wall = time.perf_counter() - t0
+        return [
+            jsonable({**r, "episodes": int(episodes), "method_wall_s": res["wall_s"] + wall})
+            for r in rows
+        ]
+
+    return _cached_rows(cache, f"learned-{stable_hash(meta)}.json", meta, run)
+
+
 def full_comp_failures_cached(
     scenario: str = "paper",
     overrides: Mapping[str, Any] | None = None,
@@ -714,11 +786,7 @@ def run_method(
     if method in LEARNED and policy == "reference":
         rows = reference_rows(method, scenario, overrides, seed, cache)
     elif method in LEARNED:
-        res = train_cached(method, scenario, overrides, seed, episodes, train_options, cache)
-        rows = [
-            {**r, "episodes": int(episodes), "method_wall_s": res["wall_s"]}
-            for r in res["eval_rows"]
-        ]
+        rows = learned_rows(method, scenario, overrides, seed, episodes, train_options, cache)
     else:
         rows = evaluate_cached(method, scenario, overrides, seed, beamformer, cache)
     if not rows:
