@@ -5,14 +5,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: run test lint setup clean
+.PHONY: run test lint docs setup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# A CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install --quiet -e ".[agents,bench,ray,test]"
+	$(PY) -m pip install --quiet -e ".[agents,bench,ray,test,docs]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -26,12 +26,16 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 -q
 
+# The docs site (Sphinx + MyST); any warning is an error.
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache docs/_build
 
 # ---- Interop: RLlib and TorchRL, each in its own venv (.venv-rllib, .venv-torchrl) -----------
 # RLlib pins its own gymnasium and TorchRL its tensordict, so they stay out of .venv; the tests
