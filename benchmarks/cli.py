@@ -7,7 +7,7 @@
     fgamcd-bench run all --quick
     fgamcd-bench status fig8 [--seeds 5] [--out results] [--points 8,10]
     fgamcd-bench estimate all [--seeds 5] [--out results] [--measure [--measure-episodes 3]]
-    fgamcd-bench report [--out results]
+    fgamcd-bench report [--out results] [--pages docs/results] [--readme]
     fgamcd-bench import runs/maasn-s0 [runs/maasn-s1 ...] [--out results]
 
 ``run`` is resumable (finished cells are skipped) and exits with status 1 if any cell, plot or
@@ -146,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--no-progress", action="store_true")
     rep = sub.add_parser("report", help="write <out>/report.md from the results")
     rep.add_argument("--out", type=Path, default=Path("results"))
+    rep.add_argument(
+        "--pages",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write the docs' results pages there (per figure: CSV, PNGs, page; index.md)",
+    )
+    rep.add_argument(
+        "--readme",
+        action="store_true",
+        help="print the README's summary table (MAASN-DA at Table II's point) instead",
+    )
     imp = sub.add_parser("import", help="put finished fgamcd-train runs into the policy cache")
     imp.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
     imp.add_argument("--out", type=Path, default=Path("results"))
@@ -246,10 +258,16 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "import":
         return cmd_import(args.runs, args.out)
     if args.command == "report":
-        from benchmarks.report import write_report
+        from benchmarks.report import readme_summary, write_pages, write_report
 
+        if args.readme:
+            print(readme_summary(args.out), end="")
+            return 0
         path = write_report(args.out)
         print(f"wrote {path}")
+        if args.pages is not None:
+            written = write_pages(args.out, args.pages)
+            print(f"wrote {len(written)} files under {args.pages}")
         return 0
     if args.command == "status":
         from benchmarks.status import status

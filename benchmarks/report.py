@@ -19,15 +19,19 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks import figures
 from benchmarks.methods import LABELS, OPTIMA, PAPER_COMPETITORS
 from benchmarks.sweeps import (
     AGREE_PP,
     MIN_TRAINED_EPISODES,
     Sweep,
+    compare,
     gap_to_optimum,
     instance_keys,
     metrics_text,
+    paper_form,
     standing_across,
     trained,
 )
@@ -205,18 +209,9 @@ def optimum_section(out: Path) -> list[str]:
     return [*lines, ""]
 
 
-def build_report(out: str | Path) -> str:
-    """The markdown text of the report for the results under ``out``."""
-    out = Path(out)
-    reg = figures.registry()
-    broken = figures.broken()
-    lines = [
-        "# FGAMCD benchmark report",
-        "",
-        f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} from `{out}`. Paper: Fu et "
-        "al., arXiv 2509.19341, section V. Regenerate with `fgamcd-bench run all [--quick]` and "
-        "`fgamcd-bench report`.",
-        "",
+def headline_section(out: Path) -> list[str]:
+    """Markdown: the paper's headline claims checked on the results (``headline_rows``)."""
+    return [
         "## Headline: reduction of MAASN-DA's model downloading delay",
         "",
         "Ours = mean over the figure's points of (delay of the method - delay of MAASN-DA) / delay "
@@ -234,6 +229,22 @@ def build_report(out: str | Path) -> str:
         *("| " + " | ".join(r) + " |" for r in headline_rows(out)),
         "",
     ]
+
+
+def build_report(out: str | Path) -> str:
+    """The markdown text of the report for the results under ``out``."""
+    out = Path(out)
+    reg = figures.registry()
+    broken = figures.broken()
+    lines = [
+        "# FGAMCD benchmark report",
+        "",
+        f"Generated {_dt.datetime.now().isoformat(timespec='seconds')} from `{out}`. Paper: Fu et "
+        "al., arXiv 2509.19341, section V. Regenerate with `fgamcd-bench run all [--quick]` and "
+        "`fgamcd-bench report`.",
+        "",
+    ]
+    lines += headline_section(out)
     for section in (standing_section, optimum_section):
         try:
             lines += section(out)
@@ -275,6 +286,119 @@ def build_report(out: str | Path) -> str:
     if missing:
         lines += ["## Missing", "", *missing, ""]
     return "\n".join(lines + sections).rstrip() + "\n"
+
+
+def provenance_line(meta: dict[str, Any]) -> str:
+    """One line: the commits and machines that made a figure's cells, their CPU time and when
+    they finished (from the figure's ``meta.json``)."""
+
+    def counted(d: dict[str, int]) -> str:
+        if not d:
+            return "not recorded"
+        if len(d) == 1:
+            return f"`{next(iter(d))}`"
+        return ", ".join(f"`{k}` ({v} cells)" for k, v in d.items())
+
+    span = meta.get("first_finished"), meta.get("last_finished")
+    when = f"{span[0]} to {span[1]}" if span[0] and span[0] != span[1] else str(span[1] or "?")
+    commits, machines = counted(meta.get("commits") or {}), counted(meta.get("machines") or {})
+    return (
+        f"Commit {commits}; machine {machines}; "
+        f"{meta.get('cells_done', 0)} of {meta.get('cells_total', '?')} cells, "
+        f"{meta.get('cells_wall_s', 0.0) / 3600:.2f} h of cell time, finished {when}."
+    )
+
+
+def write_pages(out: str | Path, dest: str | Path) -> list[Path]:
+    """The results pages of the docs from one run under ``out``: per figure with results,
+    ``<dest>/<name>/`` holds its CSV and PNGs and ``<dest>/<name>.md`` its page (provenance,
+    plots, summary); ``<dest>/index.md`` the headline, the instance-by-instance and gap-to-the-
+    optimum tables and the list of figures. Files of figures without results are left alone."""
+    import shutil
+
+    out, dest = Path(out), Path(dest)
+    reg = figures.registry()
+    dest.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    pages: list[tuple[str, str, str]] = []  # (name, title, status)
+    missing: list[str] = []
+    for name in dict.fromkeys([*EXPECTED, *reg]):
+        mod = reg.get(name)
+        df, meta = _load(out, name) if mod is not None else (None, {})
+        if mod is None or df is None:
+            missing.append(name)
+            continue
+        fig_dir = dest / name
+        if fig_dir.exists():
+            shutil.rmtree(fig_dir)
+        fig_dir.mkdir(parents=True)
+        files = [out / name / f"{name}.csv", *sorted((out / name).glob("*.png"))]
+        for f in files:
+            shutil.copy2(f, fig_dir / f.name)
+            written.append(fig_dir / f.name)
+        try:
+            summary = mod.summary(df).rstrip()
+        except Exception:
+            summary = "Summary failed:\n\n```\n" + traceback.format_exc() + "```"
+        text = [
+            f"# {mod.TITLE}",
+            "",
+            provenance_line(meta),
+            f"Data: [`{name}.csv`]({name}/{name}.csv).",
+            "",
+            *[f"![{p.stem}]({name}/{p.name})" for p in files[1:]],
+            "",
+            summary,
+            "",
+        ]
+        page = dest / f"{name}.md"
+        atomic_write_text(page, "\n".join(text))
+        written.append(page)
+        pages.append((name, mod.TITLE, _status(meta)))
+    index = [
+        "# Results",
+        "",
+        f"Generated by `fgamcd-bench report --out RUN --pages {dest.as_posix()}` from one run; "
+        "each figure's page names the commit, machine and cell time behind it. Paper: Fu et al., "
+        "arXiv 2509.19341, section V.",
+        "",
+    ]
+    for section in (headline_section, standing_section, optimum_section):
+        index += section(out)
+    index += ["## Figures", ""]
+    index += [f"- [{title}]({name}.md): {status}" for name, title, status in pages]
+    if missing:
+        index += ["", "Not in this run: " + ", ".join(missing) + "."]
+    index += ["", "```{toctree}", ":hidden:", "", *[name for name, _, _ in pages], "```", ""]
+    atomic_write_text(dest / "index.md", "\n".join(index))
+    written.append(dest / "index.md")
+    return written
+
+
+def readme_summary(out: str | Path, figure: str = "fig8", x: float = 1.25) -> str:
+    """At most five rows for the README: MAASN-DA against each of the paper's methods at
+    Table II's point (``figure`` at ``x``), with the paper's reduction (that figure's headline)
+    and the verdict, from the rows under ``out``."""
+    reg = figures.registry()
+    sweep = reg[figure].SWEEP
+    df = _load(Path(out), figure)[0]
+    lines = [
+        "| vs | MAASN-DA: delay (QoS-inf. / undeliv.), return | method | paper (%) | ours (%) | "
+        "verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    if df is None:
+        return "\n".join(lines) + "\n"
+    sel = df[np.isclose(df["x"].astype(float), x)]
+    head = sweep.headline
+    for m in PAPER_COMPETITORS:
+        r = compare(trained(sel)[0], paper_form(sel, m), head.paper[m])
+        shown = f"{r.delay_reduction:.2f}" if math.isfinite(r.delay_reduction) else "—"
+        lines.append(
+            f"| {LABELS[m]} | {metrics_text(r.ours)} | {metrics_text(r.theirs)} | "
+            f"{r.paper:.2f} | {shown} | {r.verdict} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def write_report(out: str | Path) -> Path:

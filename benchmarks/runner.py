@@ -329,6 +329,42 @@ def execute(
         raise
 
 
+def provenance() -> dict[str, Any]:
+    """What produced a cell: the code's git commit (``+dirty`` with uncommitted changes; None
+    outside a git checkout) and the machine (platform, CPU model, cores)."""
+    import platform
+    import subprocess
+
+    root = project_root()
+    commit = None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        commit = head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    machine = f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} cores"
+    return {"commit": commit, "machine": machine}
+
+
 def ran_on() -> dict[str, Any]:
     """Where this process runs: host, pid, and the Ray node id inside a Ray task (else None)."""
     node = None
@@ -580,9 +616,22 @@ def _run_ray(cells: list[Cell], cache: str, address: str, done: Outcome) -> None
 # ----------------------------------------------------------------------------- assembly
 def load_rows(cells: Sequence[Cell]) -> tuple[list[dict[str, Any]], int, float]:
     """Rows of the finished cells (a cell file that cannot be read counts as not finished)."""
+    rows, n, wall, _ = load_cells(cells)
+    return rows, n, wall
+
+
+def load_cells(
+    cells: Sequence[Cell],
+) -> tuple[list[dict[str, Any]], int, float, dict[str, Any]]:
+    """Rows, count and summed wall time of the finished cells, and where they came from: the
+    commits and machines that made them (with cell counts) and when the first and the last
+    finished."""
     rows: list[dict[str, Any]] = []
     n = 0
     wall = 0.0
+    commits: dict[str, int] = {}
+    machines: dict[str, int] = {}
+    finished: list[str] = []
     for c in cells:
         payload = read_cell(c.path)
         if payload is None:
@@ -590,7 +639,20 @@ def load_rows(cells: Sequence[Cell]) -> tuple[list[dict[str, Any]], int, float]:
         n += 1
         wall += float(payload.get("wall_s", 0.0))
         rows.extend(payload["rows"])
-    return rows, n, wall
+        made = payload.get("provenance") or {}
+        commit = str(made.get("commit") or "not recorded")
+        machine = str(made.get("machine") or "not recorded")
+        commits[commit] = commits.get(commit, 0) + 1
+        machines[machine] = machines.get(machine, 0) + 1
+        if payload.get("finished"):
+            finished.append(str(payload["finished"]))
+    origin = {
+        "commits": commits,
+        "machines": machines,
+        "first_finished": min(finished, default=None),
+        "last_finished": max(finished, default=None),
+    }
+    return rows, n, wall, origin
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> Any:
@@ -614,7 +676,7 @@ def finish_figure(
     """CSV, plot, summary and meta of one figure from its finished cells."""
     fig_dir = Path(out) / module.NAME
     fig_dir.mkdir(parents=True, exist_ok=True)
-    rows, n_done, wall = load_rows(cells)
+    rows, n_done, wall, origin = load_cells(cells)
     status = FigureStatus(module.NAME, len(cells), n_done, wall_s=wall)
     if rows:
         csv_path = fig_dir / f"{module.NAME}.csv"
@@ -642,6 +704,7 @@ def finish_figure(
             "csv": status.csv.name if status.csv else None,
             "plots": [p.name for p in status.plots],
             "updated": _dt.datetime.now().isoformat(timespec="seconds"),
+            **origin,
         },
     )
     return status
@@ -660,6 +723,7 @@ def run_cells(
     Longest first (learned methods train), so the pool does not end on one long cell."""
     report = RunReport() if report is None else report
     todo = sorted(cells, key=lambda c: c.spec.get("method") not in LEARNED)
+    made_by = provenance() if todo else {}
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
@@ -683,6 +747,7 @@ def run_cells(
                     "cpu_s": outcome.get("cpu_s"),
                     "finished": _dt.datetime.now().isoformat(timespec="seconds"),
                     "ran_on": where,
+                    "provenance": made_by,
                     **({"cache": outcome["cache"]} if outcome.get("cache") else {}),
                 },
             )

@@ -287,3 +287,51 @@ def test_each_method_is_measured_against_the_optimum_of_its_own_delivery() -> No
     assert "| storage_gb | TrimCaching | TDMA-based unicasting | Optimum of P1 (ours) |" in text
     assert "Optimum, TDMA delivery (ours) |" not in text
     assert "- Optimum, TDMA delivery (ours): the exact optimum with TDMA unicasting" in text
+
+
+def test_results_pages_and_readme_summary_from_one_run(tmp_path: Path) -> None:
+    """``write_pages`` copies each figure's CSV and PNG next to a page that names the commit and
+    machine behind its cells; ``readme_summary`` gives five rows at Table II's point."""
+    from benchmarks import runner
+
+    out = tmp_path / "run"
+    (out / "fig8").mkdir(parents=True)
+    df = _rows(
+        {"maasn-da": _d(1.0, 1.0), "qmix-da": _d(2.0, 2.0), "coarse": [(3.0, 0, 0), (3.0, 0, 0)]},
+        [0.8, 1.25],
+    )
+    df.to_csv(out / "fig8" / "fig8.csv", index=False)
+    (out / "fig8" / "fig8.png").write_bytes(b"png")
+    meta = {
+        "cells_done": 12,
+        "cells_total": 12,
+        "cells_wall_s": 7200.0,
+        "commits": {"abc123": 12},
+        "machines": {"Linux x86_64, CPU, 2 cores": 12},
+        "first_finished": "2026-01-01T10:00:00",
+        "last_finished": "2026-01-01T12:00:00",
+    }
+    (out / "fig8" / "meta.json").write_text(__import__("json").dumps(meta))
+    pages = tmp_path / "pages"
+    written = report.write_pages(out, pages)
+    assert {p.relative_to(pages).as_posix() for p in written} == {
+        "fig8/fig8.csv",
+        "fig8/fig8.png",
+        "fig8.md",
+        "index.md",
+    }
+    page = (pages / "fig8.md").read_text()
+    assert (
+        "Commit `abc123`; machine `Linux x86_64, CPU, 2 cores`; 12 of 12 cells, 2.00 h of cell "
+        "time, finished 2026-01-01T10:00:00 to 2026-01-01T12:00:00."
+    ) in page
+    assert "![fig8](fig8/fig8.png)" in page and "| Coarse-grained caching |" in page
+    index = (pages / "index.md").read_text()
+    assert "- [Fig. 8: model downloading delay vs edge storage capacity](fig8.md)" in index
+    assert "```{toctree}\n:hidden:\n\nfig8\n```" in index
+    text = report.readme_summary(out)
+    assert text.count("\n") == 7  # header, rule, five rows
+    assert "| QMIX-DA | 1.000 s (1 / 0), -11.0 | 2.000 s (1 / 0), -12.0 | 12.20 | 50.00 |" in text
+    # a run's cells record what made them
+    made = runner.provenance()
+    assert set(made) == {"commit", "machine"} and "cores" in made["machine"]
