@@ -313,6 +313,15 @@ def reference_seeds(method: str, scenario: str, overrides: Mapping[str, Any]) ->
     )
 
 
+def reference_curve(
+    method: str, scenario: str, overrides: Mapping[str, Any] | None, seed: int
+) -> list[dict[str, Any]]:
+    """The training curve (one row per episode) of the shipped reference policy."""
+    from agents.reference import curve, find
+
+    return curve(find(method, scenario, canonical_overrides(scenario, overrides), seed))
+
+
 def reference_rows(
     method: str,
     scenario: str,

@@ -10,7 +10,8 @@ trainings as the default point of Figs. 8-13). Rows are the training curve (``re
 
 Paper (section V-C): MAASN-DA reaches the highest reward fastest; RNN-based augmentation is
 even worse than none; cGAN-based augmentation and the non-optimal (tau0, xi) are worse than the
-ESN at (0.8, 1.12). Full: 600 episodes, 5 seeds; quick: ``QUICK_EPISODES``, 1 seed.
+ESN at (0.8, 1.12). Full: 600 episodes, 5 seeds; MAASN-DA and QMIX-DA read the curves of the
+shipped reference policies where they exist. Quick: only those (the ablations are not trained).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from benchmarks.methods import train_cached
+from benchmarks.methods import reference_curve, reference_seeds, train_cached
 from benchmarks.sweeps import FULL_EPISODES, FULL_SEEDS, QUICK_EPISODES, QUICK_SEEDS, flat_spec
 
 if TYPE_CHECKING:
@@ -74,41 +75,54 @@ PANELS: dict[str, tuple[str, ...]] = {
 
 
 def cells(quick: bool, seeds: int | None) -> list[dict[str, Any]]:
+    """One cell per (variant, seed). MAASN-DA and QMIX-DA read the training curves of the
+    shipped reference policies where they exist; ``--quick`` never trains, so it has only
+    those."""
     n_seeds = (QUICK_SEEDS if quick else FULL_SEEDS) if seeds is None else int(seeds)
     if n_seeds < 1:
         raise ValueError(f"seeds={seeds!r}: must be >= 1")
-    episodes = QUICK_EPISODES if quick else FULL_EPISODES
-    return [
-        {
-            "figure": NAME,
-            "variant": variant,
-            "method": algo,
-            "seed": seed,
-            "scenario": SCENARIO,
-            "episodes": episodes,
-            "train": switches,
-        }
-        for variant, (algo, switches) in VARIANTS.items()
-        for seed in range(n_seeds)
-    ]
+    out = []
+    for variant, (algo, switches) in VARIANTS.items():
+        refs = reference_seeds(variant, SCENARIO, {}) if not switches else ()
+        wanted = refs if quick and seeds is None else range(n_seeds)
+        for seed in wanted:
+            spec: dict[str, Any] = {
+                "figure": NAME,
+                "variant": variant,
+                "method": algo,
+                "seed": seed,
+                "scenario": SCENARIO,
+                "episodes": FULL_EPISODES if seed in refs or not quick else QUICK_EPISODES,
+                "train": switches,
+            }
+            if seed in refs:
+                spec["policy"] = "reference"
+            elif quick:
+                continue  # not trained: no reference policy
+            out.append(spec)
+    return out
 
 
 def run_cell(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Train the variant (cached) and return one row per training episode of its curve."""
-    res = train_cached(
-        spec["method"],
-        spec["scenario"],
-        {},
-        int(spec["seed"]),
-        int(spec["episodes"]),
-        spec.get("train") or {},
-    )
-    if not res["curve"]:
+    """The variant's training curve, one row per episode: the shipped reference policy's
+    (``"policy": "reference"``), or a training's (cached)."""
+    if spec.get("policy") == "reference":
+        curve = reference_curve(spec["method"], spec["scenario"], {}, int(spec["seed"]))
+    else:
+        curve = train_cached(
+            spec["method"],
+            spec["scenario"],
+            {},
+            int(spec["seed"]),
+            int(spec["episodes"]),
+            spec.get("train") or {},
+        )["curve"]
+    if not curve:
         raise RuntimeError(f"{spec['variant']}: the training returned an empty curve")
     flat = flat_spec(spec)
     return [
         {**{k: v for k, v in point.items() if not isinstance(v, (list, dict))}, **flat}
-        for point in res["curve"]
+        for point in curve
     ]
 
 
