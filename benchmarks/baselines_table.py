@@ -1,4 +1,4 @@
-"""Table of every baseline and the centralised reference (issue 5).
+"""Table of every baseline and the centralised reference.
 
 Run: ``python -m benchmarks.baselines_table --scenario paper --seeds 3 --out results/``.
 Writes ``baselines.csv`` (one row per policy, seed and episode) and prints the mean per policy.

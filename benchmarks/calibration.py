@@ -1,4 +1,4 @@
-"""Calibration report: are users placed so that the paper's rate regime holds? (issue 2, SPEC 8)
+"""Calibration report: are users placed so that the paper's rate regime holds?
 
 For a preset over several seeds it prints
 

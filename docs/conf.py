@@ -18,5 +18,7 @@ html_title = "fgamcd-env"
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}
+# Inherited docstrings (Gymnasium's, PettingZoo's) describe those libraries, not this package.
+autodoc_inherit_docstrings = False
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3

@@ -31,7 +31,7 @@ INFO_FIELDS = ("k", "migration_delay_s", "broadcast_delay_s", "qos_infeasible", 
 
 
 class AgentSlotsVectorEnv:
-    """A tianshou vector environment whose slots are the agents of PettingZoo ``ParallelEnv``s.
+    """A tianshou vector environment whose slots are the agents of PettingZoo parallel envs.
 
     Slot ``c * N + j`` is agent ``possible_agents[j]`` of copy ``c``. A step must cover every slot
     of a copy (tianshou's ``Collector`` steps all ready slots together; collect test episodes in

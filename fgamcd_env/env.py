@@ -17,7 +17,36 @@ Episode end        truncation after K steps (or ``max_cycles``); no termination
 Arguments of ``parallel_env`` (and of the AEC forms ``env``, ``raw_env``); any other keyword is a
 ``ScenarioConfig`` override (an unknown one is an error):
 
-========================  ===================================================================
+========================  ==========================================================================
+``scenario``              preset name (``"paper"``, ``"llm"``, ``"small"``) or a ``ScenarioConfig``
+``seed``                  instance seed (same seed, same instance)
+``beamformer``            ``"fast"`` (robust CoMP, default), ``"sdp_dc"`` (the paper's SDP + DC),
+                          ``"nonrobust"``, ``"mrt_tdma"`` (TDMA unicasting with MRT), ``"best"``
+                          (beyond the paper: per PB the better of ``"fast"`` and ``"mrt_tdma"`` by
+                          reward (12); used by the centralised reference) or ``"fast_legacy"``
+                          (the projected-gradient solver ``"fast"`` replaced, for comparisons)
+``error_model``           ``"stacked"`` (relaxation (28), default) or ``"per_node"`` (the sets (4))
+``stacked_nodes``         ``"participating"`` (default): (28) stacks the errors of the
+                          participating nodes; ``"all"``: of all N nodes (a literal reading)
+``eps_hot``               hybrid multicast: PBs with at most ``eps_hot`` requesters are unicast
+``full_comp``             every node that can receive the PB takes part (the caching node migrates
+                          it to all others)
+``delivery_groups``       ``"pb"`` (one broadcast per PB) or ``"model"`` (one per requested model:
+                          whole-model delivery)
+``cooperation``           False: no migration, each node serves only its own users, alone
+``prune_migrations``      beyond the paper: no PB is migrated into a node that caches it, each other
+                          node receives it once over its fastest link (only redundant delay goes)
+``reward``                ``"paper"`` (12), ``"learning"`` (``core.reward.LEARNING_REWARD``), a dict
+                          of ``RewardConfig`` fields or a ``RewardConfig``
+``observed_demand_only``  node n may cache PB k only if a user it observes (its own or a visible
+                          node's, the demand bits of o_n) requests it: in the action mask, and
+                          enforced like the storage rule
+``resample_on_reset``     draw a fresh instance at every reset
+``action_masks``          dict observations with the caching mask (storage, observed demand)
+``max_cycles``            stop after this many steps (PBs)
+``render_mode``           ``"ansi"``, ``"rgb_array"`` or ``"human"``
+========================  ==========================================================================
+
 The instance is static by default (the paper's setting): beamforming results are memoised by
 (k, participating nodes, delivery method), so repeated training episodes never re-solve the same
 problem (``"best"`` reuses the memoised ``"fast"`` and ``"mrt_tdma"`` deliveries).

@@ -244,7 +244,7 @@ def _as_indices(sel: Any, size: int) -> np.ndarray:
 def worst_case_amplitudes(
     problem: BeamformingProblem, w: np.ndarray, error_model: ErrorModel = "stacked"
 ) -> np.ndarray:
-    """(U_r,) closed-form worst-case |h_u^H w| (core ``worst_case_amplitudes``)."""
+    """(U_r,) closed-form worst-case ``|h_u^H w|`` (core ``worst_case_amplitudes``)."""
     ones = np.ones(problem.num_nodes, dtype=bool)
     iso = problem.isotropic_shape
     inv = problem.error_shape_inv if iso is None else 1.0 / iso  # (N, U) d for C^-1 = d I

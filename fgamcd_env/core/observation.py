@@ -46,7 +46,7 @@ def other_nodes(num_nodes: int) -> np.ndarray:
 
 
 def observed_demand(obs: np.ndarray, num_nodes: int) -> np.ndarray:
-    """(..., N) from (..., N, |o_n|) observations: o_n shows a user requesting the current PB, a
+    """(..., N) from (..., N, ``|o_n|``) observations: o_n shows a user requesting the current PB, a
     demand bit of its own block or of a visible node's block (a hidden node's block is zero)."""
     obs = np.asarray(obs)
     blocks = obs.reshape(*obs.shape[:-1], num_nodes, obs.shape[-1] // num_nodes)

@@ -2,7 +2,7 @@
 
 With h = h~ + e and errors e_{n,u} in {e : e^H C_{n,u} e <= 1}, the set of values of
 sum_n e_{n,u}^H w_n is a disc centred at 0, so the worst-case amplitude is
-max(|h~_u^H w| - r_u, 0) with radius
+``max(|h~_u^H w| - r_u, 0)`` with radius
 
 - ``"per_node"`` (the sets of (4)):            r_u = sum_n sqrt(w_n^H C_{n,u}^{-1} w_n)
 - ``"stacked"`` (relaxation (28), e^H C_u e <= N_par):
@@ -49,7 +49,7 @@ def worst_case_amplitudes(
     participating: np.ndarray,
     error_model: ErrorModel = "per_node",
 ) -> np.ndarray:
-    """(U,) min over the error set of |sum_n lambda_n h_{n,u}^H w_n|.
+    """(U,) min over the error set of ``|sum_n lambda_n h_{n,u}^H w_n|``.
 
     ``channels`` (N, U, M) estimates h~ of one PB; rows of ``w`` of non-participating nodes are
     ignored (treated as zero, lambda_n = 0); ``error_shape_inv`` as in ``error_radii``.
@@ -61,7 +61,7 @@ def worst_case_amplitudes(
 
 
 def rates_bps(amplitudes: np.ndarray, noise_w: float, bandwidth_hz: float) -> np.ndarray:
-    """Shannon rate (6): B log2(1 + |amplitude|^2 / sigma^2)."""
+    """Shannon rate (6): ``B log2(1 + |amplitude|^2 / sigma^2)``."""
     return bandwidth_hz * np.log2(1.0 + np.square(amplitudes) / noise_w)
 
 
