@@ -432,4 +432,3 @@ OPTIMUM_OF: dict[str, str] = {
     "no_cooperation": "optimum_no_cooperation",
     "no_cooperation_known_requests": "optimum_no_cooperation",
 }
-
