@@ -203,7 +203,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
     env = make_env(cfg)
     dims = Dims.of(env)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.rng_seed)
     learner = build_learner(cfg, dims, rng)
     curve: list[dict[str, Any]] = []
     start, elapsed = 0, 0.0

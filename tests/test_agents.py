@@ -91,6 +91,10 @@ def test_digest_omits_later_fields_at_their_legacy_value():
         TrainConfig(select_every=-1)
     assert cfg.replace(migration_weight=2.0).digest() != cfg.digest()
     assert cfg.replace(exploration="node").digest() != cfg.digest()
+    assert cfg.replace(learner_seed=1).digest() != cfg.digest()
+    assert cfg.replace(learner_seed=3).rng_seed == 3 and cfg.rng_seed == 3
+    with pytest.raises(ValueError, match="learner_seed"):
+        TrainConfig(learner_seed=-1)
     # a config saved before the fields existed loads with their legacy values, same digest
     loaded = TrainConfig.from_json(old)
     assert all(getattr(loaded, k) == v for k, v in _LEGACY_VALUES.items())
