@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +166,11 @@ class Learner(ABC):
 
     # ---- learning -------------------------------------------------------------------------
     def end_episode(self, episode: int) -> dict[str, float]:
-        """Push the episode's real samples, add accepted synthetic ones, run the updates."""
+        """Push the episode's real samples, add accepted synthetic ones, run the updates.
+
+        Returns the episode's statistics, with the seconds of augmentation (``time_aug_s``,
+        replay insertion included) and of the gradient steps (``time_update_s``)."""
+        t0 = time.perf_counter()
         ep = {k: np.stack([t[k] for t in self._episode]) for k in self._episode[0]}
         self.buffer.add(**ep)
         stats = {
@@ -175,6 +180,7 @@ class Learner(ABC):
         }
         if self.predictor is not None:
             stats.update(self._augment(ep, episode))
+        t1 = time.perf_counter()
         losses: list[dict[str, float]] = []
         if len(self.buffer) >= self.cfg.batch_size:
             for _ in range(self.cfg.updates_per_episode):
@@ -183,6 +189,8 @@ class Learner(ABC):
         for key in losses[0] if losses else {}:
             stats[key] = float(np.mean([x[key] for x in losses]))
         self._episode = []
+        stats["time_aug_s"] = t1 - t0
+        stats["time_update_s"] = time.perf_counter() - t1
         return stats
 
     def _augment(self, ep: dict[str, np.ndarray], episode: int) -> dict[str, float]:

@@ -62,18 +62,18 @@ class QMIXDA(Learner):
         super().begin_episode()
         self.h = torch.zeros(1, self.dims.agents, self.cfg.qmix_hidden)
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         n = self.dims.agents
         mask = joint_masks(self.cache_mask(obs, cache_ok))
         self.last_h = self.h[0].numpy().copy()
-        q, self.h = self.q(torch.as_tensor(obs, dtype=torch.float32)[None], self.h)
-        q = q[0].numpy()
+        q, h = self.q.step_numpy(np.asarray(obs, dtype=np.float32), self.last_h)
+        self.h = torch.from_numpy(h[None])
         idx = np.where(mask, q, -np.inf).argmax(axis=1)
         if explore:
             rand = self.rng.random(n) < self.epsilon(episode)
             for i in np.flatnonzero(rand):
-                idx[i] = self.rng.choice(np.flatnonzero(mask[i]))
+                valid = np.flatnonzero(mask[i])
+                idx[i] = valid[self.rng.integers(len(valid))]  # the draw of rng.choice(valid)
         self.last_idx = idx
         return index_to_bits(idx, n)
 

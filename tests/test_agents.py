@@ -166,6 +166,69 @@ def test_action_semantics_logits_by_hand():
     assert (out[:, :, 1:] < 0).any()  # migration logits can say "no" (signed embeddings)
 
 
+def test_group_mlp_matches_per_agent_layers_with_gradients():
+    """The group-major MLP (and its width-1 last layer, an element-wise product) is N separate
+    MLPs: outputs and every parameter's gradient match agent-by-agent torch.nn.functional."""
+    from agents.networks import LocalCritics
+
+    torch.manual_seed(3)
+    n, obs_dim = 3, 5
+    critic = LocalCritics(n, obs_dim, (7, 4))
+    obs, act = torch.rand(6, n, obs_dim), (torch.rand(6, n, n) < 0.5).float()
+    q = critic(obs, act)
+    assert q.shape == (6, n)
+    grads = torch.autograd.grad((q * torch.arange(1.0, 7.0)[:, None]).sum(), critic.parameters())
+    layers = [m for m in critic.net if isinstance(m, GroupLinear)]
+    for g in range(n):
+        w = [layer.weight[g].detach().clone().requires_grad_() for layer in layers]
+        b = [layer.bias[g].detach().clone().requires_grad_() for layer in layers]
+        x = torch.cat([obs[:, g], act[:, g]], dim=-1)
+        h = torch.relu(x @ w[0] + b[0])
+        h = torch.relu(h @ w[1] + b[1])
+        expect = (h @ w[2] + b[2])[:, 0]
+        torch.testing.assert_close(q[:, g], expect)
+        ref = torch.autograd.grad((expect * torch.arange(1.0, 7.0)).sum(), w + b)
+        got = [grads[2 * i][g] for i in range(3)] + [grads[2 * i + 1][g] for i in range(3)]
+        for a, e in zip(got, ref, strict=True):
+            torch.testing.assert_close(a, e)
+
+
+@pytest.mark.parametrize("actor_kind", ["action_semantics", "mlp"])
+def test_numpy_acting_path_matches_the_torch_forward(actor_kind):
+    """MAASN-DA and QMIX-DA act through numpy copies of their forward passes (one step):
+    the same logits / Q-values / GRU states as the torch modules they train."""
+    from agents.networks import DRQN, MLPActor
+
+    torch.manual_seed(4)
+    n, block = 4, 3
+    actor = (
+        ActionSemanticsActor(n, n * block, block, (6, 5), scale=2.0)
+        if actor_kind == "action_semantics"
+        else MLPActor(n, n * block, (6, 5))
+    )
+    obs = torch.rand(n, n * block)
+    np.testing.assert_allclose(
+        actor.logits_numpy(obs.numpy()), actor(obs[None])[0].detach().numpy(), atol=1e-5
+    )
+    drqn = DRQN(n, n * block, 8)
+    h = torch.randn(n, 8)
+    q_ref, h_ref = drqn(obs[None], h[None])
+    q, h_next = drqn.step_numpy(obs.numpy(), h.numpy())
+    np.testing.assert_allclose(q, q_ref[0].detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(h_next, h_ref[0].detach().numpy(), atol=1e-5)
+
+
+def test_gumbel_bits_are_the_hard_gumbel_sample():
+    """Same generator state: the numpy decisions equal gumbel_binary's, at any temperature."""
+    from agents.networks import gumbel_bits
+
+    logits = torch.randn(500, 6, generator=torch.Generator().manual_seed(5)) * 3
+    for temperature in (1.0, 0.1):
+        ref = gumbel_binary(logits, temperature, torch.Generator().manual_seed(6)) > 0.5
+        bits = gumbel_bits(logits.numpy(), torch.Generator().manual_seed(6))
+        np.testing.assert_array_equal(bits, ref.numpy())
+
+
 def test_mixer_is_monotone_in_every_local_q():
     torch.manual_seed(2)
     mixer = QMixer(4, 10, 8, 6)
@@ -412,7 +475,7 @@ def test_maasn_exploration_replaces_bits_or_whole_rows(exploration, monkeypatch)
     import agents.maasn
 
     monkeypatch.setattr(
-        agents.maasn, "gumbel_binary", lambda logits, temp, gen: torch.zeros_like(logits)
+        agents.maasn, "gumbel_bits", lambda logits, gen: np.zeros(logits.shape, dtype=bool)
     )
     cfg = TrainConfig(**TINY, exploration=exploration, cache_observed_demand_only=False)
     env = make_env(cfg)
