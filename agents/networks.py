@@ -208,9 +208,17 @@ class DRQN(nn.Module):
     def forward(self, obs: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N, obs), (B, N, H) -> Q (B, N, 2**N), next hidden (B, N, H)."""
         b, n, _ = obs.shape
-        x = torch.cat([obs, self.ids.expand(b, n, n)], dim=-1).reshape(b * n, -1)
-        h_next = self.rnn(F.relu(self.fc1(x)), h.reshape(b * n, self.hidden))
+        h_next = self._cell(obs, h)
         return self.fc2(h_next).view(b, n, -1), h_next.view(b, n, self.hidden)
+
+    def next_hidden(self, obs: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The next hidden state of :meth:`forward` alone (B, N, H), without the Q head."""
+        return self._cell(obs, h).view(h.shape)
+
+    def _cell(self, obs: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        b, n, _ = obs.shape
+        x = torch.cat([obs, self.ids.expand(b, n, n)], dim=-1).reshape(b * n, -1)
+        return self.rnn(F.relu(self.fc1(x)), h.reshape(b * n, self.hidden))
 
     def step_numpy(self, obs: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`forward` of one step, (N, obs), (N, H) -> Q (N, 2**N), next hidden (N, H),

@@ -212,8 +212,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     session, ``eval_wall_s`` the seconds of that final evaluation.
     Raises :class:`TrainingInterrupted` (after checkpointing) on SIGINT/SIGTERM.
     """
-    # Multi-threaded OpenBLAS on a loaded 2-core machine made a Cholesky 25x slower: one thread.
-    with threadpool_limits(limits=cfg.torch_threads), stop_after_episode() as stop:
+    # Multi-threaded OpenBLAS on a loaded 2-core machine made a Cholesky 25x slower: numpy's
+    # BLAS (env, ESN) gets one thread; torch_threads applies to torch (the gradient steps).
+    with threadpool_limits(limits=1, user_api="blas"), stop_after_episode() as stop:
         return _train(cfg, stop)
 
 
