@@ -175,14 +175,21 @@ def compare(
     seed: int = 0,
     threads: int = 1,
     overrides: dict | None = None,
+    hp: dict | None = None,
     progress: bool = True,
 ) -> dict[str, dict[str, list[dict]]]:
     """Time ``algo`` in one worker per checkout (``{label: path}``), in turns: ``episodes``
     training episodes (rows of seconds by component), then ``rounds`` rounds of ``steps``
-    gradient steps (wall and CPU seconds per step). Returns ``{label: {"episodes": rows,
+    gradient steps (wall and CPU seconds per step). ``hp``: other ``TrainConfig`` fields.
+    Returns ``{label: {"episodes": rows,
     "steps": rows}}``."""
     setup = dict(
-        algo=algo, scenario=scenario, seed=seed, threads=threads, overrides=overrides or {}
+        algo=algo,
+        scenario=scenario,
+        seed=seed,
+        threads=threads,
+        overrides=overrides or {},
+        hp=hp or {},
     )
     workers = {label: WorkerProcess(tree, **setup) for label, tree in trees.items()}
     out: dict[str, dict[str, list[dict]]] = {k: {"episodes": [], "steps": []} for k in trees}

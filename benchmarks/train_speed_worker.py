@@ -9,8 +9,9 @@ checkout (``--baseline``) under the same conditions. It imports nothing else fro
 
 Protocol: one JSON object per line on stdin, one JSON answer per line on stdout.
 
-- ``{"cmd": "setup", "algo", "scenario", "seed", "threads", "overrides"}``: build the env and
-  the learner of a ``TrainConfig`` with those fields (600-episode schedules, the defaults).
+- ``{"cmd": "setup", "algo", "scenario", "seed", "threads", "overrides", "hp"}``: build the
+  env and the learner of a ``TrainConfig`` with those fields and ``hp`` (other fields; none:
+  the defaults, 600-episode schedules).
 - ``{"cmd": "episode"}``: play and learn the next training episode (``run_episode`` then
   ``end_episode``, as ``agents.train.train`` does, without logging and checkpoints); answer its
   wall seconds by component, measured by wrapping the env's ``reset``/``step``, the learner's
@@ -72,7 +73,9 @@ def random_replay(learner: Any, dims: Any, rng: np.random.Generator, size: int) 
 
 
 class Worker:
-    def setup(self, algo: str, scenario: str, seed: int, threads: int, overrides: dict) -> dict:
+    def setup(
+        self, algo: str, scenario: str, seed: int, threads: int, overrides: dict, hp: dict
+    ) -> dict:
         from threadpoolctl import threadpool_limits
 
         from agents.config import TrainConfig
@@ -84,7 +87,7 @@ class Worker:
         torch.set_num_threads(threads)
         self.cfg = cfg = TrainConfig(
             algo=algo, scenario=scenario, seed=seed, progress=False, overrides=overrides
-        ).replace(torch_threads=threads)
+        ).replace(torch_threads=threads, **hp)
         self.env = make_env(cfg)
         self.dims = Dims.of(self.env)
         self.learner = build_learner(cfg, self.dims, np.random.default_rng(cfg.seed))

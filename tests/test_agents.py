@@ -3,6 +3,7 @@ training smoke runs of every variant, exact resume, the CLI and policy loading."
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import signal
@@ -774,8 +775,6 @@ def test_cli_trains_and_loads_policy(tmp_path, capsys):
 def test_exploration_tax_replays_the_final_policy(tmp_path, capsys):
     """benchmarks.exploration_tax: its greedy episode is the run's own evaluation, and QMIX-DA at
     epsilon 0 explores nothing, so every exploring episode repeats the greedy one."""
-    import csv
-
     from benchmarks.exploration_tax import main as tax_main
     from benchmarks.exploration_tax import measure
 
@@ -839,6 +838,55 @@ def test_train_speed_benchmark_runs_real_updates(algo):
 
     ts = time_updates(algo, "small", repeats=2, steps=1)
     assert len(ts) == 2 and all(t > 0 for t in ts)
+
+
+def test_train_speed_splits_real_training_episodes_by_component(tmp_path):
+    """benchmarks.train_speed: worker processes play real training episodes (two checkouts,
+    here this one twice, in turns) and split each one's wall time into env, action selection,
+    augmentation, gradient steps and the rest; the training log has the same columns."""
+    from agents.train import TIME_COLUMNS
+    from benchmarks.train_speed import (
+        COMPONENTS,
+        REPO,
+        compare,
+        component_table,
+        step_table,
+        summarize_logs,
+    )
+
+    hp = {k: v for k, v in TINY.items() if k not in ("scenario", "episodes", "progress")}
+    res = compare(
+        "maasn-da",
+        {"a": REPO, "b": REPO},
+        episodes=2,
+        rounds=1,
+        steps=2,
+        scenario="small",
+        hp=hp,
+        progress=False,
+    )
+    for label in ("a", "b"):
+        rows = res[label]["episodes"]
+        assert [r["episode"] for r in rows] == [0, 1]
+        for r in rows:
+            parts = [r[f"{k}_s"] for k in COMPONENTS]
+            assert min(parts) >= 0 and r["update_s"] > 0 and r["env_s"] > 0
+            assert r["act_s"] > 0 and r["aug_s"] > 0
+            assert sum(parts) == pytest.approx(r["wall_s"])
+        assert res[label]["steps"][0]["wall_s"] > 0
+    table = component_table(res)
+    assert "| update |" in table and "| total |" in table
+    assert step_table(res, 2).startswith("a: ")
+
+    train(TrainConfig(**TINY, out=tmp_path / "run"))
+    with (tmp_path / "run" / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        parts = [float(r[k]) for k in TIME_COLUMNS]
+        assert min(parts[:-1]) >= 0
+        assert sum(parts) == pytest.approx(float(r["wall_s"]))
+    summary = summarize_logs([tmp_path / "run"])
+    assert f"| {tmp_path / 'run'} | 3 |" in summary
 
 
 def test_checkpoint_memory_benchmark_saves_the_filled_buffer():
