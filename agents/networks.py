@@ -46,7 +46,7 @@ class GroupLinear(nn.Module):
 
     def grouped_numpy(self, x: np.ndarray) -> np.ndarray:
         """:meth:`grouped` in numpy on the live weights, for small batches (acting)."""
-        return np.matmul(x, _numpy(self.weight)) + _numpy(self.bias)[:, None, :]
+        return np.matmul(x, _numpy(self, "weight")) + _numpy(self, "bias")[:, None, :]
 
 
 class GroupMLP(nn.Sequential):
@@ -128,8 +128,8 @@ class ActionSemanticsActor(nn.Module):
         first, _, last = self.other
         oth = obs[:, self.block :].reshape(n, n - 1, self.block)
         h = np.maximum(first.grouped_numpy(oth), 0)  # (N, N-1, h1)
-        u = np.matmul(e_own, _numpy(last.weight).transpose(0, 2, 1))  # (N, 1, h1)
-        c = (e_own[:, 0] * _numpy(last.bias)).sum(-1, keepdims=True)  # (N, 1)
+        u = np.matmul(e_own, _numpy(last, "weight").transpose(0, 2, 1))  # (N, 1, h1)
+        c = (e_own[:, 0] * _numpy(last, "bias")).sum(-1, keepdims=True)  # (N, 1)
         b_logit = self.scale * np.tanh((h * u).sum(-1) + c)
         return np.concatenate([a_logit, b_logit], axis=1)
 
@@ -223,21 +223,30 @@ class DRQN(nn.Module):
     def step_numpy(self, obs: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`forward` of one step, (N, obs), (N, H) -> Q (N, 2**N), next hidden (N, H),
         in numpy (the GRU cell of ``torch.nn.GRUCell``: gates r, z, n)."""
-        x = np.concatenate([obs, _numpy(self.ids)], axis=1)
-        x = np.maximum(x @ _numpy(self.fc1.weight).T + _numpy(self.fc1.bias), 0)
-        gi = x @ _numpy(self.rnn.weight_ih).T + _numpy(self.rnn.bias_ih)
-        gh = h @ _numpy(self.rnn.weight_hh).T + _numpy(self.rnn.bias_hh)
+        x = np.concatenate([obs, _numpy(self, "ids")], axis=1)
+        x = np.maximum(x @ _numpy(self.fc1, "weight").T + _numpy(self.fc1, "bias"), 0)
+        gi = x @ _numpy(self.rnn, "weight_ih").T + _numpy(self.rnn, "bias_ih")
+        gh = h @ _numpy(self.rnn, "weight_hh").T + _numpy(self.rnn, "bias_hh")
         k = self.hidden
         r = _sigmoid(gi[:, :k] + gh[:, :k])
         z = _sigmoid(gi[:, k : 2 * k] + gh[:, k : 2 * k])
         cand = np.tanh(gi[:, 2 * k :] + r * gh[:, 2 * k :])
         h_next = (1 - z) * cand + z * h
-        return h_next @ _numpy(self.fc2.weight).T + _numpy(self.fc2.bias), h_next
+        return h_next @ _numpy(self.fc2, "weight").T + _numpy(self.fc2, "bias"), h_next
 
 
-def _numpy(t: torch.Tensor) -> np.ndarray:
-    """A numpy view of a parameter or buffer (no copy: always the current values)."""
-    return t.detach().numpy()
+def _numpy(module: nn.Module, name: str) -> np.ndarray:
+    """A numpy view of ``module``'s parameter or buffer ``name`` (no copy: it shows the current
+    values, as optimisers and ``load_state_dict`` write in place), cached on the module while
+    the tensor is the same object in the same memory."""
+    t = getattr(module, name)
+    cache = module.__dict__.setdefault("_numpy_views", {})
+    hit = cache.get(name)
+    if hit is not None and hit[0] is t and hit[1] == t.data_ptr():
+        return hit[2]
+    view = t.detach().numpy()
+    cache[name] = (t, t.data_ptr(), view)
+    return view
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

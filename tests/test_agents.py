@@ -3,6 +3,7 @@ training smoke runs of every variant, exact resume, the CLI and policy loading."
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -211,6 +212,18 @@ def test_numpy_acting_path_matches_the_torch_forward(actor_kind):
     np.testing.assert_allclose(
         actor.logits_numpy(obs.numpy()), actor(obs[None])[0].detach().numpy(), atol=1e-5
     )
+    # the numpy path follows the weights after in-place updates, loads and copies
+    opt = torch.optim.Adam(actor.parameters(), lr=0.1)
+    actor(obs[None]).square().sum().backward()
+    opt.step()
+    twin = copy.deepcopy(actor)
+    for p in twin.parameters():
+        p.data.mul_(-0.5)
+    actor.load_state_dict(twin.state_dict())
+    for net in (actor, twin):
+        np.testing.assert_allclose(
+            net.logits_numpy(obs.numpy()), net(obs[None])[0].detach().numpy(), atol=1e-5
+        )
     drqn = DRQN(n, n * block, 8)
     h = torch.randn(n, 8)
     q_ref, h_ref = drqn(obs[None], h[None])
