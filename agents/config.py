@@ -201,9 +201,10 @@ class TrainConfig:
     logit_l2: float = 1e-3
     cgan_noise: int = 16  # latent size of the cGAN generator
     aug_epochs: int = 2  # gradient epochs per episode of the RNN / cGAN augmenters
-    # torch intra-op threads (the gradient steps; numpy's BLAS always gets one). 2 on the
-    # 2-core machine: a MAASN-DA gradient step 1.5-1.9x faster (README); hashed, as the float
-    # sums of a step may depend on it.
+    # torch intra-op threads (the gradient steps; numpy's BLAS always gets one); hashed, as the
+    # float sums of a step may depend on it. 2 on an otherwise idle 2-core machine: a MAASN-DA
+    # gradient step 17.7 -> 11.5 ms; with one other busy process on the cores, 22 -> 34-77 ms
+    # (OpenMP threads wait for each other at every operation; passive waiting: 23 ms idle).
     torch_threads: int = 1
     # Ours (0 = the paper: the policy after the last episode). Every select_every episodes (and
     # after the last) the greedy policy plays one episode on the training instance, outside the

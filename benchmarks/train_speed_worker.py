@@ -26,7 +26,6 @@ import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as agents/__init__.py sets it
 
 import json  # noqa: E402
 import sys  # noqa: E402
