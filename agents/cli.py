@@ -8,6 +8,7 @@ Examples::
     fgamcd-train --algo qmix-da --hp batch_size=64 --out runs/q
     fgamcd-train --out runs/maasn0 --evaluate --env prune_migrations=true  # re-evaluate
     fgamcd-train --hp select_every=20 --out runs/best0  # keep the best greedy policy seen
+    fgamcd-train --threads 2 --out runs/maasn0  # gradient steps on two torch threads
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tau0", type=float)
     ap.add_argument("--xi", type=float)
     ap.add_argument("--checkpoint-every", type=int)
+    ap.add_argument(
+        "--threads", type=int, help="torch threads of the gradient steps (torch_threads)"
+    )
     ap.add_argument("--out", type=Path, required=True, help="run directory")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     ap.add_argument(
@@ -76,6 +80,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             "tau0": args.tau0,
             "xi": args.xi,
             "checkpoint_every": args.checkpoint_every,
+            "torch_threads": args.threads,
             "eval_seeds": None if args.eval_seeds is None else tuple(args.eval_seeds),
         }.items()
         if v is not None
@@ -123,6 +128,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
             "tau0",
             "xi",
             "checkpoint_every",
+            "threads",
         )
         if getattr(args, k) is not None
     ]

@@ -45,6 +45,7 @@ _LEGACY_VALUES: dict[str, Any] = {
     "cache_observed_demand_only": False,
     "migration_weight": 1.0,
     "exploration": "bit",
+    "learner_seed": None,
 }
 
 
@@ -58,7 +59,11 @@ class TrainConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"eps_hot": 3}
     beamformer: str = "fast"
     episodes: int = 600  # E (Table II)
-    seed: int = 0  # instance seed and learner seed
+    seed: int = 0  # instance seed, and learner seed unless learner_seed is given
+    # Seed of the learner's generator (network initialisation, exploration, replay sampling,
+    # augmentation); None = ``seed``. Another value trains again on the same instance, which
+    # measures the run-to-run spread of a learner.
+    learner_seed: int | None = None
     eval_seeds: tuple[int, ...] | None = None  # instances to evaluate on; None = (seed,)
     out: Path | None = None  # run directory: log.csv, checkpoints, result.json
     progress: bool = True
@@ -196,6 +201,10 @@ class TrainConfig:
     logit_l2: float = 1e-3
     cgan_noise: int = 16  # latent size of the cGAN generator
     aug_epochs: int = 2  # gradient epochs per episode of the RNN / cGAN augmenters
+    # torch intra-op threads (the gradient steps; numpy's BLAS always gets one); hashed, as the
+    # float sums of a step may depend on it. 2 on an otherwise idle 2-core machine: a MAASN-DA
+    # gradient step 17.7 -> 11.5 ms; with one other busy process on the cores, 22 -> 34-77 ms
+    # (OpenMP threads wait for each other at every operation; passive waiting: 23 ms idle).
     torch_threads: int = 1
     # Ours (0 = the paper: the policy after the last episode). Every select_every episodes (and
     # after the last) the greedy policy plays one episode on the training instance, outside the
@@ -296,6 +305,12 @@ class TrainConfig:
                 fail(name, "must be True or False")
         if not isinstance(self.overrides, dict) or not isinstance(self.env_kwargs, dict):
             fail("overrides", "overrides and env_kwargs must be dicts")
+        if self.learner_seed is not None and (
+            isinstance(self.learner_seed, bool)
+            or int(self.learner_seed) != self.learner_seed
+            or self.learner_seed < 0
+        ):
+            fail("learner_seed", "must be None or an integer >= 0")
         if self.eval_seeds is not None:
             object.__setattr__(self, "eval_seeds", tuple(int(s) for s in self.eval_seeds))
         if self.out is not None:
@@ -306,6 +321,11 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             if f.type == "float":
                 object.__setattr__(self, f.name, float(getattr(self, f.name)))
+
+    @property
+    def rng_seed(self) -> int:
+        """Seed of the learner's generator: ``learner_seed``, else ``seed``."""
+        return self.seed if self.learner_seed is None else int(self.learner_seed)
 
     def replace(self, **changes: Any) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(self)}

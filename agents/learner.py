@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -165,7 +166,14 @@ class Learner(ABC):
 
     # ---- learning -------------------------------------------------------------------------
     def end_episode(self, episode: int) -> dict[str, float]:
-        """Push the episode's real samples, add accepted synthetic ones, run the updates."""
+        """Push the episode's real samples, add accepted synthetic ones, run the updates.
+
+        Returns the episode's statistics, with the seconds of augmentation (``time_aug_s``,
+        replay insertion included) and of the gradient steps (``time_update_s``).
+        The predictor is tuned on the episode after the updates, which do not use it (the
+        ESN fits its readout in the background, so the fit overlaps the next episode)."""
+        clock = time.perf_counter
+        t0 = clock()
         ep = {k: np.stack([t[k] for t in self._episode]) for k in self._episode[0]}
         self.buffer.add(**ep)
         stats = {
@@ -173,8 +181,11 @@ class Learner(ABC):
             "synthetic_samples": 0.0,
             "prediction_error": float("nan"),
         }
+        tune_on = None
         if self.predictor is not None:
-            stats.update(self._augment(ep, episode))
+            aug, tune_on = self._augment(ep, episode)
+            stats.update(aug)
+        t1 = clock()
         losses: list[dict[str, float]] = []
         if len(self.buffer) >= self.cfg.batch_size:
             for _ in range(self.cfg.updates_per_episode):
@@ -183,18 +194,27 @@ class Learner(ABC):
         for key in losses[0] if losses else {}:
             stats[key] = float(np.mean([x[key] for x in losses]))
         self._episode = []
+        t2 = clock()
+        if tune_on is not None:
+            self.predictor.tune(*tune_on)
+        stats["time_aug_s"] = (t1 - t0) + (clock() - t2)
+        stats["time_update_s"] = t2 - t1
         return stats
 
-    def _augment(self, ep: dict[str, np.ndarray], episode: int) -> dict[str, float]:
+    def _augment(
+        self, ep: dict[str, np.ndarray], episode: int
+    ) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray]]:
+        """Lines 11-15 of Algorithm 1: predict the episode's samples with the predictor as it
+        was before the episode and keep the accepted ones; returns the statistics and the
+        (v, y) sequence to tune the predictor on."""
         t = len(ep["rew"])
         v = np.concatenate([ep["obs"].reshape(t, -1), ep["act"].reshape(t, -1)], axis=1)
         y = np.concatenate([ep["rew"][:, None], ep["next_obs"].reshape(t, -1)], axis=1)
-        pred = self.predictor.predict(v)  # with the predictor as it was before this episode
+        pred = self.predictor.predict(v)
         budget = synthetic_budget(
             episode, self.dims.steps, self.cfg.tau0, self.cfg.budget_decay, self.cfg.budget_period
         )
         keep = select_synthetic(pred, y, self.cfg.xi, budget, self.rng)
-        self.predictor.tune(v, y)
         if keep.size:
             syn = {k: a[keep].copy() for k, a in ep.items()}
             syn["rew"] = pred[keep, 0].astype(np.float32)
@@ -204,11 +224,12 @@ class Learner(ABC):
             syn["synthetic"] = np.ones(len(keep), dtype=bool)
             self.buffer.add(**syn)
         err = np.linalg.norm(pred - y, axis=1)
-        return {
+        stats = {
             "synthetic_samples": float(keep.size),
             "synthetic_budget": float(budget),
             "prediction_error": float(np.median(err)),
         }
+        return stats, (v, y)
 
     @abstractmethod
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:

@@ -27,6 +27,7 @@ from agents.networks import (
     MLPActor,
     QMixer,
     gumbel_binary,
+    gumbel_bits,
     soft_update,
 )
 
@@ -68,8 +69,8 @@ class MAASNDA(Learner):
             critic_params += list(self.mixer.parameters())
         self.critic_params = critic_params
         self.actor_params = list(self.actor.parameters())
-        self.opt_actor = torch.optim.Adam(self.actor_params, lr=cfg.lr_actor, foreach=True)
-        self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.lr_critic, foreach=True)
+        self.opt_actor = torch.optim.Adam(self.actor_params, lr=cfg.lr_actor, fused=True)
+        self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.lr_critic, fused=True)
 
     def temperature(self, episode: int) -> float:
         c, p = self.cfg, self.progress(episode)
@@ -80,13 +81,12 @@ class MAASNDA(Learner):
         """(N, N) action logits of every agent for one step (greedy action: logit > 0)."""
         return self.actor(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
-        logits = self.actor(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
+        logits = self.actor.logits_numpy(np.asarray(obs, dtype=np.float32))
         if not explore:
-            bits = (logits > 0).numpy()
+            bits = logits > 0
         else:
-            bits = (gumbel_binary(logits, self.temperature(episode), self.torch_gen) > 0.5).numpy()
+            bits = gumbel_bits(logits, self.torch_gen)
             eps = self.epsilon(episode)
             if self.cfg.exploration == "node":  # QMIX-DA's epsilon: see explore_rows
                 rows = np.flatnonzero(self.rng.random(bits.shape[0]) < eps)

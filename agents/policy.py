@@ -86,7 +86,7 @@ def load_policy(checkpoint: str | Path) -> LearnedPolicy:
     state = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
     cfg = TrainConfig.from_json(state["config"])
     dims = Dims(**state["dims"])
-    learner = build_learner(cfg, dims, np.random.default_rng(cfg.seed))
+    learner = build_learner(cfg, dims, np.random.default_rng(cfg.rng_seed))
     learner.load_state_dict(state["learner"])
     if state.get("best"):  # the run selected its best greedy policy (select_every)
         restore_policy(learner, state["best"]["modules"])

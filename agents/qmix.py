@@ -53,7 +53,7 @@ class QMIXDA(Learner):
         self.q_t = copy.deepcopy(self.q)
         self.mixer_t = copy.deepcopy(self.mixer)
         self.params = list(self.q.parameters()) + list(self.mixer.parameters())
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr_critic, foreach=True)
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr_critic, fused=True)
         self.h = torch.zeros(1, n, cfg.qmix_hidden)
         self.last_h = self.h[0].numpy().copy()
         self.last_idx = np.zeros(n, dtype=np.int64)
@@ -62,18 +62,18 @@ class QMIXDA(Learner):
         super().begin_episode()
         self.h = torch.zeros(1, self.dims.agents, self.cfg.qmix_hidden)
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         n = self.dims.agents
         mask = joint_masks(self.cache_mask(obs, cache_ok))
         self.last_h = self.h[0].numpy().copy()
-        q, self.h = self.q(torch.as_tensor(obs, dtype=torch.float32)[None], self.h)
-        q = q[0].numpy()
+        q, h = self.q.step_numpy(np.asarray(obs, dtype=np.float32), self.last_h)
+        self.h = torch.from_numpy(h[None])
         idx = np.where(mask, q, -np.inf).argmax(axis=1)
         if explore:
             rand = self.rng.random(n) < self.epsilon(episode)
             for i in np.flatnonzero(rand):
-                idx[i] = self.rng.choice(np.flatnonzero(mask[i]))
+                valid = np.flatnonzero(mask[i])
+                idx[i] = valid[self.rng.integers(len(valid))]  # the draw of rng.choice(valid)
         self.last_idx = idx
         return index_to_bits(idx, n)
 
@@ -115,7 +115,7 @@ class QMIXDA(Learner):
         with torch.no_grad():
             q_next_online, _ = self.q(nxt, h1)
             best = q_next_online.masked_fill(~next_mask, -1e9).argmax(-1, keepdim=True)
-            _, h1_t = self.q_t(obs, h)
+            h1_t = self.q_t.next_hidden(obs, h)
             q_next_t, _ = self.q_t(nxt, h1_t)
             q_next = q_next_t.gather(-1, best).squeeze(-1)
             target = rew + cfg.discount * not_done * self.mixer_t(q_next, nxt.reshape(b, -1))

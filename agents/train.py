@@ -42,6 +42,9 @@ from agents.policy import (
 from fgamcd_env.env import FGAMCDParallelEnv
 
 CHECKPOINT = "checkpoint.pt"
+# Seconds of each training episode by component (log.csv columns): env reset and steps, action
+# selection, data augmentation, gradient steps (with replay sampling), the rest of the loop.
+TIME_COLUMNS = ("time_env_s", "time_act_s", "time_aug_s", "time_update_s", "time_other_s")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -126,20 +129,38 @@ def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def run_episode(
-    env: FGAMCDParallelEnv, learner: Any, episode: int, explore: bool, seed: int
+    env: FGAMCDParallelEnv,
+    learner: Any,
+    episode: int,
+    explore: bool,
+    seed: int,
+    times: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Play one episode, recording real transitions into the learner; return its metrics."""
+    """Play one episode, recording real transitions into the learner; return its metrics.
+    ``times``, if given, receives the seconds spent in the env (``time_env_s``: reset and
+    steps) and in action selection (``time_act_s``)."""
+    clock = time.perf_counter
+    t_env = t_act = 0.0
+    t0 = clock()
     obs_d, _ = env.reset(seed=seed)
+    t_env += clock() - t0
     agents = env.possible_agents
     learner.begin_episode()
     obs = unpack_obs(obs_d, agents)
+    ok = can_cache(env)
+    extra_next_ok = "next_ok" in learner.extra_fields
     ret = 0.0
     infos: dict[str, Any] = {}
     while env.agents:
-        act = learner.act(obs, can_cache(env), explore, episode)
+        t0 = clock()
+        act = learner.act(obs, ok, explore, episode)
+        t1 = clock()
         obs_d, rewards, _, truncs, infos = env.step({a: act[i] for i, a in enumerate(agents)})
+        t_env += clock() - t1
+        t_act += t1 - t0
         done = all(truncs.values())
         nxt = obs if done else unpack_obs(obs_d, agents)
+        ok = can_cache(env)  # the next step's, also what the learner acts on next
         applied = np.array([infos[a]["applied"] for a in agents])
         r = float(rewards[agents[0]])
         ret += r
@@ -157,10 +178,12 @@ def run_episode(
                 terms["no_delivery"],
             )
         )
-        extra = {"next_cache_ok": can_cache(env)} if "next_ok" in learner.extra_fields else {}
+        extra = {"next_cache_ok": ok} if extra_next_ok else {}
         learner.record(obs, applied, r_learn, nxt, done, **extra)
         obs = nxt
     ep = infos[agents[0]]["episode"]
+    if times is not None:
+        times["time_env_s"], times["time_act_s"] = t_env, t_act
     return {
         "return": ret,
         "total_delay_s": ep["total_delay_s"],
@@ -189,8 +212,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     session, ``eval_wall_s`` the seconds of that final evaluation.
     Raises :class:`TrainingInterrupted` (after checkpointing) on SIGINT/SIGTERM.
     """
-    # Multi-threaded OpenBLAS on a loaded 2-core machine made a Cholesky 25x slower: one thread.
-    with threadpool_limits(limits=cfg.torch_threads), stop_after_episode() as stop:
+    # Multi-threaded OpenBLAS on a loaded 2-core machine made a Cholesky 25x slower: numpy's
+    # BLAS (env, ESN) gets one thread; torch_threads applies to torch (the gradient steps).
+    with threadpool_limits(limits=1, user_api="blas"), stop_after_episode() as stop:
         return _train(cfg, stop)
 
 
@@ -203,7 +227,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
     env = make_env(cfg)
     dims = Dims.of(env)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.rng_seed)
     learner = build_learner(cfg, dims, rng)
     curve: list[dict[str, Any]] = []
     start, elapsed = 0, 0.0
@@ -255,8 +279,10 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         bar = tqdm(total=cfg.episodes, initial=start, desc=cfg.label, unit="ep")
     for e in range(start, cfg.episodes):
         t0 = time.perf_counter()
-        row: dict[str, Any] = {"episode": e, **run_episode(env, learner, e, True, cfg.seed)}
+        times: dict[str, float] = {}
+        row: dict[str, Any] = {"episode": e, **run_episode(env, learner, e, True, cfg.seed, times)}
         row.update(learner.end_episode(e))
+        row.update(times)
         if cfg.select_every:
             row["greedy_return"] = row["greedy_delay_s"] = float("nan")
             if (e + 1) % cfg.select_every == 0 or e + 1 == cfg.episodes:
@@ -270,6 +296,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
                         "modules": policy_snapshot(learner),
                     }
         row["wall_s"] = time.perf_counter() - t0
+        row["time_other_s"] = row["wall_s"] - sum(row.get(k, 0.0) for k in TIME_COLUMNS[:-1])
         elapsed += row["wall_s"]
         curve.append(row)
         if out is not None:

@@ -3,6 +3,8 @@ training smoke runs of every variant, exact resume, the CLI and policy loading."
 
 from __future__ import annotations
 
+import copy
+import csv
 import json
 import math
 import signal
@@ -91,6 +93,10 @@ def test_digest_omits_later_fields_at_their_legacy_value():
         TrainConfig(select_every=-1)
     assert cfg.replace(migration_weight=2.0).digest() != cfg.digest()
     assert cfg.replace(exploration="node").digest() != cfg.digest()
+    assert cfg.replace(learner_seed=1).digest() != cfg.digest()
+    assert cfg.replace(learner_seed=3).rng_seed == 3 and cfg.rng_seed == 3
+    with pytest.raises(ValueError, match="learner_seed"):
+        TrainConfig(learner_seed=-1)
     # a config saved before the fields existed loads with their legacy values, same digest
     loaded = TrainConfig.from_json(old)
     assert all(getattr(loaded, k) == v for k, v in _LEGACY_VALUES.items())
@@ -160,6 +166,81 @@ def test_action_semantics_logits_by_hand():
             expect = 2.0 * torch.tanh((e_own * e_oth).sum(-1))
             torch.testing.assert_close(out[:, i, 1 + j], expect)
     assert (out[:, :, 1:] < 0).any()  # migration logits can say "no" (signed embeddings)
+
+
+def test_group_mlp_matches_per_agent_layers_with_gradients():
+    """The group-major MLP (and its width-1 last layer, an element-wise product) is N separate
+    MLPs: outputs and every parameter's gradient match agent-by-agent torch.nn.functional."""
+    from agents.networks import LocalCritics
+
+    torch.manual_seed(3)
+    n, obs_dim = 3, 5
+    critic = LocalCritics(n, obs_dim, (7, 4))
+    obs, act = torch.rand(6, n, obs_dim), (torch.rand(6, n, n) < 0.5).float()
+    q = critic(obs, act)
+    assert q.shape == (6, n)
+    grads = torch.autograd.grad((q * torch.arange(1.0, 7.0)[:, None]).sum(), critic.parameters())
+    layers = [m for m in critic.net if isinstance(m, GroupLinear)]
+    for g in range(n):
+        w = [layer.weight[g].detach().clone().requires_grad_() for layer in layers]
+        b = [layer.bias[g].detach().clone().requires_grad_() for layer in layers]
+        x = torch.cat([obs[:, g], act[:, g]], dim=-1)
+        h = torch.relu(x @ w[0] + b[0])
+        h = torch.relu(h @ w[1] + b[1])
+        expect = (h @ w[2] + b[2])[:, 0]
+        torch.testing.assert_close(q[:, g], expect)
+        ref = torch.autograd.grad((expect * torch.arange(1.0, 7.0)).sum(), w + b)
+        got = [grads[2 * i][g] for i in range(3)] + [grads[2 * i + 1][g] for i in range(3)]
+        for a, e in zip(got, ref, strict=True):
+            torch.testing.assert_close(a, e)
+
+
+@pytest.mark.parametrize("actor_kind", ["action_semantics", "mlp"])
+def test_numpy_acting_path_matches_the_torch_forward(actor_kind):
+    """MAASN-DA and QMIX-DA act through numpy copies of their forward passes (one step):
+    the same logits / Q-values / GRU states as the torch modules they train."""
+    from agents.networks import DRQN, MLPActor
+
+    torch.manual_seed(4)
+    n, block = 4, 3
+    actor = (
+        ActionSemanticsActor(n, n * block, block, (6, 5), scale=2.0)
+        if actor_kind == "action_semantics"
+        else MLPActor(n, n * block, (6, 5))
+    )
+    obs = torch.rand(n, n * block)
+    np.testing.assert_allclose(
+        actor.logits_numpy(obs.numpy()), actor(obs[None])[0].detach().numpy(), atol=1e-5
+    )
+    # the numpy path follows the weights after in-place updates, loads and copies
+    opt = torch.optim.Adam(actor.parameters(), lr=0.1)
+    actor(obs[None]).square().sum().backward()
+    opt.step()
+    twin = copy.deepcopy(actor)
+    for p in twin.parameters():
+        p.data.mul_(-0.5)
+    actor.load_state_dict(twin.state_dict())
+    for net in (actor, twin):
+        np.testing.assert_allclose(
+            net.logits_numpy(obs.numpy()), net(obs[None])[0].detach().numpy(), atol=1e-5
+        )
+    drqn = DRQN(n, n * block, 8)
+    h = torch.randn(n, 8)
+    q_ref, h_ref = drqn(obs[None], h[None])
+    q, h_next = drqn.step_numpy(obs.numpy(), h.numpy())
+    np.testing.assert_allclose(q, q_ref[0].detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(h_next, h_ref[0].detach().numpy(), atol=1e-5)
+
+
+def test_gumbel_bits_are_the_hard_gumbel_sample():
+    """Same generator state: the numpy decisions equal gumbel_binary's, at any temperature."""
+    from agents.networks import gumbel_bits
+
+    logits = torch.randn(500, 6, generator=torch.Generator().manual_seed(5)) * 3
+    for temperature in (1.0, 0.1):
+        ref = gumbel_binary(logits, temperature, torch.Generator().manual_seed(6)) > 0.5
+        bits = gumbel_bits(logits.numpy(), torch.Generator().manual_seed(6))
+        np.testing.assert_array_equal(bits, ref.numpy())
 
 
 def test_mixer_is_monotone_in_every_local_q():
@@ -408,7 +489,7 @@ def test_maasn_exploration_replaces_bits_or_whole_rows(exploration, monkeypatch)
     import agents.maasn
 
     monkeypatch.setattr(
-        agents.maasn, "gumbel_binary", lambda logits, temp, gen: torch.zeros_like(logits)
+        agents.maasn, "gumbel_bits", lambda logits, gen: np.zeros(logits.shape, dtype=bool)
     )
     cfg = TrainConfig(**TINY, exploration=exploration, cache_observed_demand_only=False)
     env = make_env(cfg)
@@ -707,8 +788,6 @@ def test_cli_trains_and_loads_policy(tmp_path, capsys):
 def test_exploration_tax_replays_the_final_policy(tmp_path, capsys):
     """benchmarks.exploration_tax: its greedy episode is the run's own evaluation, and QMIX-DA at
     epsilon 0 explores nothing, so every exploring episode repeats the greedy one."""
-    import csv
-
     from benchmarks.exploration_tax import main as tax_main
     from benchmarks.exploration_tax import measure
 
@@ -772,6 +851,55 @@ def test_train_speed_benchmark_runs_real_updates(algo):
 
     ts = time_updates(algo, "small", repeats=2, steps=1)
     assert len(ts) == 2 and all(t > 0 for t in ts)
+
+
+def test_train_speed_splits_real_training_episodes_by_component(tmp_path):
+    """benchmarks.train_speed: worker processes play real training episodes (two checkouts,
+    here this one twice, in turns) and split each one's wall time into env, action selection,
+    augmentation, gradient steps and the rest; the training log has the same columns."""
+    from agents.train import TIME_COLUMNS
+    from benchmarks.train_speed import (
+        COMPONENTS,
+        REPO,
+        compare,
+        component_table,
+        step_table,
+        summarize_logs,
+    )
+
+    hp = {k: v for k, v in TINY.items() if k not in ("scenario", "episodes", "progress")}
+    res = compare(
+        "maasn-da",
+        {"a": REPO, "b": REPO},
+        episodes=2,
+        rounds=1,
+        steps=2,
+        scenario="small",
+        hp=hp,
+        progress=False,
+    )
+    for label in ("a", "b"):
+        rows = res[label]["episodes"]
+        assert [r["episode"] for r in rows] == [0, 1]
+        for r in rows:
+            parts = [r[f"{k}_s"] for k in COMPONENTS]
+            assert min(parts) >= 0 and r["update_s"] > 0 and r["env_s"] > 0
+            assert r["act_s"] > 0 and r["aug_s"] > 0
+            assert sum(parts) == pytest.approx(r["wall_s"])
+        assert res[label]["steps"][0]["wall_s"] > 0
+    table = component_table(res)
+    assert "| update |" in table and "| total |" in table
+    assert step_table(res, 2).startswith("a: ")
+
+    train(TrainConfig(**TINY, out=tmp_path / "run"))
+    with (tmp_path / "run" / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        parts = [float(r[k]) for k in TIME_COLUMNS]
+        assert min(parts[:-1]) >= 0
+        assert sum(parts) == pytest.approx(float(r["wall_s"]))
+    summary = summarize_logs([tmp_path / "run"])
+    assert f"| {tmp_path / 'run'} | 3 |" in summary
 
 
 def test_checkpoint_memory_benchmark_saves_the_filled_buffer():
