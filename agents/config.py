@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fgamcd_env.core.reward import RewardConfig
+
 ALGOS = ("maasn-da", "qmix-da")
 ACTORS = ("action_semantics", "mlp")
 CRITICS = ("value_decomposition", "independent")
@@ -335,9 +337,34 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     @property
+    def reward_config(self) -> RewardConfig:
+        """The reward the learners train on, as the env computes it."""
+        return RewardConfig(
+            delay_weight=self.delay_weight,
+            migration_weight=self.migration_weight,
+            charge_all_migrations=self.charge_all_migrations,
+            scale=self.reward_scale,
+            clip=self.reward_clip,
+            undelivered_at_floor=self.undelivered_at_floor,
+            storage_cost=self.storage_cost,
+            storage_cost_unrequested_only=self.storage_cost_unrequested_only,
+        )
+
+    @property
     def env_options(self) -> dict[str, Any]:
-        """Keyword arguments of the run's env: ``prune_migrations``, then ``env_kwargs``."""
-        return {"prune_migrations": self.prune_migrations, **self.env_kwargs}
+        """Keyword arguments of the env a policy acts in: ``prune_migrations``,
+        ``observed_demand_only``, then ``env_kwargs``."""
+        return {
+            "prune_migrations": self.prune_migrations,
+            "observed_demand_only": self.cache_observed_demand_only,
+            **self.env_kwargs,
+        }
+
+    @property
+    def train_env_options(self) -> dict[str, Any]:
+        """Keyword arguments of the env the learner trains in: :attr:`env_options` and the
+        learners' ``reward``."""
+        return {"reward": self.reward_config, **self.env_options}
 
     @property
     def label(self) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -14,7 +15,6 @@ import torch
 from agents.augment import make_predictor, select_synthetic, synthetic_budget
 from agents.config import TrainConfig
 from agents.replay import ReplayBuffer
-from fgamcd_env.core.observation import observed_demand as core_observed_demand
 from fgamcd_env.env import FGAMCDParallelEnv
 
 
@@ -38,61 +38,26 @@ class Dims:
         return self.agents * self.obs
 
 
-def can_cache(env: FGAMCDParallelEnv) -> np.ndarray:
-    """(N,) whether each node still has room for the current PB (else a_n is forced to 0)."""
+def cache_permissions(env: FGAMCDParallelEnv, observed_demand_only: bool) -> np.ndarray:
+    """(N,) nodes that may cache the current PB: the env's ``cache_allowed()`` (the PB fits in
+    C~_n(k)), and with ``observed_demand_only`` only nodes that observe a request for it, also
+    in an env built without that option. All False after the last PB."""
+    ok = env.cache_allowed()
     k = env.current_pb
-    if k >= env.scenario.num_pbs:
-        return np.zeros(env.config.num_nodes, dtype=bool)
-    free = env.config.storage_bytes - env.storage_used_bytes
-    return free >= env.scenario.pb_sizes_bytes[k]
-
-
-def observed_demand(obs: np.ndarray, dims: Dims) -> np.ndarray:
-    """(..., N) whether o_n shows a user requesting the current PB (see
-    :func:`fgamcd_env.core.observation.observed_demand`)."""
-    return core_observed_demand(obs, dims.agents)
-
-
-def learning_reward(
-    cfg: TrainConfig,
-    reward: np.ndarray | float,
-    storage_used: np.ndarray | float,
-    requested: np.ndarray | bool,
-    migration_delay_s: np.ndarray | float,
-    delay_s: np.ndarray | float = 0.0,
-    no_delivery: np.ndarray | bool = False,
-) -> np.ndarray:
-    """The reward the learners train on, from the env's reward (12) of a step.
-
-    ``reward`` with the delay T(k) (``delay_s``, part of ``reward`` for a requested PB) weighted
-    by ``delay_weight`` instead of 1 and its migration part by ``delay_weight * migration_weight``,
-    minus the migration delay of PBs nobody requests (weighted alike) when
-    ``charge_all_migrations``; all times ``reward_scale`` and clipped below at
-    ``-reward_clip``, where a requested PB nobody delivers (``no_delivery``) lands when
-    ``undelivered_at_floor``; minus ``storage_cost * sum_n a_n S(k) / C_n`` (``storage_used``),
-    for unrequested PBs only when ``storage_cost_unrequested_only``. Works element-wise on arrays.
-    """
-    req = np.asarray(requested, dtype=bool)
-    w, mw = cfg.delay_weight, cfg.migration_weight
-    mig = np.asarray(migration_delay_s, dtype=np.float64)
-    r = np.asarray(reward, dtype=np.float64) - (w - 1.0) * req * np.asarray(delay_s, np.float64)
-    r = r - (mw - 1.0) * w * req * mig
-    if cfg.charge_all_migrations:
-        r = r - (~req) * mw * w * mig
-    r = np.maximum(r * cfg.reward_scale, -cfg.reward_clip)
-    if cfg.undelivered_at_floor:
-        r = np.where(np.asarray(no_delivery, dtype=bool), -cfg.reward_clip, r)
-    cost = cfg.storage_cost * np.asarray(storage_used, dtype=np.float64)
-    if cfg.storage_cost_unrequested_only:
-        cost = cost * ~req
-    return r - cost
+    if observed_demand_only and not env.observed_demand_only and k < env.scenario.num_pbs:
+        ok = ok & env.observed_nodes(k)
+    return ok
 
 
 def value_range(cfg: TrainConfig, agents: int) -> tuple[float, float]:
-    """Bounds of every discounted return of :func:`learning_reward`: each reward lies in
-    ``[-(reward_clip + agents * storage_cost), 0]`` (at most every node caches a PB no larger
-    than its storage), so a return lies in that interval divided by ``1 - discount``."""
-    return -(cfg.reward_clip + agents * cfg.storage_cost) / (1.0 - cfg.discount), 0.0
+    """Bounds of every discounted return of the learners' reward (``cfg``'s reward config):
+    each reward lies in ``[-(clip + agents * storage_cost), 0]`` (at most every node caches a
+    PB no larger than its storage), so a return lies in that interval divided by
+    ``1 - discount``; without a clip there is no lower bound."""
+    reward = cfg.reward_config
+    if reward.clip is None:
+        return -math.inf, 0.0
+    return -(reward.clip + agents * reward.storage_cost) / (1.0 - cfg.discount), 0.0
 
 
 def clip_target(cfg: TrainConfig, agents: int, target: torch.Tensor) -> torch.Tensor:
@@ -133,14 +98,8 @@ class Learner(ABC):
 
     @abstractmethod
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
-        """(N, obs) observations -> (N, N) 0/1 actions, row n = [a_n, b_{n,m} (m != n)]."""
-
-    def cache_mask(self, obs: np.ndarray, cache_ok: np.ndarray) -> np.ndarray:
-        """(N,) nodes allowed to cache: ``cache_ok`` and, with ``cache_observed_demand_only``,
-        :func:`observed_demand`."""
-        if not self.cfg.cache_observed_demand_only:
-            return np.asarray(cache_ok, dtype=bool)
-        return np.asarray(cache_ok, dtype=bool) & observed_demand(obs, self.dims)
+        """(N, obs) observations -> (N, N) 0/1 actions, row n = [a_n, b_{n,m} (m != n)];
+        ``cache_ok`` (N,) are the nodes that may cache (:func:`cache_permissions`)."""
 
     def record(
         self,

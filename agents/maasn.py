@@ -94,8 +94,7 @@ class MAASNDA(Learner):
             else:
                 flip = self.rng.random(bits.shape) < eps
                 bits[flip] = self.rng.random(int(flip.sum())) < 0.5
-        if self.cfg.cache_observed_demand_only:  # (else the env forces a full node's row off)
-            bits[~self.cache_mask(obs, cache_ok)] = False  # no caching, hence no migration (2)
+        bits[~np.asarray(cache_ok, dtype=bool)] = False  # no caching, hence no migration (2)
         return bits.astype(np.int64)
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner, can_cache
+from agents.learner import Dims, Learner, cache_permissions
 from agents.maasn import MAASNDA
 from agents.qmix import QMIXDA
 from fgamcd_env.env import FGAMCDParallelEnv
@@ -52,7 +52,7 @@ class LearnedPolicy:
         agents = env.possible_agents
         bits = self.learner.act(
             unpack_obs(observations, agents),
-            can_cache(env),
+            cache_permissions(env, self.learner.cfg.cache_observed_demand_only),
             self.explore,
             self.learner.cfg.episodes - 1,
         )

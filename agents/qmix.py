@@ -64,7 +64,7 @@ class QMIXDA(Learner):
 
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         n = self.dims.agents
-        mask = joint_masks(self.cache_mask(obs, cache_ok))
+        mask = joint_masks(cache_ok)
         self.last_h = self.h[0].numpy().copy()
         q, h = self.q.step_numpy(np.asarray(obs, dtype=np.float32), self.last_h)
         self.h = torch.from_numpy(h[None])
@@ -87,6 +87,7 @@ class QMIXDA(Learner):
         next_cache_ok: np.ndarray | None = None,
         **extra: np.ndarray,
     ) -> None:
+        """``next_cache_ok``: the next step's cache permissions (none: no node may cache)."""
         nxt_ok = np.zeros(self.dims.agents, bool) if next_cache_ok is None else next_cache_ok
         super().record(
             obs,
@@ -96,7 +97,7 @@ class QMIXDA(Learner):
             done,
             h=self.last_h,
             act_idx=self.last_idx.copy(),
-            next_ok=self.cache_mask(next_obs, nxt_ok),
+            next_ok=np.array(nxt_ok, dtype=bool),
         )
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:

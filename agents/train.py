@@ -31,7 +31,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from agents.config import TrainConfig
-from agents.learner import Dims, can_cache, learning_reward
+from agents.learner import Dims, cache_permissions
 from agents.policy import (
     LearnedPolicy,
     build_learner,
@@ -93,11 +93,12 @@ def stop_after_episode() -> Iterator[dict[str, int | None]]:
 
 
 def make_env(cfg: TrainConfig, seed: int | None = None) -> FGAMCDParallelEnv:
+    """The env ``cfg`` trains in: its instance, the learners' reward and action restrictions."""
     return FGAMCDParallelEnv(
         scenario=cfg.scenario,
         seed=cfg.seed if seed is None else seed,
         beamformer=cfg.beamformer,
-        **cfg.env_options,
+        **cfg.train_env_options,
         **cfg.overrides,
     )
 
@@ -147,7 +148,8 @@ def run_episode(
     agents = env.possible_agents
     learner.begin_episode()
     obs = unpack_obs(obs_d, agents)
-    ok = can_cache(env)
+    masked = learner.cfg.cache_observed_demand_only
+    ok = cache_permissions(env, masked)
     extra_next_ok = "next_ok" in learner.extra_fields
     ret = 0.0
     infos: dict[str, Any] = {}
@@ -160,26 +162,12 @@ def run_episode(
         t_act += t1 - t0
         done = all(truncs.values())
         nxt = obs if done else unpack_obs(obs_d, agents)
-        ok = can_cache(env)  # the next step's, also what the learner acts on next
+        # the next step's permissions, also what the learner acts on next
+        ok = np.zeros(len(agents), dtype=bool) if done else cache_permissions(env, masked)
         applied = np.array([infos[a]["applied"] for a in agents])
-        r = float(rewards[agents[0]])
-        ret += r
-        terms = infos[agents[0]]["terms"]
-        size = env.scenario.pb_sizes_bytes[infos[agents[0]]["k"]]
-        used = applied[:, 0].sum() * size / env.config.storage_bytes
-        r_learn = float(
-            learning_reward(
-                learner.cfg,
-                r,
-                used,
-                terms["requested"],
-                terms["migration_delay_s"],
-                terms["delay_s"],
-                terms["no_delivery"],
-            )
-        )
+        ret += infos[agents[0]]["terms"]["reward"]  # (12), whatever reward the env pays
         extra = {"next_cache_ok": ok} if extra_next_ok else {}
-        learner.record(obs, applied, r_learn, nxt, done, **extra)
+        learner.record(obs, applied, float(rewards[agents[0]]), nxt, done, **extra)
         obs = nxt
     ep = infos[agents[0]]["episode"]
     if times is not None:

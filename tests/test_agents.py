@@ -16,7 +16,7 @@ import torch
 from agents.augment import ESN, accept, select_synthetic, spectral_norm, synthetic_budget
 from agents.cli import main as train_main
 from agents.config import TrainConfig
-from agents.learner import Dims, observed_demand
+from agents.learner import Dims
 from agents.networks import ActionSemanticsActor, GroupLinear, QMixer, gumbel_binary, soft_update
 from agents.policy import build_learner, load_policy, make_policy, unpack_obs
 from agents.qmix import index_to_bits, joint_masks
@@ -24,6 +24,7 @@ from agents.replay import ReplayBuffer
 from agents.train import TrainingInterrupted, make_env, train
 from baselines.evaluate import evaluate
 from baselines.methods import BASELINES
+from fgamcd_env.core.observation import observed_demand
 from fgamcd_env.env import FGAMCDParallelEnv
 
 # Tiny learners so a training run takes a second or two.
@@ -263,80 +264,45 @@ def test_gumbel_binary_is_binary_with_sigmoid_probability_and_gradient():
 
 
 # ---- data augmentation ----------------------------------------------------------------------
-def test_learning_reward_by_hand():
-    from agents.learner import learning_reward
+def test_learners_train_on_the_envs_reward_and_restrictions():
+    """The training env pays the learners' reward (TrainConfig's reward config) and applies
+    their observed-demand restriction; each recorded reward is the env's reward of the step."""
+    from agents.train import run_episode
 
-    cfg = TrainConfig(
-        reward_scale=0.1, storage_cost=2.0, delay_weight=1.0, reward_clip=3.0, migration_weight=1.0
-    )
-    # requested PB: -(T + penalty) scaled, minus 2 * (storage share used): -1.5*0.1 - 2*0.25
-    assert learning_reward(cfg, -1.5, 0.25, True, 0.3) == pytest.approx(-0.65)
-    # unrequested PB: (12) gives 0, the migration delay 0.3 s is charged: -0.03 - 0.5
-    assert learning_reward(cfg, 0.0, 0.25, False, 0.3) == pytest.approx(-0.53)
-    # storage paid for unrequested PBs only: the requested one keeps -0.15, the other -0.53
-    np.testing.assert_allclose(
-        learning_reward(
-            cfg.replace(storage_cost_unrequested_only=True),
-            np.array([-1.5, 0.0]),
-            np.array([0.25, 0.25]),
-            np.array([True, False]),
-            np.array([0.3, 0.3]),
-        ),
-        [-0.15, -0.53],
-    )
-    paper = cfg.replace(storage_cost=0.0, charge_all_migrations=False)
-    assert learning_reward(paper, 0.0, 0.25, False, 0.3) == 0.0
-    np.testing.assert_allclose(
-        learning_reward(
-            cfg,
-            np.array([-1.5, 0.0]),
-            np.array([0.25, 0.25]),
-            np.array([True, False]),
-            np.array([0.3, 0.3]),
-        ),
-        [-0.65, -0.53],
-    )
-    # delay_weight 4: T(k) = 0.5 s of the requested PB's -1.5 (penalty 1) counts 4 times:
-    # -(4 * 0.5 + 1) * 0.1 - 0.5; the unrequested PB's migration 0.3 s too: -4 * 0.03 - 0.5
-    heavy = cfg.replace(delay_weight=4.0)
-    np.testing.assert_allclose(
-        learning_reward(
-            heavy,
-            np.array([-1.5, 0.0]),
-            np.array([0.25, 0.25]),
-            np.array([True, False]),
-            np.array([0.3, 0.3]),
-            np.array([0.5, 0.0]),
-        ),
-        [-0.8, -0.62],
-    )
-    # migration_weight 3: of T(k) = 0.5 s, the 0.3 s of migration counts 3 * 4 times, the 0.2 s
-    # of broadcast 4 times: -(4 * 0.2 + 12 * 0.3 + 1) * 0.1 - 0.5; unrequested -12 * 0.03 - 0.5
-    np.testing.assert_allclose(
-        learning_reward(
-            heavy.replace(migration_weight=3.0),
-            np.array([-1.5, 0.0]),
-            np.array([0.25, 0.25]),
-            np.array([True, False]),
-            np.array([0.3, 0.3]),
-            np.array([0.5, 0.0]),
-        ),
-        [-1.04, -0.86],
-    )
-    # a delay of 100 s would give -(4 * 100 + 1) * 0.1 = -40.1: clipped at -reward_clip = -3
-    assert learning_reward(heavy, -101.0, 0.25, True, 0.0, 100.0) == pytest.approx(-3.5)
-    # nobody delivers a requested PB: (12) gives -r2 = -10 (scaled -1), above a QoS-infeasible
-    # delivery's -(10 + 4 * 0.5) * 0.1 = -1.2; at the floor it is -3 - 0.5, below every delivery
-    assert learning_reward(heavy, -10.0, 0.25, True, 0.0, 0.0, True) == pytest.approx(-3.5)
-    assert learning_reward(heavy, -10.5, 0.25, True, 0.0, 0.5, False) == pytest.approx(-1.7)
-    off = heavy.replace(undelivered_at_floor=False)
-    assert learning_reward(off, -10.0, 0.25, True, 0.0, 0.0, True) == pytest.approx(-1.5)
-    np.testing.assert_allclose(
-        learning_reward(
-            heavy, np.array([-10.0, -10.0]), 0.0, True, 0.0, 0.0, np.array([True, False])
-        ),
-        [-3.0, -1.0],
-    )
+    cfg = TrainConfig(**TINY, storage_cost=0.5, cache_observed_demand_only=True)
+    env = make_env(cfg)
+    assert env.reward_config == cfg.reward_config and env.observed_demand_only
+    assert cfg.reward_config.storage_cost == 0.5 and not cfg.reward_config.is_paper
+    learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
+    run_episode(env, learner, 0, True, cfg.seed)
+    replay = make_env(cfg)
+    replay.reset(seed=cfg.seed)
+    for t in learner._episode:
+        act = t["act"].astype(int)
+        _, rew, _, _, infos = replay.step({a: act[i] for i, a in enumerate(replay.agents)})
+        assert t["rew"] == np.float32(rew["edge_0"])
+        assert infos["edge_0"]["shaped"]["reward"] == rew["edge_0"]
+    plain = make_env(cfg.replace(cache_observed_demand_only=False))
+    assert not plain.observed_demand_only
+
+
+def test_cache_permissions_apply_the_restriction_in_any_env():
+    """A policy with the observed-demand restriction keeps it in an env built without it."""
+    from agents.learner import cache_permissions
+
+    bare = FGAMCDParallelEnv("paper", seed=1, max_cycles=30)
+    masked = FGAMCDParallelEnv("paper", seed=1, max_cycles=30, observed_demand_only=True)
+    bare.reset(seed=0)
+    masked.reset(seed=0)
+    differ = False
+    while bare.agents:
+        np.testing.assert_array_equal(cache_permissions(bare, True), masked.cache_allowed())
+        np.testing.assert_array_equal(cache_permissions(bare, False), bare.cache_allowed())
+        differ |= bool((bare.cache_allowed() != masked.cache_allowed()).any())
+        act = {a: np.ones(6, dtype=int) for a in bare.agents}
+        bare.step(act)
+        masked.step(act)
+    assert differ
 
 
 def test_synthetic_budget_closed_form():
@@ -447,13 +413,12 @@ def test_qmix_loads_a_checkpoint_that_stored_next_step_masks():
 def test_observed_demand_reads_the_demand_bits_of_every_block():
     # N = 3 nodes, 2 user slots: blocks [size or R^bac, slot 0, slot 1, C~]; size, R^bac and
     # C~ are positive but are not demand
-    dims = Dims(agents=3, obs=12, block=4, steps=5)
     obs = np.tile(np.array([0.7, 0.0, 0.0, 0.9], np.float32), (3, 3))
     obs[0, 2] = 1.0  # node 0: its own second slot
     obs[2, 4 + 1] = 1.0  # node 2: first slot of its first other (visible) block
-    np.testing.assert_array_equal(observed_demand(obs, dims), [True, False, True])
+    np.testing.assert_array_equal(observed_demand(obs, 3), [True, False, True])
     np.testing.assert_array_equal(
-        observed_demand(np.stack([obs, 0 * obs]), dims),
+        observed_demand(np.stack([obs, 0 * obs]), 3),
         [[True, False, True], [False, False, False]],
     )
 
@@ -469,14 +434,14 @@ def test_cache_observed_demand_only_never_caches_unobserved_pbs(algo):
         run_episode(env, learner, 0, explore, cfg.seed)
         obs = np.stack([t["obs"] for t in learner._episode])
         act = np.stack([t["act"] for t in learner._episode])
-        seen = observed_demand(obs, learner.dims)
+        seen = observed_demand(obs, learner.dims.agents)
         assert (~seen).any()
         assert act[..., 0][~seen].sum() == 0 and act[~seen].sum() == 0  # no caching, no migration
         assert act[..., 0][seen].sum() > 0
         if algo == "qmix-da":  # the next-state masks follow the same rule
             nxt = np.stack([t["next_obs"] for t in learner._episode])
             mask = joint_masks(np.stack([t["next_ok"] for t in learner._episode]))
-            assert not mask[~observed_demand(nxt, learner.dims)][:, 1:].any()
+            assert not mask[~observed_demand(nxt, learner.dims.agents)][:, 1:].any()
         learner.begin_episode()
 
 
