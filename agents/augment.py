@@ -330,14 +330,14 @@ def make_predictor(
         return ESN(
             in_dim,
             out_dim,
-            cfg.esn_reservoir,
+            cfg.network.esn_reservoir,
             np.random.default_rng(seed),
-            cfg.esn_spectral_radius,
-            cfg.esn_input_scale,
-            cfg.esn_ridge,
+            cfg.network.esn_spectral_radius,
+            cfg.network.esn_input_scale,
+            cfg.network.esn_ridge,
         )
     if kind == "rnn":
-        return RNNPredictor(in_dim, out_dim, cfg.esn_reservoir, seed, cfg.aug_epochs)
+        return RNNPredictor(in_dim, out_dim, cfg.network.esn_reservoir, seed, cfg.optim.aug_epochs)
     if kind == "cgan":
-        return CGANPredictor(in_dim, out_dim, cfg.cgan_noise, seed, cfg.aug_epochs)
+        return CGANPredictor(in_dim, out_dim, cfg.network.cgan_noise, seed, cfg.optim.aug_epochs)
     raise ValueError(f"augmentation={kind!r}: must be one of esn, none, rnn, cgan")

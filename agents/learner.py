@@ -54,15 +54,15 @@ def value_range(cfg: TrainConfig, agents: int) -> tuple[float, float]:
     each reward lies in ``[-(clip + agents * storage_cost), 0]`` (at most every node caches a
     PB no larger than its storage), so a return lies in that interval divided by
     ``1 - discount``; without a clip there is no lower bound."""
-    reward = cfg.reward_config
+    reward = cfg.env.reward
     if reward.clip is None:
         return -math.inf, 0.0
-    return -(reward.clip + agents * reward.storage_cost) / (1.0 - cfg.discount), 0.0
+    return -(reward.clip + agents * reward.storage_cost) / (1.0 - cfg.paper.discount), 0.0
 
 
 def clip_target(cfg: TrainConfig, agents: int, target: torch.Tensor) -> torch.Tensor:
-    """``target`` clipped to :func:`value_range` when ``cfg.clip_target``."""
-    if not cfg.clip_target:
+    """``target`` clipped to :func:`value_range` when ``cfg.optim.clip_target``."""
+    if not cfg.optim.clip_target:
         return target
     lo, hi = value_range(cfg, agents)
     return target.clamp(lo, hi)
@@ -86,9 +86,9 @@ class Learner(ABC):
             "synthetic": ((), bool),
             **self.extra_fields,
         }
-        self.buffer = ReplayBuffer(cfg.buffer_size, fields)
+        self.buffer = ReplayBuffer(cfg.optim.buffer_size, fields)
         v_dim, y_dim = dims.state + n * n, 1 + dims.state
-        self.predictor = make_predictor(cfg.augmentation, v_dim, y_dim, cfg, rng)
+        self.predictor = make_predictor(cfg.ablation.augmentation, v_dim, y_dim, cfg, rng)
         self.torch_gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
         self._episode: list[dict[str, np.ndarray]] = []
 
@@ -146,9 +146,9 @@ class Learner(ABC):
             stats.update(aug)
         t1 = clock()
         losses: list[dict[str, float]] = []
-        if len(self.buffer) >= self.cfg.batch_size:
-            for _ in range(self.cfg.updates_per_episode):
-                batch = self.buffer.sample(self.cfg.batch_size, self.rng)
+        if len(self.buffer) >= self.cfg.optim.batch_size:
+            for _ in range(self.cfg.optim.updates_per_episode):
+                batch = self.buffer.sample(self.cfg.optim.batch_size, self.rng)
                 losses.append(self.update(batch, episode))
         for key in losses[0] if losses else {}:
             stats[key] = float(np.mean([x[key] for x in losses]))
@@ -171,9 +171,13 @@ class Learner(ABC):
         y = np.concatenate([ep["rew"][:, None], ep["next_obs"].reshape(t, -1)], axis=1)
         pred = self.predictor.predict(v)
         budget = synthetic_budget(
-            episode, self.dims.steps, self.cfg.tau0, self.cfg.budget_decay, self.cfg.budget_period
+            episode,
+            self.dims.steps,
+            self.cfg.paper.tau0,
+            self.cfg.paper.budget_decay,
+            self.cfg.paper.budget_period,
         )
-        keep = select_synthetic(pred, y, self.cfg.xi, budget, self.rng)
+        keep = select_synthetic(pred, y, self.cfg.paper.xi, budget, self.rng)
         if keep.size:
             syn = {k: a[keep].copy() for k, a in ep.items()}
             syn["rew"] = pred[keep, 0].astype(np.float32)
@@ -196,13 +200,13 @@ class Learner(ABC):
 
     # ---- schedules ------------------------------------------------------------------------
     def progress(self, episode: int) -> float:
-        return min(1.0, episode / max(1, self.cfg.episodes - 1))
+        return min(1.0, episode / max(1, self.cfg.run.episodes - 1))
 
     def epsilon(self, episode: int) -> float:
         """Exploration rate: linear from epsilon_start to epsilon_end over half the episodes."""
         c = self.cfg
-        p = min(1.0, episode / max(1.0, 0.5 * (c.episodes - 1)))
-        return c.epsilon_start + p * (c.epsilon_end - c.epsilon_start)
+        p = min(1.0, episode / max(1.0, 0.5 * (c.run.episodes - 1)))
+        return c.explore.epsilon_start + p * (c.explore.epsilon_end - c.explore.epsilon_start)
 
     # ---- state ----------------------------------------------------------------------------
     @abstractmethod

@@ -49,16 +49,16 @@ class MAASNDA(Learner):
         super().__init__(cfg, dims, rng)
         n = dims.agents
         torch.manual_seed(int(rng.integers(2**31 - 1)))
-        if cfg.actor == "action_semantics":
+        if cfg.ablation.actor == "action_semantics":
             self.actor = ActionSemanticsActor(
-                n, dims.obs, dims.block, cfg.actor_hidden, cfg.semantic_logit_scale
+                n, dims.obs, dims.block, cfg.network.actor_hidden, cfg.network.semantic_logit_scale
             )
         else:
-            self.actor = MLPActor(n, dims.obs, cfg.mlp_actor_hidden)
-        self.critic = LocalCritics(n, dims.obs, cfg.critic_hidden)
+            self.actor = MLPActor(n, dims.obs, cfg.network.mlp_actor_hidden)
+        self.critic = LocalCritics(n, dims.obs, cfg.network.critic_hidden)
         self.mixer = (
-            QMixer(n, dims.state, cfg.mixer_embed, cfg.hyper_hidden)
-            if cfg.critic == "value_decomposition"
+            QMixer(n, dims.state, cfg.network.mixer_embed, cfg.network.hyper_hidden)
+            if cfg.ablation.critic == "value_decomposition"
             else None
         )
         self.actor_t = copy.deepcopy(self.actor)
@@ -69,12 +69,14 @@ class MAASNDA(Learner):
             critic_params += list(self.mixer.parameters())
         self.critic_params = critic_params
         self.actor_params = list(self.actor.parameters())
-        self.opt_actor = torch.optim.Adam(self.actor_params, lr=cfg.lr_actor, fused=True)
-        self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.lr_critic, fused=True)
+        self.opt_actor = torch.optim.Adam(self.actor_params, lr=cfg.optim.lr_actor, fused=True)
+        self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.optim.lr_critic, fused=True)
 
     def temperature(self, episode: int) -> float:
         c, p = self.cfg, self.progress(episode)
-        return c.temperature_start + p * (c.temperature_end - c.temperature_start)
+        return c.explore.temperature_start + p * (
+            c.explore.temperature_end - c.explore.temperature_start
+        )
 
     @torch.no_grad()
     def logits(self, obs: np.ndarray) -> np.ndarray:
@@ -88,7 +90,7 @@ class MAASNDA(Learner):
         else:
             bits = gumbel_bits(logits, self.torch_gen)
             eps = self.epsilon(episode)
-            if self.cfg.exploration == "node":  # QMIX-DA's epsilon: see explore_rows
+            if self.cfg.explore.exploration == "node":  # QMIX-DA's epsilon: see explore_rows
                 rows = np.flatnonzero(self.rng.random(bits.shape[0]) < eps)
                 bits[rows] = explore_rows(len(rows), bits.shape[1], self.rng)
             else:
@@ -111,32 +113,32 @@ class MAASNDA(Learner):
             next_act = (self.actor_t(nxt) > 0).float()
             q_next = self.critic_t(nxt, next_act)
             if self.mixer is not None:
-                target = rew + cfg.discount * not_done * self.mixer_t(q_next, next_state)
+                target = rew + cfg.paper.discount * not_done * self.mixer_t(q_next, next_state)
             else:
-                target = rew[:, None] + cfg.discount * not_done[:, None] * q_next
+                target = rew[:, None] + cfg.paper.discount * not_done[:, None] * q_next
             target = clip_target(cfg, self.dims.agents, target)
         q = self.critic(obs, act)
         pred = self.mixer(q, state) if self.mixer is not None else q
         critic_loss = F.smooth_l1_loss(pred, target)
         self.opt_critic.zero_grad()
         critic_loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.optim.grad_clip)
         self.opt_critic.step()
 
         logits = self.actor(obs)
         d = gumbel_binary(logits, self.temperature(episode), self.torch_gen, hard=True)
-        actor_loss = -self.critic(obs, d).mean() + cfg.logit_l2 * logits.square().mean()
+        actor_loss = -self.critic(obs, d).mean() + cfg.optim.logit_l2 * logits.square().mean()
         # gradients of the actor only (backward() would also fill the critic's, unused)
         grads = torch.autograd.grad(actor_loss, self.actor_params)
         for p, g in zip(self.actor_params, grads, strict=True):
             p.grad = g
-        torch.nn.utils.clip_grad_norm_(self.actor_params, cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.actor_params, cfg.optim.grad_clip)
         self.opt_actor.step()
 
-        soft_update(self.actor_t, self.actor, cfg.target_tau)
-        soft_update(self.critic_t, self.critic, cfg.target_tau)
+        soft_update(self.actor_t, self.actor, cfg.optim.target_tau)
+        soft_update(self.critic_t, self.critic, cfg.optim.target_tau)
         if self.mixer is not None:
-            soft_update(self.mixer_t, self.mixer, cfg.target_tau)
+            soft_update(self.mixer_t, self.mixer, cfg.optim.target_tau)
         return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item()}
 
     def modules(self) -> dict[str, Any]:

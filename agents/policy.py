@@ -19,7 +19,7 @@ LEARNERS = {"maasn-da": MAASNDA, "qmix-da": QMIXDA}
 
 
 def build_learner(cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> Learner:
-    return LEARNERS[cfg.algo](cfg, dims, rng)
+    return LEARNERS[cfg.run.algo](cfg, dims, rng)
 
 
 def unpack_obs(obs: dict[str, Any], agents: list[str]) -> np.ndarray:
@@ -52,16 +52,16 @@ class LearnedPolicy:
         agents = env.possible_agents
         bits = self.learner.act(
             unpack_obs(observations, agents),
-            cache_permissions(env, self.learner.cfg.cache_observed_demand_only),
+            cache_permissions(env, self.learner.cfg.env.mask_observed_demand),
             self.explore,
-            self.learner.cfg.episodes - 1,
+            self.learner.cfg.run.episodes - 1,
         )
         return {a: bits[i] for i, a in enumerate(agents)}  # rows are already [a_n, b_{n,m}]
 
 
 def make_policy(algo: str, env: FGAMCDParallelEnv, seed: int = 0, **config: Any) -> LearnedPolicy:
     """An untrained ``algo`` policy sized for ``env`` (e.g. to time decisions)."""
-    cfg = TrainConfig(algo=algo, seed=seed).replace(**config)
+    cfg = TrainConfig().replace(algo=algo, seed=seed, **config)
     return LearnedPolicy(build_learner(cfg, Dims.of(env), np.random.default_rng(seed)))
 
 

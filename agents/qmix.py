@@ -40,7 +40,7 @@ class QMIXDA(Learner):
     def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
         n = dims.agents
         self.extra_fields = {
-            "h": ((n, cfg.qmix_hidden), np.float32),
+            "h": ((n, cfg.network.qmix_hidden), np.float32),
             "act_idx": ((n,), np.int64),
             # the next step's cache permissions; its (N, 2**N) joint mask is rebuilt per batch
             # (storing the mask took 2**N bytes per agent: 4.9 GB of 100,000 samples at N = 12)
@@ -48,19 +48,19 @@ class QMIXDA(Learner):
         }
         super().__init__(cfg, dims, rng)
         torch.manual_seed(int(rng.integers(2**31 - 1)))
-        self.q = DRQN(n, dims.obs, cfg.qmix_hidden)
-        self.mixer = QMixer(n, dims.state, cfg.mixer_embed, cfg.hyper_hidden)
+        self.q = DRQN(n, dims.obs, cfg.network.qmix_hidden)
+        self.mixer = QMixer(n, dims.state, cfg.network.mixer_embed, cfg.network.hyper_hidden)
         self.q_t = copy.deepcopy(self.q)
         self.mixer_t = copy.deepcopy(self.mixer)
         self.params = list(self.q.parameters()) + list(self.mixer.parameters())
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr_critic, fused=True)
-        self.h = torch.zeros(1, n, cfg.qmix_hidden)
+        self.opt = torch.optim.Adam(self.params, lr=cfg.optim.lr_critic, fused=True)
+        self.h = torch.zeros(1, n, cfg.network.qmix_hidden)
         self.last_h = self.h[0].numpy().copy()
         self.last_idx = np.zeros(n, dtype=np.int64)
 
     def begin_episode(self) -> None:
         super().begin_episode()
-        self.h = torch.zeros(1, self.dims.agents, self.cfg.qmix_hidden)
+        self.h = torch.zeros(1, self.dims.agents, self.cfg.network.qmix_hidden)
 
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         n = self.dims.agents
@@ -119,15 +119,15 @@ class QMIXDA(Learner):
             h1_t = self.q_t.next_hidden(obs, h)
             q_next_t, _ = self.q_t(nxt, h1_t)
             q_next = q_next_t.gather(-1, best).squeeze(-1)
-            target = rew + cfg.discount * not_done * self.mixer_t(q_next, nxt.reshape(b, -1))
+            target = rew + cfg.paper.discount * not_done * self.mixer_t(q_next, nxt.reshape(b, -1))
             target = clip_target(cfg, self.dims.agents, target)
         loss = F.smooth_l1_loss(q_tot, target)
         self.opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.params, cfg.optim.grad_clip)
         self.opt.step()
-        soft_update(self.q_t, self.q, cfg.target_tau)
-        soft_update(self.mixer_t, self.mixer, cfg.target_tau)
+        soft_update(self.q_t, self.q, cfg.optim.target_tau)
+        soft_update(self.mixer_t, self.mixer, cfg.optim.target_tau)
         return {"critic_loss": loss.item()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -107,7 +107,7 @@ class LearnerPolicy(Policy):
         )
         self.learner = learner
         self.explore = explore
-        self.episode = learner.cfg.episodes - 1 if episode is None else int(episode)
+        self.episode = learner.cfg.run.episodes - 1 if episode is None else int(episode)
         self.recurrent = isinstance(learner, QMIXDA)
 
     @staticmethod
@@ -135,7 +135,7 @@ class LearnerPolicy(Policy):
                 )
                 acts[i] = bits.reshape(-1)
             return Batch(act=acts)
-        hid = self.learner.cfg.qmix_hidden
+        hid = self.learner.cfg.network.qmix_hidden
         h_in = (
             np.zeros((len(obs), dims.agents, hid), np.float32)
             if state is None

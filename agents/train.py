@@ -1,6 +1,6 @@
 """The training loop of Algorithm 1 as an importable function: ``train(TrainConfig) -> result``.
 
-A run directory (``cfg.out``) holds ``config.json``, ``log.csv`` (one row per episode: return,
+A run directory (``out``) holds ``config.json``, ``log.csv`` (one row per episode: return,
 total delay, QoS-infeasible and undelivered PBs, synthetic samples, losses, wall time),
 ``checkpoint.pt`` (written atomically every ``checkpoint_every`` episodes and at the end: learner
 networks, target networks, optimisers, replay buffer, predictor, every RNG state, the log) and
@@ -95,11 +95,11 @@ def stop_after_episode() -> Iterator[dict[str, int | None]]:
 def make_env(cfg: TrainConfig, seed: int | None = None) -> FGAMCDParallelEnv:
     """The env ``cfg`` trains in: its instance, the learners' reward and action restrictions."""
     return FGAMCDParallelEnv(
-        scenario=cfg.scenario,
-        seed=cfg.seed if seed is None else seed,
-        beamformer=cfg.beamformer,
+        scenario=cfg.run.scenario,
+        seed=cfg.run.seed if seed is None else seed,
+        beamformer=cfg.run.beamformer,
         **cfg.train_env_options,
-        **cfg.overrides,
+        **cfg.run.overrides,
     )
 
 
@@ -148,7 +148,7 @@ def run_episode(
     agents = env.possible_agents
     learner.begin_episode()
     obs = unpack_obs(obs_d, agents)
-    masked = learner.cfg.cache_observed_demand_only
+    masked = learner.cfg.env.mask_observed_demand
     ok = cache_permissions(env, masked)
     extra_next_ok = "next_ok" in learner.extra_fields
     ret = 0.0
@@ -192,7 +192,7 @@ def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train ``cfg.algo`` for ``cfg.episodes`` episodes; evaluate the greedy policy.
+    """Train ``cfg.run.algo`` for ``cfg.run.episodes`` episodes; evaluate the greedy policy.
 
     Returns ``{"config", "curve", "eval_rows", "checkpoint", "wall_time_s", "eval_wall_s"}``;
     ``curve`` is the per-episode log, ``eval_rows`` the rows of ``baselines.evaluate`` for the
@@ -209,8 +209,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     from baselines.evaluate import evaluate
 
-    torch.set_num_threads(cfg.torch_threads)
-    out = cfg.out
+    torch.set_num_threads(cfg.run.torch_threads)
+    out = cfg.output.out
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     env = make_env(cfg)
@@ -221,7 +221,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     start, elapsed = 0, 0.0
     best: dict[str, Any] | None = None  # with select_every: episode, return, delay, modules
     ckpt = None if out is None else out / CHECKPOINT
-    if cfg.resume:
+    if cfg.output.resume:
         if ckpt is None or not ckpt.exists():
             raise FileNotFoundError(f"resume=True but there is no checkpoint at {ckpt}")
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -238,7 +238,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         _atomic_json(cfg.to_json(), out / "config.json")
         _write_log(curve, out / "log.csv")  # drops rows of episodes a kill lost, or a fresh start's
     writer = None
-    if cfg.tensorboard and out is not None:
+    if cfg.output.tensorboard and out is not None:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "tb"))
@@ -261,20 +261,23 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         )
 
     bar = None
-    if cfg.progress:
+    if cfg.output.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.episodes, initial=start, desc=cfg.label, unit="ep")
-    for e in range(start, cfg.episodes):
+        bar = tqdm(total=cfg.run.episodes, initial=start, desc=cfg.label, unit="ep")
+    for e in range(start, cfg.run.episodes):
         t0 = time.perf_counter()
         times: dict[str, float] = {}
-        row: dict[str, Any] = {"episode": e, **run_episode(env, learner, e, True, cfg.seed, times)}
+        row: dict[str, Any] = {
+            "episode": e,
+            **run_episode(env, learner, e, True, cfg.run.seed, times),
+        }
         row.update(learner.end_episode(e))
         row.update(times)
-        if cfg.select_every:
+        if cfg.run.select_every:
             row["greedy_return"] = row["greedy_delay_s"] = float("nan")
-            if (e + 1) % cfg.select_every == 0 or e + 1 == cfg.episodes:
-                g = greedy_episode(env, learner, e, cfg.seed)
+            if (e + 1) % cfg.run.select_every == 0 or e + 1 == cfg.run.episodes:
+                g = greedy_episode(env, learner, e, cfg.run.seed)
                 row["greedy_return"], row["greedy_delay_s"] = g["return"], g["total_delay_s"]
                 if best is None or g["return"] >= best["return"]:
                     best = {
@@ -300,7 +303,11 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         if bar is not None:
             bar.set_postfix(ret=f"{row['return']:.1f}", delay=f"{row['total_delay_s']:.3f}s")
             bar.update()
-        if (e + 1) % cfg.checkpoint_every == 0 or e + 1 == cfg.episodes or stop["signal"]:
+        if (
+            (e + 1) % cfg.output.checkpoint_every == 0
+            or e + 1 == cfg.run.episodes
+            or stop["signal"]
+        ):
             save(e + 1)
         if stop["signal"] is not None:
             if bar is not None:
@@ -320,8 +327,8 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     eval_rows = evaluate(
         policy,
         make_env_config(cfg),
-        seeds=cfg.eval_seeds or (cfg.seed,),
-        beamformer=cfg.beamformer,
+        seeds=cfg.run.eval_seeds or (cfg.run.seed,),
+        beamformer=cfg.run.beamformer,
         **cfg.env_options,
     )
     result = {
@@ -345,4 +352,4 @@ def make_env_config(cfg: TrainConfig):  # -> ScenarioConfig
     """The scenario config a run trains on (preset + overrides), for evaluation."""
     from fgamcd_env.core.presets import get_config
 
-    return get_config(cfg.scenario, **cfg.overrides)
+    return get_config(cfg.run.scenario, **cfg.run.overrides)

@@ -51,8 +51,9 @@ import torch  # noqa: E402
 from agents.config import ALGOS, TrainConfig  # noqa: E402
 from agents.learner import Dims  # noqa: E402
 from agents.policy import build_learner  # noqa: E402
-from agents.train import _atomic_save, make_env  # noqa: E402
+from agents.train import make_env  # noqa: E402
 from benchmarks.train_speed_worker import random_replay as fill_random_replay  # noqa: E402
+from fgamcd_env.atomic import atomic_write  # noqa: E402
 
 
 def time_updates(
@@ -66,16 +67,18 @@ def time_updates(
 ) -> list[float]:
     """Wall seconds of ``steps`` gradient steps, ``repeats`` times (after one warm-up round)."""
     torch.set_num_threads(threads)
-    cfg = TrainConfig(algo=algo, scenario=scenario, progress=False, overrides=overrides or {})
+    cfg = TrainConfig().replace(
+        algo=algo, scenario=scenario, progress=False, overrides=overrides or {}
+    )
     dims = Dims.of(make_env(cfg))
     rng = np.random.default_rng(seed)
     learner = build_learner(cfg, dims, rng)
-    fill_random_replay(learner, dims, rng, 4 * cfg.batch_size)
+    fill_random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
     out = []
     for rep in range(repeats + 1):
         t0 = time.perf_counter()
         for _ in range(steps):
-            learner.update(learner.buffer.sample(cfg.batch_size, rng), cfg.episodes // 2)
+            learner.update(learner.buffer.sample(cfg.optim.batch_size, rng), cfg.run.episodes // 2)
         if rep:  # round 0 warms up allocators and caches
             out.append(time.perf_counter() - t0)
     return out
@@ -96,17 +99,18 @@ def _checkpoint_memory(
     size: int | None,
 ) -> dict[str, float]:
     torch.set_num_threads(1)
-    cfg = TrainConfig(algo=algo, scenario=scenario, progress=False, overrides=overrides)
+    cfg = TrainConfig().replace(algo=algo, scenario=scenario, progress=False, overrides=overrides)
     dims = Dims.of(make_env(cfg))
     rng = np.random.default_rng(0)
     learner = build_learner(cfg, dims, rng)
-    fill_random_replay(learner, dims, rng, cfg.buffer_size if size is None else size)
+    fill_random_replay(learner, dims, rng, cfg.optim.buffer_size if size is None else size)
     buffer_mib = sum(v.nbytes for v in learner.buffer.data.values()) / 2**20
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current RSS
     before = _status_mib("VmRSS")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "checkpoint.pt"
-        _atomic_save({"learner": learner.state_dict()}, path)
+        with atomic_write(path, "wb") as fh:
+            torch.save({"learner": learner.state_dict()}, fh)
         file_mib = path.stat().st_size / 2**20
     return {
         "samples": float(len(learner.buffer)),
@@ -281,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--steps",
         type=int,
-        default=TrainConfig().updates_per_episode,
+        default=TrainConfig().optim.updates_per_episode,
         help="gradient steps per timed round (default: one episode's)",
     )
     ap.add_argument("--nodes", type=int, default=None, help="override num_nodes (N)")
@@ -316,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {} if args.nodes is None else {"num_nodes": args.nodes}
     print(
         f"learner speed: scenario={args.scenario} {overrides or ''}, batch "
-        f"{TrainConfig().batch_size}, {args.steps} steps per round, {args.threads} thread(s)"
+        f"{TrainConfig().optim.batch_size}, {args.steps} steps per round, {args.threads} thread(s)"
     )
     if args.episodes or args.baseline is not None:
         trees = {"this": REPO}

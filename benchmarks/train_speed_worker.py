@@ -71,6 +71,11 @@ def random_replay(learner: Any, dims: Any, rng: np.random.Generator, size: int) 
     learner.buffer.add(**fields)
 
 
+def _field(cfg: Any, name: str) -> Any:
+    """A TrainConfig field by its own name, in grouped configs and in older flat ones."""
+    return cfg.flat()[name] if hasattr(cfg, "flat") else getattr(cfg, name)
+
+
 class Worker:
     def setup(
         self, algo: str, scenario: str, seed: int, threads: int, overrides: dict, hp: dict
@@ -84,12 +89,18 @@ class Worker:
 
         self._limits = threadpool_limits(limits=1, user_api="blas")  # as train() does
         torch.set_num_threads(threads)
-        self.cfg = cfg = TrainConfig(
-            algo=algo, scenario=scenario, seed=seed, progress=False, overrides=overrides
-        ).replace(torch_threads=threads, **hp)
+        self.cfg = cfg = TrainConfig().replace(
+            algo=algo,
+            scenario=scenario,
+            seed=seed,
+            progress=False,
+            overrides=overrides,
+            torch_threads=threads,
+            **hp,
+        )
         self.env = make_env(cfg)
         self.dims = Dims.of(self.env)
-        self.learner = build_learner(cfg, self.dims, np.random.default_rng(cfg.seed))
+        self.learner = build_learner(cfg, self.dims, np.random.default_rng(seed))
         self.acc = dict.fromkeys(COMPONENTS, 0.0)
         env, learner, acc = self.env, self.learner, self.acc
         env.reset = _timed(env.reset, acc, "env")
@@ -101,9 +112,12 @@ class Worker:
             learner.predictor.predict = _timed(learner.predictor.predict, acc, "aug")
             learner.predictor.tune = _timed(learner.predictor.tune, acc, "aug")
         self.episode = 0
-        self.step_learner = build_learner(cfg, self.dims, np.random.default_rng(cfg.seed))
-        self.step_rng = np.random.default_rng(cfg.seed)
-        random_replay(self.step_learner, self.dims, self.step_rng, 4 * cfg.batch_size)
+        self.step_learner = build_learner(cfg, self.dims, np.random.default_rng(seed))
+        self.step_rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.batch_size = int(_field(cfg, "batch_size"))
+        self.schedule_at = int(_field(cfg, "episodes")) // 2
+        random_replay(self.step_learner, self.dims, self.step_rng, 4 * self.batch_size)
         return {"agents": self.dims.agents, "steps": self.dims.steps}
 
     def run_episode(self) -> dict:
@@ -113,7 +127,7 @@ class Worker:
             self.acc[k] = 0.0
         e = self.episode
         t0 = time.perf_counter()
-        out = run_episode(self.env, self.learner, e, True, self.cfg.seed)
+        out = run_episode(self.env, self.learner, e, True, self.seed)
         stats = self.learner.end_episode(e)
         wall = time.perf_counter() - t0
         self.episode += 1
@@ -124,11 +138,11 @@ class Worker:
         return row
 
     def steps(self, n: int) -> dict:
-        learner, cfg = self.step_learner, self.cfg
-        learner.update(learner.buffer.sample(cfg.batch_size, self.step_rng), cfg.episodes // 2)
+        learner, size, at = self.step_learner, self.batch_size, self.schedule_at
+        learner.update(learner.buffer.sample(size, self.step_rng), at)
         t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n):
-            learner.update(learner.buffer.sample(cfg.batch_size, self.step_rng), cfg.episodes // 2)
+            learner.update(learner.buffer.sample(size, self.step_rng), at)
         return {
             "wall_s": (time.perf_counter() - t0) / n,
             "cpu_s": (time.process_time() - c0) / n,

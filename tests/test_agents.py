@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import json
 import math
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +27,7 @@ from agents.train import TrainingInterrupted, make_env, train
 from baselines.evaluate import evaluate
 from baselines.methods import BASELINES
 from fgamcd_env.core.observation import observed_demand
+from fgamcd_env.core.reward import LEARNING_REWARD
 from fgamcd_env.env import FGAMCDParallelEnv
 
 # Tiny learners so a training run takes a second or two.
@@ -50,75 +53,158 @@ TINY = dict(
 def test_config_rejects_unknown_and_bad_values():
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         TrainConfig().replace(tau_0=0.5)
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        TrainConfig().replace(**{"optim.tau0": 0.5})  # tau0 is in "paper"
     with pytest.raises(ValueError, match="augmentation"):
-        TrainConfig(augmentation="vae")
+        TrainConfig().replace(augmentation="vae")
     with pytest.raises(ValueError, match="esn_spectral_radius"):
-        TrainConfig(esn_spectral_radius=0.6)
+        TrainConfig().replace(esn_spectral_radius=0.6)
     with pytest.raises(ValueError, match="switches apply to maasn-da only"):
-        TrainConfig(algo="qmix-da", actor="mlp")
+        TrainConfig().replace(algo="qmix-da", actor="mlp")
     with pytest.raises(ValueError, match="switches apply to maasn-da only"):
-        TrainConfig(algo="qmix-da", exploration="node")  # QMIX-DA always explores by node
+        TrainConfig().replace(algo="qmix-da", exploration="node")  # QMIX-DA explores by node
     with pytest.raises(ValueError, match="exploration"):
-        TrainConfig(exploration="gaussian")
+        TrainConfig().replace(exploration="gaussian")
+    with pytest.raises(ValueError, match="given twice"):
+        TrainConfig().replace(seed=1, **{"run.seed": 2})
+    with pytest.raises(ValueError, match="unknown OptimConfig field"):
+        TrainConfig().replace(optim={"batch": 3})
+    with pytest.raises(ValueError, match=r"RewardConfig\.clip"):
+        TrainConfig().replace(clip=-1.0)
+    with pytest.raises(ValueError, match="select_every"):
+        TrainConfig().replace(select_every=-1)
+    with pytest.raises(ValueError, match="learner_seed"):
+        TrainConfig().replace(learner_seed=-1)
+    with pytest.raises(ValueError, match="migration_weight"):
+        TrainConfig().replace(migration_weight=0.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig().replace(batch_size=2.5)
+    with pytest.raises(ValueError, match="placement"):
+        TrainConfig().replace(placement="lru")
+
+
+def test_config_fields_by_own_or_dotted_name():
+    from agents.config import FLAT_NAMES, GROUPS, OptimConfig
+
+    cfg = TrainConfig()
+    assert cfg.replace(batch_size=64) == cfg.replace(**{"optim.batch_size": 64})
+    assert cfg.replace(batch_size=64).optim == OptimConfig(batch_size=64)
+    assert cfg.replace(optim={"batch_size": 64}) == cfg.replace(batch_size=64)
+    # a reward term by its own name, or under env.reward
+    a = cfg.replace(storage_cost=0.5, clip=3.0)
+    assert a == cfg.replace(**{"env.reward.storage_cost": 0.5, "reward.clip": 3.0})
+    assert a.env.reward == LEARNING_REWARD.replace(storage_cost=0.5, clip=3.0)
+    assert cfg.replace(reward="paper").env.reward.is_paper
+    assert cfg.replace(reward={"clip": 3.0}).env.reward == LEARNING_REWARD.replace(clip=3.0)
+    # every leaf has exactly one own name
+    flat = cfg.flat()
+    assert set(flat) == set(FLAT_NAMES) - {"reward"}
+    n_fields = sum(len(dataclasses.fields(g)) for g in GROUPS.values())
+    assert len(FLAT_NAMES) == n_fields + len(dataclasses.fields(LEARNING_REWARD))
+    b = cfg.replace(algo="qmix-da", episodes=50, storage_cost=1.0, actor_hidden=[8, 4])
+    assert b.changes() == {
+        "algo": "qmix-da",
+        "episodes": 50,
+        "storage_cost": 1.0,
+        "actor_hidden": (8, 4),
+    }
+    assert cfg.replace(**b.changes()) == b
+    assert b.rng_seed == 0 and b.replace(learner_seed=3).rng_seed == 3
 
 
 def test_config_label_and_digest():
     assert TrainConfig().label == "maasn-da"
-    assert TrainConfig(actor="mlp", augmentation="none").label == (
+    assert TrainConfig().replace(actor="mlp", augmentation="none").label == (
         "maasn-da[actor=mlp;augmentation=none]"
     )
-    assert TrainConfig(tau0=0.9, xi=1.2).label == "maasn-da[tau0=0.9,xi=1.2]"
-    a = TrainConfig(out="x", progress=False)
-    assert a.digest() == TrainConfig(out="y").digest()  # run-control fields are not hashed
-    assert a.digest() != TrainConfig(seed=1).digest()
+    assert TrainConfig().replace(tau0=0.9, xi=1.2).label == "maasn-da[tau0=0.9,xi=1.2]"
+    assert TrainConfig().replace(placement="trimcaching").label == (
+        "maasn-da[placement=trimcaching]"
+    )
+    a = TrainConfig().replace(out="x", progress=False, resume=True, checkpoint_every=3)
+    assert a.digest() == TrainConfig().replace(out="y").digest()  # output is not hashed
+    for change in (
+        {"seed": 1},
+        {"select_every": 5},
+        {"learner_seed": 1},
+        {"exploration": "node"},
+        {"migration_weight": 2.0},
+        {"torch_threads": 2},
+        {"placement": "trimcaching"},
+    ):
+        assert TrainConfig().replace(**change).digest() != a.digest(), change
     # an int where the field is a float is the same config (e.g. --hp delay_weight=300)
-    assert TrainConfig(delay_weight=300).digest() == TrainConfig(delay_weight=300.0).digest()
-    assert TrainConfig(delay_weight=300).delay_weight == 300.0
+    b = TrainConfig().replace(delay_weight=300, discount=1 - 0.5)
+    assert b.digest() == TrainConfig().replace(delay_weight=300.0, discount=0.5).digest()
+    assert b.env.reward.delay_weight == 300.0 and isinstance(b.paper.discount, float)
     assert TrainConfig.from_json(json.loads(json.dumps(a.to_json()))) == a
+    assert a.output.out == Path("x")
 
 
-def test_digest_omits_later_fields_at_their_legacy_value():
-    """A field added after policies were cached keeps old digests valid at its legacy value."""
-    import hashlib
+def test_schema_version_is_hashed_and_older_configs_convert(monkeypatch):
+    import agents.config as config_mod
 
-    from agents.config import _LEGACY_VALUES, _RUN_FIELDS
+    cfg = TrainConfig().replace(seed=3)
+    assert cfg.to_json()["schema"] == config_mod.SCHEMA_VERSION == 2
+    digest = cfg.digest()
+    monkeypatch.setattr(config_mod, "SCHEMA_VERSION", 3)
+    assert cfg.digest() != digest  # a new layout never reuses an old cache entry
+    monkeypatch.undo()
+    newer = {**cfg.to_json(), "schema": 3}
+    with pytest.raises(ValueError, match="schema 3"):
+        TrainConfig.from_json(newer)
+    with pytest.raises(ValueError, match="unknown TrainConfig group"):
+        TrainConfig.from_json({**cfg.to_json(), "rewards": {}})
+    # schema 1: the flat layout, as fgamcd-train wrote it before the groups
+    old = dict(SCHEMA1_QMIX)
+    got = TrainConfig.from_json(old)
+    assert got == TrainConfig().replace(
+        algo="qmix-da", scenario="small", seed=3, out="runs/x", learner_seed=None
+    )
+    # fields the oldest configs lack get the values those runs trained with
+    for name in ("select_every", "migration_weight", "exploration", "cache_observed_demand_only"):
+        del old[name]
+    got = TrainConfig.from_json({**old, "algo": "maasn-da"})
+    assert (got.run.select_every, got.env.reward.migration_weight) == (0, 1.0)
+    assert (got.explore.exploration, got.env.observed_demand_only) == ("bit", False)
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        TrainConfig.from_json({**old, "reward_sclae": 0.1})
 
-    cfg = TrainConfig(seed=3).replace(**_LEGACY_VALUES)
-    old = {
-        k: v for k, v in cfg.to_json().items() if k not in _RUN_FIELDS and k not in _LEGACY_VALUES
-    }  # a config before the fields
-    blob = json.dumps(old, sort_keys=True, default=str).encode()
-    assert cfg.digest() == hashlib.sha256(blob).hexdigest()[:16]
-    assert cfg.replace(select_every=5).digest() != cfg.digest()
-    with pytest.raises(ValueError, match="select_every"):
-        TrainConfig(select_every=-1)
-    assert cfg.replace(migration_weight=2.0).digest() != cfg.digest()
-    assert cfg.replace(exploration="node").digest() != cfg.digest()
-    assert cfg.replace(learner_seed=1).digest() != cfg.digest()
-    assert cfg.replace(learner_seed=3).rng_seed == 3 and cfg.rng_seed == 3
-    with pytest.raises(ValueError, match="learner_seed"):
-        TrainConfig(learner_seed=-1)
-    # a config saved before the fields existed loads with their legacy values, same digest
-    loaded = TrainConfig.from_json(old)
-    assert all(getattr(loaded, k) == v for k, v in _LEGACY_VALUES.items())
-    assert loaded.digest() == cfg.digest()
-    with pytest.raises(ValueError, match="migration_weight"):
-        TrainConfig(migration_weight=0.0)
+
+# as TrainConfig(algo="qmix-da", scenario="small", seed=3, out="runs/x").to_json() of schema 1
+SCHEMA1_QMIX = json.loads(
+    '{"algo": "qmix-da", "scenario": "small", "overrides": {}, "env_kwargs": {}, "beamformer": '
+    '"fast", "episodes": 600, "seed": 3, "eval_seeds": null, "out": "runs/x", "progress": true, '
+    '"resume": false, "checkpoint_every": 50, "tensorboard": false, "actor": "action_semantics", '
+    '"critic": "value_decomposition", "augmentation": "esn", "discount": 0.95, "tau0": 0.8, "xi": '
+    '1.12, "budget_decay": 0.8, "budget_period": 10, "actor_hidden": [128, 64], '
+    '"mlp_actor_hidden": [256, 256], "critic_hidden": [256, 256], "mixer_embed": 32, '
+    '"hyper_hidden": 64, "esn_reservoir": 1024, "esn_spectral_radius": 0.45, "esn_input_scale": '
+    '0.45, "esn_ridge": 0.01, "qmix_hidden": 64, "lr_actor": 0.0001, "lr_critic": 0.001, '
+    '"batch_size": 128, "buffer_size": 100000, "updates_per_episode": 40, "target_tau": 0.005, '
+    '"reward_scale": 0.1, "storage_cost": 10.0, "storage_cost_unrequested_only": false, '
+    '"cache_observed_demand_only": true, "charge_all_migrations": true, "delay_weight": 1000.0, '
+    '"migration_weight": 5.0, "reward_clip": 5.0, "undelivered_at_floor": true, "clip_target": '
+    'true, "prune_migrations": false, "temperature_start": 1.0, "temperature_end": 0.1, '
+    '"semantic_logit_scale": 5.0, "epsilon_start": 1.0, "epsilon_end": 0.05, "exploration": '
+    '"bit", "grad_clip": 10.0, "logit_l2": 0.001, "cgan_noise": 16, "aug_epochs": 2, '
+    '"torch_threads": 1, "select_every": 0}'
+)
 
 
 def test_prune_migrations_switch_reaches_training_and_evaluation_envs():
     from agents.policy import LearnedPolicy
 
     with pytest.raises(ValueError, match="prune_migrations"):
-        TrainConfig(prune_migrations="yes")
+        TrainConfig().replace(prune_migrations="yes")
     for prune in (False, True):
-        env = make_env(TrainConfig(**{**TINY, "prune_migrations": prune}))
+        env = make_env(TrainConfig().replace(**{**TINY, "prune_migrations": prune}))
         assert env.prune_migrations is prune
         policy = make_policy("maasn-da", env, **{**TINY, "prune_migrations": prune})
         assert isinstance(policy, LearnedPolicy)
         assert policy.env_kwargs["prune_migrations"] is prune
     # an explicit env keyword wins over the switch
-    cfg = TrainConfig(prune_migrations=True, env_kwargs={"prune_migrations": False})
+    cfg = TrainConfig().replace(prune_migrations=True, env_kwargs={"prune_migrations": False})
     assert make_env(cfg.replace(scenario="small")).prune_migrations is False
 
 
@@ -269,20 +355,20 @@ def test_learners_train_on_the_envs_reward_and_restrictions():
     their observed-demand restriction; each recorded reward is the env's reward of the step."""
     from agents.train import run_episode
 
-    cfg = TrainConfig(**TINY, storage_cost=0.5, cache_observed_demand_only=True)
+    cfg = TrainConfig().replace(**TINY, storage_cost=0.5, observed_demand_only=True)
     env = make_env(cfg)
-    assert env.reward_config == cfg.reward_config and env.observed_demand_only
-    assert cfg.reward_config.storage_cost == 0.5 and not cfg.reward_config.is_paper
+    assert env.reward_config == cfg.env.reward and env.observed_demand_only
+    assert cfg.env.reward.storage_cost == 0.5 and not cfg.env.reward.is_paper
     learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
-    run_episode(env, learner, 0, True, cfg.seed)
+    run_episode(env, learner, 0, True, cfg.run.seed)
     replay = make_env(cfg)
-    replay.reset(seed=cfg.seed)
+    replay.reset(seed=cfg.run.seed)
     for t in learner._episode:
         act = t["act"].astype(int)
         _, rew, _, _, infos = replay.step({a: act[i] for i, a in enumerate(replay.agents)})
         assert t["rew"] == np.float32(rew["edge_0"])
         assert infos["edge_0"]["shaped"]["reward"] == rew["edge_0"]
-    plain = make_env(cfg.replace(cache_observed_demand_only=False))
+    plain = make_env(cfg.replace(observed_demand_only=False))
     assert not plain.observed_demand_only
 
 
@@ -383,7 +469,7 @@ def test_qmix_replay_sample_does_not_grow_as_two_to_the_n():
     """The QMIX-DA replay stores each next step's (N,) cache permissions, not its (N, 2**N)
     mask: at N = 12 the mask was 49,152 bytes a sample, 4.9 GB of a 100,000-sample buffer."""
     n, obs, hid = 12, 60, 64
-    cfg = TrainConfig(**{**TINY, "qmix_hidden": hid}, algo="qmix-da", buffer_size=10)
+    cfg = TrainConfig().replace(**{**TINY, "qmix_hidden": hid}, algo="qmix-da", buffer_size=10)
     learner = build_learner(
         cfg, Dims(agents=n, obs=obs, block=obs // n, steps=3), np.random.default_rng(0)
     )
@@ -394,12 +480,12 @@ def test_qmix_replay_sample_does_not_grow_as_two_to_the_n():
 
 def test_qmix_loads_a_checkpoint_that_stored_next_step_masks():
     """Older checkpoints stored the (N, 2**N) mask; its column 1 ("cache only") is next_ok."""
-    cfg = TrainConfig(**TINY, algo="qmix-da")
+    cfg = TrainConfig().replace(**TINY, algo="qmix-da")
     env = make_env(cfg)
     learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
     from agents.train import run_episode
 
-    run_episode(env, learner, 0, True, cfg.seed)
+    run_episode(env, learner, 0, True, cfg.run.seed)
     learner.end_episode(0)
     state = learner.state_dict()
     ok = state["buffer"]["data"].pop("next_ok")
@@ -424,14 +510,14 @@ def test_observed_demand_reads_the_demand_bits_of_every_block():
 
 
 @pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
-def test_cache_observed_demand_only_never_caches_unobserved_pbs(algo):
+def test_observed_demand_only_never_caches_unobserved_pbs(algo):
     from agents.train import run_episode
 
-    cfg = TrainConfig(**TINY, algo=algo, cache_observed_demand_only=True)
+    cfg = TrainConfig().replace(**TINY, algo=algo, observed_demand_only=True)
     env = make_env(cfg)
     learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
     for explore in (True, False):  # exploring bits are coin flips: many asked to cache
-        run_episode(env, learner, 0, explore, cfg.seed)
+        run_episode(env, learner, 0, explore, cfg.run.seed)
         obs = np.stack([t["obs"] for t in learner._episode])
         act = np.stack([t["act"] for t in learner._episode])
         seen = observed_demand(obs, learner.dims.agents)
@@ -456,7 +542,7 @@ def test_maasn_exploration_replaces_bits_or_whole_rows(exploration, monkeypatch)
     monkeypatch.setattr(
         agents.maasn, "gumbel_bits", lambda logits, gen: np.zeros(logits.shape, dtype=bool)
     )
-    cfg = TrainConfig(**TINY, exploration=exploration, cache_observed_demand_only=False)
+    cfg = TrainConfig().replace(**TINY, exploration=exploration, observed_demand_only=False)
     env = make_env(cfg)
     learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
     monkeypatch.setattr(learner, "epsilon", lambda episode: 0.3)
@@ -497,7 +583,7 @@ def test_logit_l2_pulls_saturated_logits_back(l2):
 
     env = FGAMCDParallelEnv("small", seed=0)
     dims = Dims.of(env)
-    cfg = TrainConfig(**{**TINY, "logit_l2": l2, "lr_actor": 0.05})
+    cfg = TrainConfig().replace(**{**TINY, "logit_l2": l2, "lr_actor": 0.05})
     learner = MAASNDA(cfg, dims, np.random.default_rng(0))
     with torch.no_grad():
         for p in learner.critic.parameters():
@@ -524,7 +610,7 @@ def test_logit_l2_pulls_saturated_logits_back(l2):
 def test_value_range_and_clip_target_by_hand():
     from agents.learner import clip_target, value_range
 
-    cfg = TrainConfig(reward_clip=3.0, storage_cost=0.5, discount=0.9)
+    cfg = TrainConfig().replace(clip=3.0, storage_cost=0.5, discount=0.9)
     assert value_range(cfg, 4) == pytest.approx((-50.0, 0.0))  # -(3 + 4 * 0.5) / (1 - 0.9)
     t = torch.tensor([-80.0, -10.0, 5.0])
     torch.testing.assert_close(clip_target(cfg, 4, t), torch.tensor([-50.0, -10.0, 0.0]))
@@ -545,7 +631,7 @@ def test_td_target_stays_in_the_value_range(algo, bias, monkeypatch):
     env = FGAMCDParallelEnv("small", seed=0)
     dims = Dims.of(env)
     for clip in (True, False):
-        cfg = TrainConfig(**{**TINY, "algo": algo, "clip_target": clip})
+        cfg = TrainConfig().replace(**{**TINY, "algo": algo, "clip_target": clip})
         learner = build_learner(cfg, dims, np.random.default_rng(0))
         run_episode(env, learner, 0, True, 0)
         learner.end_episode(0)
@@ -579,9 +665,9 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: TrainConfig(**v).label)
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: TrainConfig().replace(**v).label)
 def test_every_variant_trains_and_evaluates(variant):
-    res = train(TrainConfig(**TINY, **variant))
+    res = train(TrainConfig().replace(**TINY, **variant))
     assert [r["episode"] for r in res["curve"]] == [0, 1, 2]
     assert all(np.isfinite(r["return"]) and r["return"] <= 0 for r in res["curve"])
     assert "critic_loss" in res["curve"][-1]
@@ -589,7 +675,7 @@ def test_every_variant_trains_and_evaluates(variant):
     assert cols <= set(res["eval_rows"][0])
     if variant.get("augmentation", "esn") != "none":
         # a predictor that has seen episodes 0-1 gets some samples past (17) with a loose xi
-        res2 = train(TrainConfig(**{**TINY, "xi": 50.0}, **variant))
+        res2 = train(TrainConfig().replace(**{**TINY, "xi": 50.0}, **variant))
         assert sum(r["synthetic_samples"] for r in res2["curve"][1:]) > 0
         assert res2["curve"][0]["synthetic_samples"] <= res2["curve"][0]["synthetic_budget"]
 
@@ -602,7 +688,7 @@ def _final_weights(path):
 def test_resume_continues_exactly(tmp_path, algo, monkeypatch):
     import agents.train as train_mod
 
-    cfg = TrainConfig(**{**TINY, "episodes": 4}, algo=algo)
+    cfg = TrainConfig().replace(**{**TINY, "episodes": 4}, algo=algo)
     full = train(cfg.replace(out=tmp_path / "full"))
     real_run = train_mod.run_episode
 
@@ -654,7 +740,7 @@ def test_signal_checkpoints_the_running_episode_and_resume_continues(
 ):
     import agents.train as train_mod
 
-    cfg = TrainConfig(**{**TINY, "episodes": 4, "checkpoint_every": 50})
+    cfg = TrainConfig().replace(**{**TINY, "episodes": 4, "checkpoint_every": 50})
     full = train(cfg.replace(out=tmp_path / "full"))
     real_run = train_mod.run_episode
     times = {"n": 1}
@@ -693,7 +779,7 @@ def test_signal_checkpoints_the_running_episode_and_resume_continues(
 
 @pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
 def test_select_every_keeps_the_best_greedy_policy(tmp_path, algo):
-    cfg = TrainConfig(**{**TINY, "episodes": 5}, algo=algo, seed=1)
+    cfg = TrainConfig().replace(**{**TINY, "episodes": 5}, algo=algo, seed=1)
     plain = train(cfg)
     res = train(cfg.replace(select_every=2, out=tmp_path / "run"))
     # greedy episodes do not touch the training RNGs or the replay buffer
@@ -712,10 +798,10 @@ def test_select_every_keeps_the_best_greedy_policy(tmp_path, algo):
 
 def test_cli_trains_and_loads_policy(tmp_path, capsys):
     hp = [
-        f"{k}={json.dumps(v)}"
+        f"{'optim.' if k == 'batch_size' else ''}{k}={json.dumps(v)}"  # own or dotted names
         for k, v in TINY.items()
         if k not in ("scenario", "episodes", "progress")
-    ]
+    ] + ["reward.storage_cost=2.5"]
     argv = [
         "--algo",
         "maasn-da",
@@ -732,6 +818,8 @@ def test_cli_trains_and_loads_policy(tmp_path, capsys):
     assert train_main(argv) == 0
     assert "greedy policy on instance 0" in capsys.readouterr().out
     result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["config"]["optim"]["batch_size"] == TINY["batch_size"]
+    assert result["config"]["env"]["reward"]["storage_cost"] == 2.5
     policy = load_policy(tmp_path / "run" / "checkpoint.pt")
     rows = evaluate(policy, "small", seeds=[0])
     assert rows[0]["total_delay_s"] == pytest.approx(result["eval_rows"][0]["total_delay_s"])
@@ -758,7 +846,7 @@ def test_exploration_tax_replays_the_final_policy(tmp_path, capsys):
 
     results = {}
     for algo in ("maasn-da", "qmix-da"):
-        results[algo] = train(TrainConfig(**TINY, algo=algo, out=tmp_path / algo))
+        results[algo] = train(TrainConfig().replace(**TINY, algo=algo, out=tmp_path / algo))
     greedy_q = results["qmix-da"]["eval_rows"][0]["return"]
     rows = measure(tmp_path / "qmix-da", 3, epsilon=0.0, progress=False)
     assert [r["mode"] for r in rows] == ["greedy", "explore", "explore", "explore"]
@@ -856,7 +944,7 @@ def test_train_speed_splits_real_training_episodes_by_component(tmp_path):
     assert "| update |" in table and "| total |" in table
     assert step_table(res, 2).startswith("a: ")
 
-    train(TrainConfig(**TINY, out=tmp_path / "run"))
+    train(TrainConfig().replace(**TINY, out=tmp_path / "run"))
     with (tmp_path / "run" / "log.csv").open() as f:
         rows = list(csv.DictReader(f))
     for r in rows:
@@ -875,6 +963,6 @@ def test_checkpoint_memory_benchmark_saves_the_filled_buffer():
     )
     assert small["samples"] == 2000 and large["samples"] == 6000
     # the file holds the filled rows only, not the buffer's 100,000-sample capacity
-    per_sample = large["buffer_mib"] / TrainConfig().buffer_size
+    per_sample = large["buffer_mib"] / TrainConfig().optim.buffer_size
     assert large["file_mib"] - small["file_mib"] == pytest.approx(4000 * per_sample, rel=0.02)
     assert large["save_extra_mib"] >= 0 and large["rss_before_mib"] > 0

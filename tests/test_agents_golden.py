@@ -39,7 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "qmix-da": {"algo": "qmix-da"},
     "maasn-da-none-unmasked-node": {
         "augmentation": "none",
-        "cache_observed_demand_only": False,
+        "observed_demand_only": False,
         "exploration": "node",
     },
     "maasn-da-ablations-select": {
@@ -52,7 +52,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "maasn-da-rnn": {"augmentation": "rnn"},
     "qmix-da-unmasked-unrequested": {
         "algo": "qmix-da",
-        "cache_observed_demand_only": False,
+        "observed_demand_only": False,
         "storage_cost_unrequested_only": True,
     },
     "maasn-da-paper": {
@@ -129,7 +129,7 @@ def _digest(obj: Any) -> str:
 def fingerprint(cfg: TrainConfig) -> dict[str, Any]:
     """Train ``cfg`` (its ``out`` set) and summarise what it produced."""
     res = train(cfg)
-    state = torch.load(Path(cfg.out) / CHECKPOINT, map_location="cpu", weights_only=False)
+    state = torch.load(Path(cfg.output.out) / CHECKPOINT, map_location="cpu", weights_only=False)
     learner = state["learner"]
     data = dict(learner["buffer"]["data"])
     if "next_ok" in data:  # the next step's permissions, unused at the end of an episode
@@ -152,7 +152,7 @@ def fingerprint(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def config(name: str, out: Path) -> TrainConfig:
-    return TrainConfig(**{**BASE, **VARIANTS[name], "out": out})
+    return TrainConfig().replace(**{**BASE, **VARIANTS[name], "out": out})
 
 
 PLATFORM = {

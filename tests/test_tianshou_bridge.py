@@ -114,7 +114,7 @@ def _check_against_replay(
         assert bool(ep["done"][t]) == done == bool(raw.truncated[t])
         if "next_ok" in ep:
             # storage rules, and with the observed-demand restriction the demand of PB k + 1
-            allowed = cache_permissions(env, learner.cfg.cache_observed_demand_only) & (not done)
+            allowed = cache_permissions(env, learner.cfg.env.mask_observed_demand) & (not done)
             np.testing.assert_array_equal(ep["next_ok"][t], allowed)
         obs = nxt
     assert not env.agents and cached_any
@@ -129,12 +129,12 @@ def _params(learner) -> dict[str, torch.Tensor]:
     }
 
 
-# QMIX-DA's next-state masks depend on cache_observed_demand_only (MAASN-DA stores none)
+# QMIX-DA's next-state masks depend on observed_demand_only (MAASN-DA stores none)
 @pytest.mark.parametrize(
     ("algo", "masked"), [("maasn-da", True), ("qmix-da", True), ("qmix-da", False)]
 )
 def test_collected_episode_matches_replay_and_trains(algo: str, masked: bool) -> None:
-    learned = _learned(algo, cache_observed_demand_only=masked)
+    learned = _learned(algo, observed_demand_only=masked)
     learner = learned.learner
     collector = _collector(LearnerPolicy(learned, explore=True, episode=0), seeds=(0,))
     stats = collector.collect(n_episode=1)
