@@ -15,6 +15,7 @@ import torch
 from agents.augment import make_predictor, select_synthetic, synthetic_budget
 from agents.config import TrainConfig
 from agents.replay import ReplayBuffer
+from fgamcd_env.core.scenario import Scenario
 from fgamcd_env.env import FGAMCDParallelEnv
 
 
@@ -38,15 +39,44 @@ class Dims:
         return self.agents * self.obs
 
 
-def cache_permissions(env: FGAMCDParallelEnv, observed_demand_only: bool) -> np.ndarray:
+def fixed_placement(name: str | None, scenario: Scenario) -> np.ndarray | None:
+    """(N, K) caching plan of the placement ``name`` on an instance (None: the learner caches).
+
+    ``"trimcaching"``: TrimCaching's placement from the request probabilities
+    (:func:`baselines.placement.expected_hit_placement`, users reaching the visible nodes).
+    """
+    if name is None:
+        return None
+    if name == "trimcaching":
+        from baselines.placement import expected_hit_placement
+
+        return expected_hit_placement(scenario, "visible")
+    raise ValueError(f"placement={name!r}: must be None or 'trimcaching'")
+
+
+def cache_permissions(
+    env: FGAMCDParallelEnv, observed_demand_only: bool, plan: np.ndarray | None = None
+) -> np.ndarray:
     """(N,) nodes that may cache the current PB: the env's ``cache_allowed()`` (the PB fits in
-    C~_n(k)), and with ``observed_demand_only`` only nodes that observe a request for it, also
-    in an env built without that option. All False after the last PB."""
+    C~_n(k)); with ``observed_demand_only`` only nodes that observe a request for it, also in
+    an env built without that option; with a placement ``plan`` (N, K) only the nodes it
+    places the PB at (which then must cache it). All False after the last PB."""
     ok = env.cache_allowed()
     k = env.current_pb
-    if observed_demand_only and not env.observed_demand_only and k < env.scenario.num_pbs:
+    if k >= env.scenario.num_pbs:
+        return ok
+    if observed_demand_only and not env.observed_demand_only:
         ok = ok & env.observed_nodes(k)
+    if plan is not None:
+        ok = ok & plan[:, k]
     return ok
+
+
+def executed_actions(bits: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:
+    """(..., N, N) actions with the caching bits (column 0) set to ``cache`` (..., N) and the
+    migration bits of nodes that do not cache set to 0, as the env applies them (2)."""
+    on = cache.to(bits.dtype)[..., None]
+    return torch.cat([on, bits[..., 1:] * on], dim=-1)
 
 
 def value_range(cfg: TrainConfig, agents: int) -> tuple[float, float]:
@@ -76,6 +106,8 @@ class Learner(ABC):
 
     def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
         self.cfg, self.dims, self.rng = cfg, dims, rng
+        # a fixed placement does the caching: cache_ok of act() are then the bits to apply
+        self.fixed_cache = cfg.env.placement is not None
         n = dims.agents
         fields = {
             "obs": ((n, dims.obs), np.float32),
@@ -99,7 +131,8 @@ class Learner(ABC):
     @abstractmethod
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         """(N, obs) observations -> (N, N) 0/1 actions, row n = [a_n, b_{n,m} (m != n)];
-        ``cache_ok`` (N,) are the nodes that may cache (:func:`cache_permissions`)."""
+        ``cache_ok`` (N,) are the nodes that may cache (:func:`cache_permissions`), and under
+        a fixed placement (``fixed_cache``) the nodes that cache."""
 
     def record(
         self,
@@ -108,9 +141,16 @@ class Learner(ABC):
         rew: float,
         next_obs: np.ndarray,
         done: bool,
+        next_cache_ok: np.ndarray | None = None,
         **extra: np.ndarray,
     ) -> None:
-        """Store one real transition of the running episode (pushed at ``end_episode``)."""
+        """Store one real transition of the running episode (pushed at ``end_episode``);
+        ``next_cache_ok``, the next step's cache permissions (None: no node may cache), is kept
+        by learners with a ``next_ok`` field."""
+        if "next_ok" in self.extra_fields:
+            n = self.dims.agents
+            ok = np.zeros(n, bool) if next_cache_ok is None else next_cache_ok
+            extra["next_ok"] = np.array(ok, dtype=bool)
         self._episode.append(
             {
                 "obs": obs,

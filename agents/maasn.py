@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner, clip_target
+from agents.learner import Dims, Learner, clip_target, executed_actions
 from agents.networks import (
     ActionSemanticsActor,
     LocalCritics,
@@ -46,8 +46,10 @@ def explore_rows(count: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 class MAASNDA(Learner):
     def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
-        super().__init__(cfg, dims, rng)
         n = dims.agents
+        if cfg.env.placement is not None:  # the next step's caching bits, for the TD target
+            self.extra_fields = {"next_ok": ((n,), bool)}
+        super().__init__(cfg, dims, rng)
         torch.manual_seed(int(rng.integers(2**31 - 1)))
         if cfg.ablation.actor == "action_semantics":
             self.actor = ActionSemanticsActor(
@@ -96,7 +98,10 @@ class MAASNDA(Learner):
             else:
                 flip = self.rng.random(bits.shape) < eps
                 bits[flip] = self.rng.random(int(flip.sum())) < 0.5
-        bits[~np.asarray(cache_ok, dtype=bool)] = False  # no caching, hence no migration (2)
+        cache_ok = np.asarray(cache_ok, dtype=bool)
+        if self.fixed_cache:
+            bits[:, 0] = cache_ok
+        bits[~cache_ok] = False  # no caching, hence no migration (2)
         return bits.astype(np.int64)
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:
@@ -111,6 +116,8 @@ class MAASNDA(Learner):
 
         with torch.no_grad():
             next_act = (self.actor_t(nxt) > 0).float()
+            if self.fixed_cache:  # the placement's caching bits, as the env applies them
+                next_act = executed_actions(next_act, torch.as_tensor(batch["next_ok"]))
             q_next = self.critic_t(nxt, next_act)
             if self.mixer is not None:
                 target = rew + cfg.paper.discount * not_done * self.mixer_t(q_next, next_state)
@@ -127,6 +134,8 @@ class MAASNDA(Learner):
 
         logits = self.actor(obs)
         d = gumbel_binary(logits, self.temperature(episode), self.torch_gen, hard=True)
+        if self.fixed_cache:  # the actor learns migration only, at the caching bits applied
+            d = executed_actions(d, act[..., 0] > 0)
         actor_loss = -self.critic(obs, d).mean() + cfg.optim.logit_l2 * logits.square().mean()
         # gradients of the actor only (backward() would also fill the critic's, unused)
         grads = torch.autograd.grad(actor_loss, self.actor_params)

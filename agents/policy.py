@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner, cache_permissions
+from agents.learner import Dims, Learner, cache_permissions, fixed_placement
 from agents.maasn import MAASNDA
 from agents.qmix import QMIXDA
 from fgamcd_env.env import FGAMCDParallelEnv
@@ -38,6 +38,7 @@ class LearnedPolicy:
         self.name = name or learner.cfg.label
         self.explore = explore
         self.env_kwargs = learner.cfg.env_options
+        self._plan: np.ndarray | None = None  # a fixed placement's caching plan (reset)
 
     def reset(self, env: FGAMCDParallelEnv) -> None:
         dims = Dims.of(env)
@@ -47,12 +48,13 @@ class LearnedPolicy:
                 f"|o_n|={self.learner.dims.obs}; this env has N={dims.agents}, |o_n|={dims.obs}"
             )
         self.learner.begin_episode()
+        self._plan = fixed_placement(self.learner.cfg.env.placement, env.scenario)
 
     def act(self, observations: dict[str, Any], env: FGAMCDParallelEnv) -> dict[str, np.ndarray]:
         agents = env.possible_agents
         bits = self.learner.act(
             unpack_obs(observations, agents),
-            cache_permissions(env, self.learner.cfg.env.mask_observed_demand),
+            cache_permissions(env, self.learner.cfg.env.mask_observed_demand, self._plan),
             self.explore,
             self.learner.cfg.run.episodes - 1,
         )

@@ -22,12 +22,15 @@ from agents.learner import Dims, Learner, clip_target
 from agents.networks import DRQN, QMixer, soft_update
 
 
-def joint_masks(cache_ok: np.ndarray) -> np.ndarray:
+def joint_masks(cache_ok: np.ndarray, fixed: bool = False) -> np.ndarray:
     """(..., N) cache permissions -> (..., N, 2**N) valid joint indices: cache bit set or
-    all-zero; only 0 when a_n is forced off."""
+    all-zero; only 0 when a_n is forced off. ``fixed``: the permissions are the caching bits
+    of a fixed placement, so a permitted node must cache (cache bit set)."""
     cache_ok = np.asarray(cache_ok, dtype=bool)
     idx = np.arange(2 ** cache_ok.shape[-1])
-    valid = ((idx & 1) == 1) | (idx == 0)
+    valid = (idx & 1) == 1
+    if not fixed:
+        valid = valid | (idx == 0)
     return np.where(cache_ok[..., None], valid, idx == 0)
 
 
@@ -64,7 +67,7 @@ class QMIXDA(Learner):
 
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
         n = self.dims.agents
-        mask = joint_masks(cache_ok)
+        mask = joint_masks(cache_ok, self.fixed_cache)
         self.last_h = self.h[0].numpy().copy()
         q, h = self.q.step_numpy(np.asarray(obs, dtype=np.float32), self.last_h)
         self.h = torch.from_numpy(h[None])
@@ -87,17 +90,16 @@ class QMIXDA(Learner):
         next_cache_ok: np.ndarray | None = None,
         **extra: np.ndarray,
     ) -> None:
-        """``next_cache_ok``: the next step's cache permissions (none: no node may cache)."""
-        nxt_ok = np.zeros(self.dims.agents, bool) if next_cache_ok is None else next_cache_ok
+        """With the GRU state and joint index of the last :meth:`act`."""
         super().record(
             obs,
             act,
             rew,
             next_obs,
             done,
+            next_cache_ok,
             h=self.last_h,
             act_idx=self.last_idx.copy(),
-            next_ok=np.array(nxt_ok, dtype=bool),
         )
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:
@@ -108,7 +110,7 @@ class QMIXDA(Learner):
         idx = torch.as_tensor(batch["act_idx"])
         rew = torch.as_tensor(batch["rew"])
         not_done = 1.0 - torch.as_tensor(batch["done"])
-        next_mask = torch.as_tensor(joint_masks(batch["next_ok"]))
+        next_mask = torch.as_tensor(joint_masks(batch["next_ok"], self.fixed_cache))
         b = obs.shape[0]
         q, h1 = self.q(obs, h)
         q_taken = q.gather(-1, idx[..., None]).squeeze(-1)

@@ -99,6 +99,11 @@ class LearnerPolicy(Policy):
         learner = getattr(learner, "learner", learner)  # accept a LearnedPolicy too
         if not isinstance(learner, Learner):
             raise TypeError(f"expected a Learner or LearnedPolicy, got {type(learner).__name__}")
+        if learner.fixed_cache:
+            raise ValueError(
+                f"placement={learner.cfg.env.placement!r}: a fixed placement needs the instance "
+                "it was planned for, which tianshou's batches do not carry; use agents.train"
+            )
         n, obs = learner.dims.agents, learner.dims.obs
         super().__init__(
             action_space=gymnasium.spaces.MultiDiscrete([2] * (n * n)),

@@ -31,7 +31,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from agents.config import TrainConfig
-from agents.learner import Dims, cache_permissions
+from agents.learner import Dims, cache_permissions, fixed_placement
 from agents.policy import (
     LearnedPolicy,
     build_learner,
@@ -149,8 +149,8 @@ def run_episode(
     learner.begin_episode()
     obs = unpack_obs(obs_d, agents)
     masked = learner.cfg.env.mask_observed_demand
-    ok = cache_permissions(env, masked)
-    extra_next_ok = "next_ok" in learner.extra_fields
+    plan = fixed_placement(learner.cfg.env.placement, env.scenario)
+    ok = cache_permissions(env, masked, plan)
     ret = 0.0
     infos: dict[str, Any] = {}
     while env.agents:
@@ -163,11 +163,10 @@ def run_episode(
         done = all(truncs.values())
         nxt = obs if done else unpack_obs(obs_d, agents)
         # the next step's permissions, also what the learner acts on next
-        ok = np.zeros(len(agents), dtype=bool) if done else cache_permissions(env, masked)
+        ok = np.zeros(len(agents), dtype=bool) if done else cache_permissions(env, masked, plan)
         applied = np.array([infos[a]["applied"] for a in agents])
         ret += infos[agents[0]]["terms"]["reward"]  # (12), whatever reward the env pays
-        extra = {"next_cache_ok": ok} if extra_next_ok else {}
-        learner.record(obs, applied, float(rewards[agents[0]]), nxt, done, **extra)
+        learner.record(obs, applied, float(rewards[agents[0]]), nxt, done, ok)
         obs = nxt
     ep = infos[agents[0]]["episode"]
     if times is not None:

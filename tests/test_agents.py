@@ -966,3 +966,96 @@ def test_checkpoint_memory_benchmark_saves_the_filled_buffer():
     per_sample = large["buffer_mib"] / TrainConfig().optim.buffer_size
     assert large["file_mib"] - small["file_mib"] == pytest.approx(4000 * per_sample, rel=0.02)
     assert large["save_extra_mib"] >= 0 and large["rss_before_mib"] > 0
+
+
+# ---- fixed placement ------------------------------------------------------------------------
+@pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
+@pytest.mark.parametrize("scenario", ["small", "paper"])
+def test_fixed_placement_does_the_caching_in_training_and_evaluation(tmp_path, algo, scenario):
+    """With ``placement="trimcaching"`` every applied caching bit, in the training episodes
+    (exploring) and in the evaluated policy, is TrimCaching's plan (which fits in storage); the
+    learner only chooses migrations, and a migration from a node that does not cache is
+    dropped."""
+    from baselines.placement import expected_hit_placement
+
+    kw = {"env_kwargs": {"max_cycles": 40}} if scenario == "paper" else {}
+    cfg = TrainConfig().replace(
+        **{**TINY, "scenario": scenario, "episodes": 2, **kw},
+        algo=algo,
+        placement="trimcaching",
+        out=tmp_path / "run",
+    )
+    assert cfg.env_options["observed_demand_only"] is False  # the plan places unobserved PBs
+    res = train(cfg)
+    env = make_env(cfg)
+    plan = expected_hit_placement(env.scenario, "visible")
+    steps = env.num_steps
+    # training: the replay buffer holds the applied actions of both (exploring) episodes
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    data = state["learner"]["buffer"]["data"]
+    real = ~data["synthetic"].numpy()
+    act = data["act"].numpy()[real]
+    assert len(act) == 2 * steps
+    expect = np.tile(plan[:, :steps].T, (2, 1))  # (2 K, N)
+    np.testing.assert_array_equal(act[..., 0] > 0, expect)
+    assert not act[~expect][:, 1:].any()  # no migration from a node that does not cache
+    assert act[..., 1:].any()  # migrations from caching nodes were chosen
+    nxt = data["next_ok"].numpy()[real]  # the next step's plan bits (none at the end)
+    np.testing.assert_array_equal(nxt[: steps - 1], plan[:, 1:steps].T)
+    assert not nxt[steps - 1].any()
+    # evaluation: the policy loaded from the checkpoint acts in an env without the mask
+    policy = load_policy(tmp_path / "run" / "checkpoint.pt")
+    assert policy.env_kwargs == cfg.env_options
+    env = FGAMCDParallelEnv(scenario, seed=0, **policy.env_kwargs)
+    obs, _ = env.reset(seed=0)
+    policy.reset(env)
+    while env.agents:
+        k = env.current_pb
+        obs, _, _, _, infos = env.step(policy.act(obs, env))
+        np.testing.assert_array_equal(infos["edge_0"]["cache"], plan[:, k])
+    assert (env.storage_used_bytes <= env.config.storage_bytes).all()
+    assert res["eval_rows"][0]["return"] == evaluate(policy, env.config, seeds=[0])[0]["return"]
+
+
+def test_fixed_placement_trains_migration_only(monkeypatch):
+    """MAASN-DA's actor loss and TD target see the placement's caching bits, not the actor's."""
+    import agents.maasn as maasn
+    from agents.learner import executed_actions
+
+    bits = torch.tensor([[[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]])
+    cache = torch.tensor([[True, False, True]])
+    np.testing.assert_array_equal(
+        executed_actions(bits, cache).numpy(), [[[1, 1, 1], [0, 0, 0], [1, 1, 1]]]
+    )
+    env = FGAMCDParallelEnv("small", seed=0)
+    dims = Dims.of(env)
+    cfg = TrainConfig().replace(**TINY, placement="trimcaching")
+    learner = maasn.MAASNDA(cfg, dims, np.random.default_rng(0))
+    assert learner.extra_fields == {"next_ok": ((3,), bool)}
+    seen = []
+    for critic in (learner.critic, learner.critic_t):
+
+        def spy(obs, act, _real=critic.forward):
+            seen.append(act.detach().clone())
+            return _real(obs, act)
+
+        monkeypatch.setattr(critic, "forward", spy)
+    b = 8
+    rng = np.random.default_rng(1)
+    act = np.zeros((b, 3, 3), np.float32)
+    act[:, 0, 0] = 1.0  # node 0 cached, the others did not
+    batch = {
+        "obs": rng.random((b, 3, dims.obs)).astype(np.float32),
+        "act": act,
+        "rew": np.zeros(b, np.float32),
+        "next_obs": rng.random((b, 3, dims.obs)).astype(np.float32),
+        "done": np.zeros(b, np.float32),
+        "next_ok": np.tile([False, True, False], (b, 1)),
+    }
+    learner.update(batch, 0)
+    target_act, taken_act, actor_act = seen  # target critic, critic, actor loss
+    assert (target_act[..., 0] == torch.tensor([0.0, 1.0, 0.0])).all()
+    assert not target_act[:, [0, 2], 1:].any()
+    assert (actor_act[..., 0] == torch.tensor([1.0, 0.0, 0.0])).all()
+    assert not actor_act[:, 1:, 1:].any()
+    torch.testing.assert_close(taken_act, torch.as_tensor(act))

@@ -188,6 +188,8 @@ def test_bad_inputs_raise() -> None:
     learned = _learned("maasn-da")
     with pytest.raises(TypeError, match="Learner"):
         LearnerPolicy(object())
+    with pytest.raises(ValueError, match="placement"):
+        LearnerPolicy(_learned("maasn-da", placement="trimcaching"))
     policy = LearnerPolicy(learned)
     n = learned.learner.dims.agents
     ok = Batch(cache_ok=np.ones((1, n), bool))
