@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 import signal
 import threading
 import time
@@ -39,6 +38,7 @@ from agents.policy import (
     restore_policy,
     unpack_obs,
 )
+from fgamcd_env.atomic import atomic_write, atomic_write_text
 from fgamcd_env.env import FGAMCDParallelEnv
 
 CHECKPOINT = "checkpoint.pt"
@@ -103,16 +103,15 @@ def make_env(cfg: TrainConfig, seed: int | None = None) -> FGAMCDParallelEnv:
     )
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def save_checkpoint(obj: Any, path: Path) -> None:
+    """``torch.save`` of ``obj`` to ``path``, atomically."""
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
-def _atomic_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=float))
-    os.replace(tmp, path)
+def write_json(obj: Any, path: Path) -> None:
+    """``obj`` as JSON in ``path``, atomically (numpy scalars as floats)."""
+    atomic_write_text(path, json.dumps(obj, indent=1, default=float))
 
 
 def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
@@ -121,12 +120,10 @@ def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
         path.unlink(missing_ok=True)
         return
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_write(path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def run_episode(
@@ -234,7 +231,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         best = state.get("best")
         del state  # it holds a copy of the whole replay buffer
     if out is not None:
-        _atomic_json(cfg.to_json(), out / "config.json")
+        write_json(cfg.to_json(), out / "config.json")
         _write_log(curve, out / "log.csv")  # drops rows of episodes a kill lost, or a fresh start's
     writer = None
     if cfg.output.tensorboard and out is not None:
@@ -245,7 +242,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     def save(episode: int) -> None:
         if ckpt is None:
             return
-        _atomic_save(
+        save_checkpoint(
             {
                 "config": cfg.to_json(),
                 "dims": dims.__dict__,
@@ -343,7 +340,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         else {k: best[k] for k in ("episode", "return", "total_delay_s")},
     }
     if out is not None:
-        _atomic_json(result, out / "result.json")
+        write_json(result, out / "result.json")
     return result
 
 
