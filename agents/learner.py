@@ -103,8 +103,14 @@ class Learner(ABC):
 
     #: extra per-sample replay fields of the subclass: name -> (shape, dtype)
     extra_fields: dict[str, tuple[tuple[int, ...], Any]] = {}
+    #: the modules the greedy policy acts with (what a reference policy ships)
+    acting_modules: tuple[str, ...] = ()
 
-    def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
+    def __init__(
+        self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator, acting_only: bool = False
+    ) -> None:
+        """``acting_only``: for a policy that only acts (loaded weights): a one-sample replay
+        buffer and no predictor, so nothing of the training's size is allocated."""
         self.cfg, self.dims, self.rng = cfg, dims, rng
         # a fixed placement does the caching: cache_ok of act() are then the bits to apply
         self.fixed_cache = cfg.env.placement is not None
@@ -118,9 +124,13 @@ class Learner(ABC):
             "synthetic": ((), bool),
             **self.extra_fields,
         }
-        self.buffer = ReplayBuffer(cfg.optim.buffer_size, fields)
+        self.buffer = ReplayBuffer(1 if acting_only else cfg.optim.buffer_size, fields)
         v_dim, y_dim = dims.state + n * n, 1 + dims.state
-        self.predictor = make_predictor(cfg.ablation.augmentation, v_dim, y_dim, cfg, rng)
+        self.predictor = (
+            None
+            if acting_only
+            else make_predictor(cfg.ablation.augmentation, v_dim, y_dim, cfg, rng)
+        )
         self.torch_gen = torch.Generator().manual_seed(int(rng.integers(2**31 - 1)))
         self._episode: list[dict[str, np.ndarray]] = []
 

@@ -45,11 +45,15 @@ def explore_rows(count: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 class MAASNDA(Learner):
-    def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
+    acting_modules = ("actor",)
+
+    def __init__(
+        self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator, acting_only: bool = False
+    ) -> None:
         n = dims.agents
         if cfg.env.placement is not None:  # the next step's caching bits, for the TD target
             self.extra_fields = {"next_ok": ((n,), bool)}
-        super().__init__(cfg, dims, rng)
+        super().__init__(cfg, dims, rng, acting_only)
         torch.manual_seed(int(rng.integers(2**31 - 1)))
         if cfg.ablation.actor == "action_semantics":
             self.actor = ActionSemanticsActor(

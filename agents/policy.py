@@ -18,8 +18,12 @@ from fgamcd_env.env import FGAMCDParallelEnv
 LEARNERS = {"maasn-da": MAASNDA, "qmix-da": QMIXDA}
 
 
-def build_learner(cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> Learner:
-    return LEARNERS[cfg.run.algo](cfg, dims, rng)
+def build_learner(
+    cfg: TrainConfig, dims: Dims, rng: np.random.Generator, acting_only: bool = False
+) -> Learner:
+    """The learner of ``cfg``; ``acting_only``: for acting with loaded weights (no replay
+    buffer of the training's size, no predictor)."""
+    return LEARNERS[cfg.run.algo](cfg, dims, rng, acting_only)
 
 
 def unpack_obs(obs: dict[str, Any], agents: list[str]) -> np.ndarray:

@@ -40,7 +40,11 @@ def index_to_bits(index: np.ndarray, n: int) -> np.ndarray:
 
 
 class QMIXDA(Learner):
-    def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
+    acting_modules = ("q",)
+
+    def __init__(
+        self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator, acting_only: bool = False
+    ) -> None:
         n = dims.agents
         self.extra_fields = {
             "h": ((n, cfg.network.qmix_hidden), np.float32),
@@ -49,7 +53,7 @@ class QMIXDA(Learner):
             # (storing the mask took 2**N bytes per agent: 4.9 GB of 100,000 samples at N = 12)
             "next_ok": ((n,), bool),
         }
-        super().__init__(cfg, dims, rng)
+        super().__init__(cfg, dims, rng, acting_only)
         torch.manual_seed(int(rng.integers(2**31 - 1)))
         self.q = DRQN(n, dims.obs, cfg.network.qmix_hidden)
         self.mixer = QMixer(n, dims.state, cfg.network.mixer_embed, cfg.network.hyper_hidden)

@@ -285,6 +285,7 @@ def reference_seeds(method: str, scenario: str, overrides: Mapping[str, Any]) ->
             r.seed
             for r in available()
             if r.algo == method
+            and not r.options  # trained with the defaults
             and r.scenario == scenario
             and canonical_overrides(scenario, r.overrides) == want
         )
@@ -301,7 +302,6 @@ def reference_rows(
     """Evaluation rows of the shipped reference policy (``agents.reference``), cached like a
     baseline's; the rows carry the policy's training budget as ``episodes``."""
     from agents.reference import find, load_reference
-
     from baselines.evaluate import evaluate
     from fgamcd_env.core.presets import get_config
 
