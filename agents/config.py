@@ -85,8 +85,12 @@ def _fail(name: str, value: Any, why: str) -> None:
     raise ValueError(f"TrainConfig.{name}={value!r}: {why}")
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and int(v) == v
+    return _is_number(v) and int(v) == v
 
 
 def _check(obj: Any, names: tuple[str, ...], ok: Any, why: str) -> None:
@@ -105,20 +109,11 @@ def _counts(obj: Any, *names: str) -> None:
 
 
 def _positive(obj: Any, *names: str) -> None:
-    _check(
-        obj,
-        names,
-        lambda v: _is_number(v) and v > 0,
-        "must be a finite number > 0",
-    )
+    _check(obj, names, lambda v: _is_number(v) and v > 0, "must be a finite number > 0")
 
 
 def _non_negative(obj: Any, *names: str) -> None:
     _check(obj, names, lambda v: _is_number(v) and v >= 0, "must be a finite number >= 0")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _bools(obj: Any, *names: str) -> None:
@@ -131,12 +126,14 @@ def _choice(obj: Any, name: str, allowed: tuple[Any, ...]) -> None:
 
 
 def _normalise(obj: Any) -> None:
-    """Floats as floats (300 and 300.0 are one config: their JSON, hence digest, would differ)
-    and integer pairs as tuples."""
+    """Floats as floats and integers as ints (300 and 300.0 are one config: their JSON, hence
+    digest, would differ), integer pairs as tuples."""
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         if f.type == "float" and _is_number(v):
             object.__setattr__(obj, f.name, float(v))
+        elif f.type in ("int", "int | None") and _is_int(v):
+            object.__setattr__(obj, f.name, int(v))
         elif f.type == "tuple[int, int]":
             if not isinstance(v, (tuple, list)) or len(v) != 2 or not all(_is_int(h) for h in v):
                 _fail(f.name, v, "must be two positive integers")
@@ -164,7 +161,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         _choice(self, "algo", ALGOS)
         _positive_ints(self, "episodes", "torch_threads")
-        _counts(self, "select_every")
+        _counts(self, "seed", "select_every")
         for name in ("overrides", "env_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 _fail(name, getattr(self, name), "must be a dict")
@@ -174,6 +171,7 @@ class RunConfig:
             _fail("learner_seed", self.learner_seed, "must be None or an integer >= 0")
         if self.eval_seeds is not None:
             object.__setattr__(self, "eval_seeds", tuple(int(s) for s in self.eval_seeds))
+        _normalise(self)
 
 
 @dataclass(frozen=True)
@@ -189,6 +187,7 @@ class OutputConfig:
     def __post_init__(self) -> None:
         _positive_ints(self, "checkpoint_every")
         _bools(self, "progress", "resume", "tensorboard")
+        _normalise(self)
         if self.out is not None:
             object.__setattr__(self, "out", Path(self.out))
 
@@ -311,7 +310,7 @@ class EnvConfig:
 
     reward: RewardConfig = LEARNING_REWARD  # what the learners train on (terms: core.reward)
     observed_demand_only: bool = True  # cache only PBs that a user the node observes requests
-    prune_migrations: bool = False  # drop redundant migrations (training without them)
+    prune_migrations: bool = False  # the env drops redundant migrations (system.prune_migrations)
     placement: str | None = None  # caching fixed by this placement; the learner only migrates
 
     def __post_init__(self) -> None:

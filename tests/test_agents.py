@@ -79,6 +79,10 @@ def test_config_rejects_unknown_and_bad_values():
         TrainConfig().replace(migration_weight=0.0)
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig().replace(batch_size=2.5)
+    with pytest.raises(ValueError, match="episodes"):
+        TrainConfig().replace(episodes=float("inf"))
+    with pytest.raises(ValueError, match="seed"):
+        TrainConfig().replace(seed=-1)
     with pytest.raises(ValueError, match="placement"):
         TrainConfig().replace(placement="lru")
 
@@ -137,6 +141,9 @@ def test_config_label_and_digest():
     b = TrainConfig().replace(delay_weight=300, discount=1 - 0.5)
     assert b.digest() == TrainConfig().replace(delay_weight=300.0, discount=0.5).digest()
     assert b.env.reward.delay_weight == 300.0 and isinstance(b.paper.discount, float)
+    c = TrainConfig().replace(episodes=30.0, batch_size=64.0)  # and an integral float an int
+    assert c.digest() == TrainConfig().replace(episodes=30, batch_size=64).digest()
+    assert isinstance(c.run.episodes, int) and isinstance(c.optim.batch_size, int)
     assert TrainConfig.from_json(json.loads(json.dumps(a.to_json()))) == a
     assert a.output.out == Path("x")
 
