@@ -7,7 +7,9 @@ and critics (squared in the paper; we use the Huber loss, which kept the critic 
 our runs); actor loss (22): -Q(o_n, pi(o_n); theta_n) per agent, through the straight-through
 Gumbel sample so the local critic is evaluated at the binary action the env would execute.
 The target policy acts greedily (d = 1{logit > 0}). With ``critic="independent"`` each local
-critic is trained alone on r + gamma Q_n'(o_n', pi_hat(o_n')).
+critic is trained alone on r + gamma Q_n'(o_n', pi_hat(o_n')). Under a fixed placement
+(``TrainConfig`` ``placement``) the caching bits are the placement's: acting, the TD target
+and the actor loss all use them, so the actor learns migration only.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@ recurrent per-agent Q network (DRQN, weights shared, agent id appended), a monot
 epsilon-greedy exploration, action masks for the forcing rules, double-Q targets, and the same
 data augmentation experience replay as MAASN-DA.
 
+Under a fixed placement (``TrainConfig`` ``placement``) a node the placement assigns the PB to
+must cache it (only joint indices with the cache bit set), the others do nothing, so the
+learner chooses migrations only.
+
 Recurrence: the GRU state an agent acted with is stored with each transition (stored-state
 replay, as R2D2 without burn-in), so transitions, real or synthetic, are trained one by one;
 the next step's state is the GRU output of that step.
