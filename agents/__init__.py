@@ -1,7 +1,8 @@
 """Learning agents for FGAMCD: MAASN-DA, QMIX-DA, their data augmentation and ablations.
 
-``make_policy``, ``load_policy``, ``train`` and ``TrainConfig`` are imported lazily so that light
-modules (``agents.theorem``) do not pull in torch.
+``make_policy``, ``load_policy``, ``load_reference``, ``train`` and ``TrainConfig`` are imported
+lazily so that light modules (``agents.theorem``, ``agents.reference``'s index) do not pull in
+torch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ _LAZY = {
     "make_policy": "agents.policy",
     "load_policy": "agents.policy",
     "LearnedPolicy": "agents.policy",
+    "load_reference": "agents.reference",
 }
 
 __all__ = sorted(_LAZY)

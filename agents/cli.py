@@ -6,8 +6,10 @@ Examples::
     fgamcd-train --out runs/maasn0 --resume            # continue a killed run exactly
     fgamcd-train --algo maasn-da --augmentation none --set storage_bytes=8e8 --out runs/x
     fgamcd-train --algo qmix-da --hp batch_size=64 --out runs/q
+    fgamcd-train --hp reward.storage_cost=5 --hp optim.lr_actor=3e-4 --out runs/r
     fgamcd-train --out runs/maasn0 --evaluate --env prune_migrations=true  # re-evaluate
     fgamcd-train --hp select_every=20 --out runs/best0  # keep the best greedy policy seen
+    fgamcd-train --threads 2 --out runs/maasn0  # gradient steps on two torch threads
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tau0", type=float)
     ap.add_argument("--xi", type=float)
     ap.add_argument("--checkpoint-every", type=int)
+    ap.add_argument(
+        "--threads", type=int, help="torch threads of the gradient steps (torch_threads)"
+    )
     ap.add_argument("--out", type=Path, required=True, help="run directory")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     ap.add_argument(
@@ -52,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     add_override_option(ap, help="ScenarioConfig override (JSON value)")
     add_override_option(ap, "--env", "env_kwargs", "env option, e.g. eps_hot=3")
-    add_override_option(ap, "--hp", "hp", "any other TrainConfig field (JSON value)")
+    add_override_option(
+        ap, "--hp", "hp", "any other TrainConfig field, by name or group.field (JSON value)"
+    )
     return ap
 
 
@@ -76,14 +83,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             "tau0": args.tau0,
             "xi": args.xi,
             "checkpoint_every": args.checkpoint_every,
+            "torch_threads": args.threads,
             "eval_seeds": None if args.eval_seeds is None else tuple(args.eval_seeds),
         }.items()
         if v is not None
     }
     if args.overrides:
-        changes["overrides"] = {**base.overrides, **dict(args.overrides)}
+        changes["overrides"] = {**base.run.overrides, **dict(args.overrides)}
     if args.env_kwargs:
-        changes["env_kwargs"] = {**base.env_kwargs, **dict(args.env_kwargs)}
+        changes["env_kwargs"] = {**base.run.env_kwargs, **dict(args.env_kwargs)}
     changes.update(dict(args.hp))
     return base.replace(
         **changes,
@@ -123,6 +131,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
             "tau0",
             "xi",
             "checkpoint_every",
+            "threads",
         )
         if getattr(args, k) is not None
     ]
@@ -147,8 +156,8 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
     rows = evaluate(
         policy,
         make_env_config(cfg),
-        seeds=args.eval_seeds or cfg.eval_seeds or (cfg.seed,),
-        beamformer=args.beamformer or cfg.beamformer,
+        seeds=args.eval_seeds or cfg.run.eval_seeds or (cfg.run.seed,),
+        beamformer=args.beamformer or cfg.run.beamformer,
     )
     print(f"{cfg.label} from {path}, env options {policy.env_kwargs}")
     _print_rows(rows)
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         f"last episode return {last.get('return', float('nan')):.2f}"
     )
     _print_rows(res["eval_rows"])
-    print(f"results in {cfg.out}")
+    print(f"results in {cfg.output.out}")
     return 0
 
 

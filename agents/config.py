@@ -1,9 +1,28 @@
-"""Training configuration of MAASN-DA, QMIX-DA and their ablations (one frozen dataclass).
+"""Training configuration of MAASN-DA, QMIX-DA and their ablations: frozen groups of fields.
 
 Defaults follow Table II and Fig. 19 of the paper (discount 0.95, 600 episodes, E-bar = 10,
 tau_0 = 0.8, xi = 1.12, Lambda = 0.8, r1 = r2 = 10 in the env) where the paper gives a value;
-the rest (learning rates, batch size, updates per episode, exploration schedules) are ours and
-documented field by field. Ablations of Fig. 7 are switches, not copies:
+the rest (learning rates, batch size, updates per episode, exploration schedules, the shaped
+reward) are ours. The reasons for each term of the learners' reward are in
+:mod:`fgamcd_env.core.reward`.
+
+==============  ============================================================================
+group           fields
+==============  ============================================================================
+``run``         what is trained, on which instance, with which seeds
+``output``      where and how loudly to run (not part of the digest)
+``ablation``    Fig. 7's switches
+``paper``       Table II's learning values
+``network``     network sizes
+``optim``       optimisation
+``explore``     exploration schedules
+``env``         the env the learners train and act in: reward, action restrictions, placement
+==============  ============================================================================
+
+:meth:`TrainConfig.replace` and ``fgamcd-train --hp`` take a field by its own name, which is
+unique across the groups (a reward term by its :class:`~fgamcd_env.core.reward.RewardConfig`
+name, e.g. ``storage_cost``), or dotted (``optim.batch_size``, ``env.reward.clip``).
+Ablations of Fig. 7 are switches, not copies:
 
 ==========================  ===============================================================
 paper's variant             switches
@@ -17,6 +36,11 @@ RNN-based DA                ``augmentation="rnn"`` (the ESN's shape, every weigh
 cGAN-based DA               ``augmentation="cgan"``
 non-optimal (tau_0, xi)     ``tau0=0.9, xi=1.2``
 ==========================  ===============================================================
+
+A saved config (``config.json``, checkpoints) carries ``schema``, the layout version
+(:data:`SCHEMA_VERSION`), which is also hashed by :meth:`TrainConfig.digest`. Schema 1 (one
+flat dataclass, before the groups) is read and converted: each field keeps the value it had,
+and a field schema 1 lacked gets the value that run trained with (:data:`SCHEMA1_MISSING`).
 """
 
 from __future__ import annotations
@@ -25,340 +49,493 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from fgamcd_env.core.reward import LEARNING_REWARD, RewardConfig
 
 ALGOS = ("maasn-da", "qmix-da")
 ACTORS = ("action_semantics", "mlp")
 CRITICS = ("value_decomposition", "independent")
 AUGMENTATIONS = ("esn", "none", "rnn", "cgan")
 EXPLORATIONS = ("bit", "node")
+PLACEMENTS = ("trimcaching",)
 
-# Fields that say where and how loudly to run, not what is learned: left out of the hash.
-_RUN_FIELDS = ("out", "progress", "resume", "checkpoint_every", "tensorboard")
-# Fields added after trained policies were cached -> the value that behaves as before they
-# existed. At that value a field is left out of the hash, so those policies keep their digest
-# (and a run killed midway still resumes); any other value, the default included, is hashed.
-_LEGACY_VALUES: dict[str, Any] = {
+#: Version of the saved layout; part of every digest.
+SCHEMA_VERSION = 2
+#: Schema-1 fields that the oldest configs lack -> the value those runs trained with.
+SCHEMA1_MISSING: dict[str, Any] = {
     "select_every": 0,
     "cache_observed_demand_only": False,
     "migration_weight": 1.0,
     "exploration": "bit",
+    "learner_seed": None,
+}
+#: Schema-1 names that changed -> their schema-2 field names.
+SCHEMA1_RENAMED = {
+    "reward_scale": "scale",
+    "reward_clip": "clip",
+    "cache_observed_demand_only": "observed_demand_only",
 }
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything one training run depends on. Unknown keys in :meth:`replace` are errors."""
+def _fail(name: str, value: Any, why: str) -> None:
+    raise ValueError(f"TrainConfig.{name}={value!r}: {why}")
 
-    algo: str = "maasn-da"
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return _is_number(v) and int(v) == v
+
+
+def _check(obj: Any, names: tuple[str, ...], ok: Any, why: str) -> None:
+    for name in names:
+        v = getattr(obj, name)
+        if not ok(v):
+            _fail(name, v, why)
+
+
+def _positive_ints(obj: Any, *names: str) -> None:
+    _check(obj, names, lambda v: _is_int(v) and v >= 1, "must be a positive integer")
+
+
+def _counts(obj: Any, *names: str) -> None:
+    _check(obj, names, lambda v: _is_int(v) and v >= 0, "must be an integer >= 0")
+
+
+def _positive(obj: Any, *names: str) -> None:
+    _check(obj, names, lambda v: _is_number(v) and v > 0, "must be a finite number > 0")
+
+
+def _non_negative(obj: Any, *names: str) -> None:
+    _check(obj, names, lambda v: _is_number(v) and v >= 0, "must be a finite number >= 0")
+
+
+def _bools(obj: Any, *names: str) -> None:
+    _check(obj, names, lambda v: isinstance(v, bool), "must be True or False")
+
+
+def _choice(obj: Any, name: str, allowed: tuple[Any, ...]) -> None:
+    if getattr(obj, name) not in allowed:
+        _fail(name, getattr(obj, name), f"must be one of {allowed}")
+
+
+def _normalise(obj: Any) -> None:
+    """Floats as floats and integers as ints (300 and 300.0 are one config: their JSON, hence
+    digest, would differ), integer pairs as tuples."""
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if f.type == "float" and _is_number(v):
+            object.__setattr__(obj, f.name, float(v))
+        elif f.type in ("int", "int | None") and _is_int(v):
+            object.__setattr__(obj, f.name, int(v))
+        elif f.type == "tuple[int, int]":
+            if not isinstance(v, (tuple, list)) or len(v) != 2 or not all(_is_int(h) for h in v):
+                _fail(f.name, v, "must be two positive integers")
+            if min(v) < 1:
+                _fail(f.name, v, "must be two positive integers")
+            object.__setattr__(obj, f.name, tuple(int(h) for h in v))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What is trained, on which instance, with which seeds."""
+
+    algo: str = "maasn-da"  # "maasn-da" or "qmix-da"
     scenario: str = "paper"  # preset name (fgamcd_env.core.presets)
     overrides: dict[str, Any] = field(default_factory=dict)  # ScenarioConfig overrides
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"eps_hot": 3}
-    beamformer: str = "fast"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # other env options, e.g. eps_hot
+    beamformer: str = "fast"  # delivery method of the env
     episodes: int = 600  # E (Table II)
-    seed: int = 0  # instance seed and learner seed
-    eval_seeds: tuple[int, ...] | None = None  # instances to evaluate on; None = (seed,)
-    out: Path | None = None  # run directory: log.csv, checkpoints, result.json
-    progress: bool = True
-    resume: bool = False
+    seed: int = 0  # instance seed, and the learner's unless learner_seed is given
+    learner_seed: int | None = None  # seed of the learner's generator (None: seed)
+    eval_seeds: tuple[int, ...] | None = None  # instances to evaluate on (None: (seed,))
+    select_every: int = 0  # greedy episode every this many, the best policy kept (0: the last)
+    torch_threads: int = 1  # torch threads of the gradient steps (float sums may depend on it)
+
+    def __post_init__(self) -> None:
+        _choice(self, "algo", ALGOS)
+        _positive_ints(self, "episodes", "torch_threads")
+        _counts(self, "seed", "select_every")
+        for name in ("overrides", "env_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                _fail(name, getattr(self, name), "must be a dict")
+        if self.learner_seed is not None and not (
+            _is_int(self.learner_seed) and self.learner_seed >= 0
+        ):
+            _fail("learner_seed", self.learner_seed, "must be None or an integer >= 0")
+        if self.eval_seeds is not None:
+            object.__setattr__(self, "eval_seeds", tuple(int(s) for s in self.eval_seeds))
+        _normalise(self)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where and how loudly to run; not part of the digest."""
+
+    out: Path | None = None  # run directory: config.json, log.csv, checkpoint.pt, result.json
+    progress: bool = True  # progress bar
+    resume: bool = False  # continue from out/checkpoint.pt exactly
     checkpoint_every: int = 50  # episodes between checkpoints (and one at the end)
     tensorboard: bool = False  # also write TensorBoard scalars (needs the tensorboard package)
 
-    # --- ablation switches (Fig. 7) ---
-    actor: str = "action_semantics"
-    critic: str = "value_decomposition"
-    augmentation: str = "esn"
+    def __post_init__(self) -> None:
+        _positive_ints(self, "checkpoint_every")
+        _bools(self, "progress", "resume", "tensorboard")
+        _normalise(self)
+        if self.out is not None:
+            object.__setattr__(self, "out", Path(self.out))
 
-    # --- Table II ---
+
+@dataclass(frozen=True)
+class AblationConfig:
+    """Fig. 7's switches (actor and critic: MAASN-DA only)."""
+
+    actor: str = "action_semantics"  # or "mlp", the "w/o action semantics" actor
+    critic: str = "value_decomposition"  # or "independent": each local critic trained alone
+    augmentation: str = "esn"  # or "none", "rnn", "cgan"
+
+    def __post_init__(self) -> None:
+        _choice(self, "actor", ACTORS)
+        _choice(self, "critic", CRITICS)
+        _choice(self, "augmentation", AUGMENTATIONS)
+
+
+@dataclass(frozen=True)
+class PaperConfig:
+    """Table II's learning values."""
+
     discount: float = 0.95  # gamma
     tau0: float = 0.8  # synthetic samples per episode at most tau0 * K (18)
     xi: float = 1.12  # acceptance threshold of (17) on ||prediction - real||
     budget_decay: float = 0.8  # Lambda of (18)
     budget_period: int = 10  # E-bar of (18), episodes between decays
 
-    # --- Fig. 19 sizes (paper: N = 6, U = 30) ---
+    def __post_init__(self) -> None:
+        _positive_ints(self, "budget_period")
+        _positive(self, "xi")
+        _normalise(self)
+        if not (_is_number(self.discount) and 0.0 <= self.discount < 1.0):
+            _fail("discount", self.discount, "must be in [0, 1)")
+        if not (_is_number(self.tau0) and 0.0 <= self.tau0 <= 1.0):
+            _fail("tau0", self.tau0, "must be in [0, 1]")
+        if not (_is_number(self.budget_decay) and 0.0 < self.budget_decay <= 1.0):
+            _fail("budget_decay", self.budget_decay, "must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Network sizes (Fig. 19: N = 6, U = 30)."""
+
     actor_hidden: tuple[int, int] = (128, 64)  # action-semantics sub-modules; e_n is the last
     mlp_actor_hidden: tuple[int, int] = (256, 256)  # the "w/o action semantics" actor
     critic_hidden: tuple[int, int] = (256, 256)  # local critics Q(o_n, d_n)
     mixer_embed: int = 32  # QMIX mixing width
     hyper_hidden: int = 64  # hidden width of the hypernetworks' second layer
+    qmix_hidden: int = 64  # QMIX-DA's DRQN width (fc -> GRU -> fc)
+    semantic_logit_scale: float = 5.0  # migration logit tanh(<e_n, e_{n,m}>) times this
     esn_reservoir: int = 1024  # ESN reservoir size (Fig. 19c)
     esn_spectral_radius: float = 0.45  # ||eta_re||_2 < 0.5 (Assumption 2; psi_re = 0.5)
     esn_input_scale: float = 0.45  # ||eta_in||_2 < 0.5 (psi_in = 0.5)
     esn_ridge: float = 1e-2  # ridge penalty of the readout fit
-    qmix_hidden: int = 64  # DRQN width (fc -> GRU -> fc)
+    cgan_noise: int = 16  # latent size of the cGAN generator
 
-    # --- ours: optimisation and exploration (the paper does not give them) ---
-    # actor slower than critic, as in DDPG; the reverse (1e-3 / 1e-4) let the actor chase an
-    # untrained critic (paper, 150 episodes: return -264 with these against -1,550)
-    lr_actor: float = 1e-4
+    def __post_init__(self) -> None:
+        _positive_ints(
+            self, "mixer_embed", "hyper_hidden", "qmix_hidden", "esn_reservoir", "cgan_noise"
+        )
+        _positive(self, "semantic_logit_scale", "esn_ridge")
+        _normalise(self)
+        for name in ("esn_spectral_radius", "esn_input_scale"):
+            v = getattr(self, name)
+            if not (_is_number(v) and 0.0 < v < 0.5):
+                _fail(name, v, "must be in (0, 0.5) for the echo state property (Assumption 2)")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimisation (ours: the paper does not give these values)."""
+
+    lr_actor: float = 1e-4  # below the critic's, as in DDPG: the actor follows a trained critic
     lr_critic: float = 1e-3  # also QMIX-DA's learning rate
     batch_size: int = 128
     buffer_size: int = 100_000  # transitions, real and synthetic
-    updates_per_episode: int = 40  # gradient steps after each episode (Algorithm 1 l. 20-24)
+    updates_per_episode: int = 40  # gradient steps after each episode (Algorithm 1, l. 20-24)
     target_tau: float = 0.005  # soft target update rate
-    reward_scale: float = 0.1  # rewards divided by r1 = 10 so |r| is O(1) (B_r = 1)
-    # Ours (0 = the paper's reward): the learner's reward also pays
-    # storage_cost * sum_n a_n(k) S(k) / C_n. With gamma = 0.95 and K = 450 the cost of filling
-    # the storage early lies beyond the discount horizon (caching an unrequested PB is free in
-    # (12)), so both learners cached everything until storage ran out and then could not deliver
-    # later PBs (paper, 600 episodes, storage_cost 0: MAASN-DA's training episodes had 130
-    # undelivered PBs, QMIX-DA's greedy policy 108; see the README for 10).
-    storage_cost: float = 10.0
-    # Ours (False: every cached PB pays storage_cost): only PBs nobody requests pay it. On
-    # `paper` the requested PBs fit in every node (0.96-1.09 GB of C_n = 1.25 GB), yet MAASN-DA's
-    # greedy policy had 3.70 nodes per requested PB (coarse caching 4.69) and migrated instead
-    # (seed 2; 4.40 with this on). Over seeds 0-3 (600 episodes) its mean greedy delay went
-    # from 1.448 to 1.475 s (seeds 2 and 3 better, 0 and 1 worse). With the current defaults,
-    # seeds 0-3: MAASN-DA 1.180 / 1.254 / 1.176 / 1.106 s, QMIX-DA 1.178 / 1.252 / 1.180 /
-    # 1.427 s, one more QoS-infeasible PB than the default on seed 0 (README): off by default.
-    storage_cost_unrequested_only: bool = False
-    # Ours (False = the paper's action space): node n may cache PB k only if a user it observes
-    # (its own, or a visible node's: the demand bits of o_n) requests it. A PB nobody requests
-    # never lowers (8) or raises (12), but caching one takes storage a later PB may need. Paper,
-    # 600 episodes, MAASN-DA with delay_weight 1000, reward_clip 5, seeds 0-3: without it the
-    # storage filled on seeds 0 and 3 (21 + 1 and 25 + 9 QoS-infeasible + undelivered PBs);
-    # with it storage use was 0.38-0.69 of C_n, 0 undelivered, mean greedy delay 1.239 s.
-    cache_observed_demand_only: bool = True
-    # (12) pays 0 for a PB nobody requests, yet the objective (8) counts its migration delay, so
-    # a learner on (12) migrates unrequested PBs for free (our runs: 20-25 s of delay, almost all
-    # migration). True (ours): the learner also pays that migration delay; False: (12) as printed.
-    charge_all_migrations: bool = True
-    # Ours (1 = the paper's reward): weight of the delay T(k) against the penalties r1, r2 in
-    # the learner's reward. In (12) a PB's delay (milliseconds) is 1e-3 of one penalty (10), far
-    # below the critic's noise, so a learner on (12) optimises penalty counts and never delay.
-    # 1000: 10 ms of delay weighs one penalty, and a migrated byte costs about ten times a
-    # cached one (storage_cost). Paper, 600 episodes, MAASN-DA's greedy policy, seeds 0-3: weight
-    # 100 gave 2.12 / 1.75 s (seeds 0 / 1), 300 gave 1.339 / 1.442 / 1.602 / 1.408 s (mean
-    # 1.448), 1000 with reward_clip 5 and cache_observed_demand_only 1.233 / 1.289 / 1.211 /
-    # 1.222 s (mean 1.239; migration 0.03-0.08 s against 0.13-0.32 s at 300).
-    delay_weight: float = 1000.0
-    # Ours (1 = migration and broadcast delay weigh the same, as in (7)): the learner's reward
-    # counts the migration delay of (7) this many times. At weight 1 a migration of 0.2 ms costs
-    # 0.02 of reward, below what the critic resolves, and most migrations were redundant.
-    # Paper, 600 episodes, last greedy policy, seeds 0-3: MAASN-DA 1.233 / 1.289 / 1.211 /
-    # 1.222 s at 1 (mean 1.239), 1.185 / 1.254 / 1.206 / 1.144 s at 5 (mean 1.197, migration
-    # 0.0002-0.004 s); QMIX-DA mean 1.259 -> 1.191 s.
-    migration_weight: float = 5.0
-    # Ours: the learner's reward is clipped below at -reward_clip (after scaling; 5 = five
-    # penalties, so a 30 ms QoS-infeasible PB, 3 + 1, is not clipped at delay_weight 1000). A PB
-    # broadcast at a near-zero worst-case rate has a delay of minutes, and with delay_weight 100
-    # one such step gave a reward of -1,500 and made the critic diverge.
-    reward_clip: float = 5.0
-    # Ours (False = the paper's reward): a requested PB that nobody delivers gets the learner's
-    # lowest reward, -reward_clip, instead of r2. In (12) with r1 = r2 a QoS-infeasible delivery
-    # costs r1 + T(k) > r2, and delay_weight widens that gap, so dropping a hard PB is the
-    # learner's best move: 600 paper episodes ended with 65 undelivered PBs (greedy); with
-    # no-delivery at the floor (r2 = 30), 300 episodes ended with 1.
-    undelivered_at_floor: bool = True
-    # Ours: TD targets are clipped to the range every discounted return of the learner's reward
-    # lies in, [-(reward_clip + N storage_cost) / (1 - gamma), 0]. MAASN-DA's critic bootstraps
-    # on the target actor's greedy actions and overestimated without bound: after 600 paper
-    # episodes Q_tot averaged +494 on replayed samples whose rewards all lie in [-3, 0].
-    clip_target: bool = True
-    # Ours (False = the paper's model): the learners' env runs with prune_migrations, i.e. the
-    # nodes exchange their caching bits before migrating, so no PB is migrated into a node that
-    # caches it and each other node receives it once (fgamcd_env.core.system.prune_migrations).
-    # A decentralised actor cannot see the other nodes' a_m(k): after 600 paper episodes 63 % of
-    # MAASN-DA's and 75 % of QMIX-DA's migrations changed no participation. Pruning is safe at
-    # execution (the same participation, less delay) but we do not train with it: two MAASN-DA
-    # runs with it had 149 (seed 0, episode 209) and 59 (seed 1, episode 199) undelivered PBs
-    # in a training episode, against 8 and 7 at the same episodes without, and were stopped.
-    prune_migrations: bool = False
-    # Gumbel-Softmax temperature s_temp of (13): linear from start to end over training.
-    temperature_start: float = 1.0
-    temperature_end: float = 0.1
-    # tanh bounds the migration logit to [-1, 1], which would keep P(b = 1) in [0.27, 0.73]
-    # under Gumbel sampling forever; the logit is tanh(<e_n, e_{n,m}>) * this scale.
-    semantic_logit_scale: float = 5.0
-    # Exploration, linear from start to end over the first half of training. QMIX-DA:
-    # epsilon-greedy over joint indices. MAASN-DA: each bit of the Gumbel sample is replaced by
-    # a fair coin with this probability (ours: once the actor's logits grow, the Gumbel sample
-    # alone is nearly deterministic and exploration stops).
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.05
-    # MAASN-DA's epsilon: "bit" replaces each of a node's N bits by a coin with probability
-    # epsilon; "node" replaces a node's row with probability epsilon by a uniform draw from the
-    # 2**(N-1) + 1 joint actions (2) allows, as QMIX-DA's epsilon-greedy does (QMIX-DA explores
-    # this way whatever the value). "bit" turns a cached PB off 1 time in 2 per flip, "node"
-    # 1 in 2**(N-1) + 1. Paper, 600 episodes, epsilon 0.05 (benchmarks.exploration_tax):
-    # MAASN-DA's final policies lose 67-120 of return per episode to "bit" exploration,
-    # QMIX-DA's at most 8.5; turning cache bits off is what costs, on both policies. Trained
-    # with "node", seeds 0-3 ended at 1.174 / 1.495 / 1.249 / 1.818 s greedy delay against
-    # 1.185 / 1.254 / 1.206 / 1.144 s with "bit" (node 3 of seed 1 never cached): "bit" stays.
-    exploration: str = "bit"
-    grad_clip: float = 10.0
-    # Ours, as in MADDPG's Gumbel-Softmax actors: the actor loss adds logit_l2 * mean(logit^2).
-    # Without it the caching logits ran to +-20 within a few dozen episodes, where the Gumbel
-    # sample's gradient is zero, and the policy froze into "always" / "never" cache per node.
-    logit_l2: float = 1e-3
-    cgan_noise: int = 16  # latent size of the cGAN generator
+    grad_clip: float = 10.0  # gradient norm clip
+    logit_l2: float = 1e-3  # actor loss + logit_l2 * mean(logit^2): Gumbel logits stay trainable
+    clip_target: bool = True  # TD targets clipped to agents.learner.value_range
     aug_epochs: int = 2  # gradient epochs per episode of the RNN / cGAN augmenters
-    torch_threads: int = 1
-    # Ours (0 = the paper: the policy after the last episode). Every select_every episodes (and
-    # after the last) the greedy policy plays one episode on the training instance, outside the
-    # replay buffer; the run returns the policy whose greedy episode had the highest return (12)
-    # (the latest on ties), as tianshou's save_best_fn. The instance is static, so this is the
-    # deployed system's own score. log.csv gets greedy_return and greedy_delay_s columns.
-    # paper, 600 episodes, select_every 20, seeds 0-3: mean greedy delay 1.448 -> 1.434 s.
-    select_every: int = 0
 
     def __post_init__(self) -> None:
-        def fail(name: str, why: str) -> None:
-            raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r}: {why}")
+        _positive_ints(self, "batch_size", "buffer_size")
+        _counts(self, "updates_per_episode", "aug_epochs")
+        _positive(self, "lr_actor", "lr_critic", "grad_clip")
+        _non_negative(self, "logit_l2")
+        _bools(self, "clip_target")
+        _normalise(self)
+        if not (_is_number(self.target_tau) and 0.0 < self.target_tau <= 1.0):
+            _fail("target_tau", self.target_tau, "must be in (0, 1]")
 
-        for name, allowed in (
-            ("algo", ALGOS),
-            ("actor", ACTORS),
-            ("critic", CRITICS),
-            ("augmentation", AUGMENTATIONS),
-            ("exploration", EXPLORATIONS),
-        ):
-            if getattr(self, name) not in allowed:
-                fail(name, f"must be one of {allowed}")
-        if self.algo == "qmix-da" and (
-            self.actor != "action_semantics"
-            or self.critic != "value_decomposition"
-            or self.exploration != "bit"
-        ):
-            fail("algo", "actor/critic/exploration switches apply to maasn-da only")
-        for name in (
-            "episodes",
-            "checkpoint_every",
-            "batch_size",
-            "buffer_size",
-            "budget_period",
-            "esn_reservoir",
-            "qmix_hidden",
-            "mixer_embed",
-            "hyper_hidden",
-            "cgan_noise",
-            "torch_threads",
-        ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                fail(name, "must be a positive integer")
-        for name in ("updates_per_episode", "select_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 0:
-                fail(name, "must be an integer >= 0")
-        if int(self.aug_epochs) != self.aug_epochs or self.aug_epochs < 0:
-            fail("aug_epochs", "must be an integer >= 0")
-        for name in ("actor_hidden", "mlp_actor_hidden", "critic_hidden"):
-            v = getattr(self, name)
-            if len(v) != 2 or any(int(h) != h or h < 1 for h in v):
-                fail(name, "must be two positive integers")
-        if not 0.0 <= self.discount < 1.0:
-            fail("discount", "must be in [0, 1)")
-        if not 0.0 <= self.tau0 <= 1.0:
-            fail("tau0", "must be in [0, 1]")
-        if not 0.0 < self.budget_decay <= 1.0:
-            fail("budget_decay", "must be in (0, 1]")
-        if not 0.0 < self.target_tau <= 1.0:
-            fail("target_tau", "must be in (0, 1]")
-        if not 0.0 <= self.epsilon_end <= self.epsilon_start <= 1.0:
-            fail("epsilon_start", "need 0 <= epsilon_end <= epsilon_start <= 1")
-        if not 0.0 < self.temperature_end <= self.temperature_start:
-            fail("temperature_start", "need 0 < temperature_end <= temperature_start")
-        for name in (
-            "xi",
-            "lr_actor",
-            "lr_critic",
-            "reward_scale",
-            "esn_ridge",
-            "delay_weight",
-            "reward_clip",
-            "migration_weight",
-            "semantic_logit_scale",
-            "grad_clip",
-        ):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                fail(name, "must be a finite number > 0")
-        for name in ("esn_spectral_radius", "esn_input_scale"):
-            if not 0.0 < getattr(self, name) < 0.5:
-                fail(name, "must be in (0, 0.5) for the echo state property (Assumption 2)")
-        for name in ("storage_cost", "logit_l2"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                fail(name, "must be a finite number >= 0")
-        for name in (
-            "charge_all_migrations",
-            "undelivered_at_floor",
-            "clip_target",
-            "prune_migrations",
-            "storage_cost_unrequested_only",
-            "cache_observed_demand_only",
-        ):
-            if not isinstance(getattr(self, name), bool):
-                fail(name, "must be True or False")
-        if not isinstance(self.overrides, dict) or not isinstance(self.env_kwargs, dict):
-            fail("overrides", "overrides and env_kwargs must be dicts")
-        if self.eval_seeds is not None:
-            object.__setattr__(self, "eval_seeds", tuple(int(s) for s in self.eval_seeds))
-        if self.out is not None:
-            object.__setattr__(self, "out", Path(self.out))
-        for name in ("actor_hidden", "mlp_actor_hidden", "critic_hidden"):
-            object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
-        # 300 and 300.0 are one config: without this their JSON, hence digest(), differ
-        for f in dataclasses.fields(self):
-            if f.type == "float":
-                object.__setattr__(self, f.name, float(getattr(self, f.name)))
 
-    def replace(self, **changes: Any) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - names)
+@dataclass(frozen=True)
+class ExploreConfig:
+    """Exploration, linear from start to end (epsilon over the first half of training)."""
+
+    exploration: str = "bit"  # MAASN-DA's epsilon: "bit" coin-flips bits, "node" redraws rows
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    temperature_start: float = 1.0  # Gumbel-Softmax temperature s_temp of (13)
+    temperature_end: float = 0.1
+
+    def __post_init__(self) -> None:
+        _choice(self, "exploration", EXPLORATIONS)
+        _normalise(self)
+        eps = (self.epsilon_start, self.epsilon_end)
+        if not (all(_is_number(v) for v in eps) and 0.0 <= eps[1] <= eps[0] <= 1.0):
+            _fail("epsilon_start", eps[0], "need 0 <= epsilon_end <= epsilon_start <= 1")
+        temp = (self.temperature_start, self.temperature_end)
+        if not (all(_is_number(v) for v in temp) and 0.0 < temp[1] <= temp[0]):
+            _fail("temperature_start", temp[0], "need 0 < temperature_end <= temperature_start")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The env the learners train and act in (options of ``fgamcd_env.parallel_env``)."""
+
+    reward: RewardConfig = LEARNING_REWARD  # what the learners train on (terms: core.reward)
+    observed_demand_only: bool = True  # cache only PBs that a user the node observes requests
+    prune_migrations: bool = False  # the env drops redundant migrations (system.prune_migrations)
+    placement: str | None = None  # caching fixed by this placement; the learner only migrates
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reward, RewardConfig):
+            _fail("reward", self.reward, "must be a RewardConfig")
+        _bools(self, "observed_demand_only", "prune_migrations")
+        if self.placement is not None:
+            _choice(self, "placement", PLACEMENTS)
+
+    @property
+    def mask_observed_demand(self) -> bool:
+        """Whether caching is restricted to observed demand: ``observed_demand_only``, unless a
+        placement does the caching."""
+        return self.observed_demand_only and self.placement is None
+
+
+#: The groups of :class:`TrainConfig`, in their order.
+GROUPS: dict[str, type] = {
+    "run": RunConfig,
+    "output": OutputConfig,
+    "ablation": AblationConfig,
+    "paper": PaperConfig,
+    "network": NetworkConfig,
+    "optim": OptimConfig,
+    "explore": ExploreConfig,
+    "env": EnvConfig,
+}
+
+
+def _leaf_paths() -> dict[str, tuple[str, ...]]:
+    """Flat name -> path of every field (a reward term: under ``env.reward``)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for group, cls in GROUPS.items():
+        for f in dataclasses.fields(cls):
+            if (group, f.name) == ("env", "reward"):
+                for r in dataclasses.fields(RewardConfig):
+                    out[r.name] = (group, f.name, r.name)
+            out[f.name] = (group, f.name)
+    if len(out) != sum(len(dataclasses.fields(c)) for c in GROUPS.values()) + len(
+        dataclasses.fields(RewardConfig)
+    ):
+        raise RuntimeError("TrainConfig field names must be unique across its groups")
+    return out
+
+
+FLAT_NAMES: dict[str, tuple[str, ...]] = _leaf_paths()
+_PATHS = [(g,) for g in GROUPS] + list(FLAT_NAMES.values())
+
+
+def resolve(key: str) -> tuple[str, ...]:
+    """The path of a field given by its own name or dotted (``optim.batch_size``)."""
+    parts = tuple(key.split("."))
+    found = [p for p in _PATHS if p[len(p) - len(parts) :] == parts and len(p) >= len(parts)]
+    if len(found) != 1:
+        raise ValueError(
+            f"unknown TrainConfig field {key!r}; valid: {sorted(FLAT_NAMES)}, dotted as "
+            f"group.field with the groups {list(GROUPS)}"
+        )
+    return found[0]
+
+
+def _coerce(current: Any, value: Any) -> Any:
+    """``value`` for a field whose value is ``current``: a dict over a group or reward config
+    replaces the fields it names; ``"paper"`` / ``"learning"`` name a reward config."""
+    if isinstance(current, RewardConfig) and not isinstance(value, Mapping):
+        return RewardConfig.from_value(value)
+    if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+        names = {f.name for f in dataclasses.fields(current)}
+        unknown = sorted(set(value) - names)
         if unknown:
-            raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(names)}")
-        return dataclasses.replace(self, **changes)
+            raise ValueError(
+                f"unknown {type(current).__name__} field(s) {unknown}; valid: {sorted(names)}"
+            )
+        return _apply(current, [((k,), v) for k, v in value.items()])
+    return value
+
+
+def _apply(obj: Any, changes: list[tuple[tuple[str, ...], Any]]) -> Any:
+    """``obj`` with every (path, value) of ``changes`` applied, in one replace per level."""
+    direct: dict[str, Any] = {}
+    nested: dict[str, list[tuple[tuple[str, ...], Any]]] = {}
+    for path, value in changes:
+        if len(path) == 1:
+            direct[path[0]] = _coerce(getattr(obj, path[0]), value)
+        else:
+            nested.setdefault(path[0], []).append((path[1:], value))
+    for name, sub in nested.items():
+        direct[name] = _apply(direct.get(name, getattr(obj, name)), sub)
+    return dataclasses.replace(obj, **direct)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run depends on, in groups (module docstring).
+
+    ``TrainConfig().replace(algo="qmix-da", episodes=50)`` builds one from field names; an
+    unknown name is an error.
+    """
+
+    run: RunConfig = field(default_factory=RunConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
+    paper: PaperConfig = field(default_factory=PaperConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in GROUPS.items():
+            if not isinstance(getattr(self, name), cls):
+                raise ValueError(f"TrainConfig.{name} must be a {cls.__name__}")
+        if self.run.algo == "qmix-da" and (
+            self.ablation.actor != ACTORS[0]
+            or self.ablation.critic != CRITICS[0]
+            or self.explore.exploration != EXPLORATIONS[0]
+        ):
+            _fail("algo", self.run.algo, "actor/critic/exploration switches apply to maasn-da only")
+
+    # ---- building -------------------------------------------------------------------------
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with fields changed, each named as in :func:`resolve`; a group or the reward
+        may be given whole, or as a dict of the fields to change."""
+        paths: dict[tuple[str, ...], str] = {}
+        for key in changes:
+            path = resolve(key)
+            if path in paths:
+                raise ValueError(f"TrainConfig field {key!r} given twice (also as {paths[path]!r})")
+            paths[path] = key
+        return _apply(self, [(p, changes[k]) for p, k in paths.items()])
+
+    def flat(self) -> dict[str, Any]:
+        """Every field by its own name (reward terms included, the reward itself not)."""
+        out = {}
+        for name, path in FLAT_NAMES.items():
+            value: Any = self
+            for part in path:
+                value = getattr(value, part)
+            if not isinstance(value, RewardConfig):
+                out[name] = value
+        return out
+
+    def changes(self, base: TrainConfig | None = None) -> dict[str, Any]:
+        """The fields (own names) whose values differ from ``base`` (default: the defaults);
+        ``base.replace(**changes)`` gives this config back."""
+        ref = (TrainConfig() if base is None else base).flat()
+        return {k: v for k, v in self.flat().items() if v != ref[k]}
+
+    # ---- derived --------------------------------------------------------------------------
+    @property
+    def rng_seed(self) -> int:
+        """Seed of the learner's generator: ``learner_seed``, else ``seed``."""
+        run = self.run
+        return run.seed if run.learner_seed is None else int(run.learner_seed)
 
     @property
     def env_options(self) -> dict[str, Any]:
-        """Keyword arguments of the run's env: ``prune_migrations``, then ``env_kwargs``."""
-        return {"prune_migrations": self.prune_migrations, **self.env_kwargs}
+        """Keyword arguments of the env a policy acts in: ``prune_migrations``,
+        ``observed_demand_only`` (off under a fixed placement, which does the caching), then
+        ``env_kwargs``."""
+        return {
+            "prune_migrations": self.env.prune_migrations,
+            "observed_demand_only": self.env.mask_observed_demand,
+            **self.run.env_kwargs,
+        }
+
+    @property
+    def train_env_options(self) -> dict[str, Any]:
+        """Keyword arguments of the env the learner trains in: :attr:`env_options` and the
+        learners' ``reward``."""
+        return {"reward": self.env.reward, **self.env_options}
 
     @property
     def label(self) -> str:
         """Short name of the variant, e.g. ``maasn-da``, ``maasn-da[actor=mlp]``."""
-        if self.algo == "qmix-da":
+        ab = self.ablation
+        if self.run.algo == "qmix-da":
             base = "qmix-da"
-            diffs = [] if self.augmentation == "esn" else [f"augmentation={self.augmentation}"]
+            diffs = [] if ab.augmentation == "esn" else [f"augmentation={ab.augmentation}"]
         else:
             base = "maasn-da"
             diffs = [
-                f"{n}={getattr(self, n)}"
+                f"{n}={getattr(ab, n)}"
                 for n, d in (("actor", ACTORS[0]), ("critic", CRITICS[0]), ("augmentation", "esn"))
-                if getattr(self, n) != d
+                if getattr(ab, n) != d
             ]
-        if (self.tau0, self.xi) != (0.8, 1.12):
-            diffs.append(f"tau0={self.tau0},xi={self.xi}")
+        if (self.paper.tau0, self.paper.xi) != (0.8, 1.12):
+            diffs.append(f"tau0={self.paper.tau0},xi={self.paper.xi}")
+        if self.env.placement is not None:
+            diffs.append(f"placement={self.env.placement}")
         return base + (f"[{';'.join(diffs)}]" if diffs else "")
 
+    # ---- saving ---------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["out"] = None if self.out is None else str(self.out)
+        """The config as JSON-ready nested dicts, with its ``schema``."""
+        d: dict[str, Any] = {"schema": SCHEMA_VERSION}
+        for name in GROUPS:
+            d[name] = dataclasses.asdict(getattr(self, name))
+        out = self.output.out
+        d["output"]["out"] = None if out is None else str(out)
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TrainConfig:
+    def from_json(cls, d: Mapping[str, Any]) -> TrainConfig:
+        """The config :meth:`to_json` wrote; a schema-1 (flat) config is converted (module
+        docstring), a newer schema is an error."""
         d = dict(d)
-        for name in ("actor_hidden", "mlp_actor_hidden", "critic_hidden"):
-            if name in d:
-                d[name] = tuple(d[name])
-        if d.get("eval_seeds") is not None:
-            d["eval_seeds"] = tuple(d["eval_seeds"])
-        for name, value in _LEGACY_VALUES.items():  # written before the field existed
-            d.setdefault(name, value)
+        schema = d.pop("schema", 1)
+        if schema == 1:
+            flat = {**SCHEMA1_MISSING, **d}
+            return cls().replace(**{SCHEMA1_RENAMED.get(k, k): v for k, v in flat.items()})
+        if schema != SCHEMA_VERSION:
+            raise ValueError(
+                f"TrainConfig schema {schema!r}: this version reads schemas 1 to "
+                f"{SCHEMA_VERSION}; the config was written by a newer fgamcd-env"
+            )
+        unknown = sorted(set(d) - set(GROUPS))
+        if unknown:
+            raise ValueError(f"unknown TrainConfig group(s) {unknown}; valid: {list(GROUPS)}")
         return cls().replace(**d)
 
     def digest(self) -> str:
-        """Hash of what the run learns from (run-control fields excluded), for result caching."""
-        d = {
-            k: v
-            for k, v in self.to_json().items()
-            if k not in _RUN_FIELDS and not (k in _LEGACY_VALUES and v == _LEGACY_VALUES[k])
-        }
+        """Hash of what the run learns from (the schema and every group but ``output``), for
+        result caching and for telling whether a saved policy matches a config."""
+        d = self.to_json()
+        del d["output"]
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -7,7 +7,9 @@ and critics (squared in the paper; we use the Huber loss, which kept the critic 
 our runs); actor loss (22): -Q(o_n, pi(o_n); theta_n) per agent, through the straight-through
 Gumbel sample so the local critic is evaluated at the binary action the env would execute.
 The target policy acts greedily (d = 1{logit > 0}). With ``critic="independent"`` each local
-critic is trained alone on r + gamma Q_n'(o_n', pi_hat(o_n')).
+critic is trained alone on r + gamma Q_n'(o_n', pi_hat(o_n')). Under a fixed placement
+(``TrainConfig`` ``placement``) the caching bits are the placement's: acting, the TD target
+and the actor loss all use them, so the actor learns migration only.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import torch
 from torch.nn import functional as F
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner, clip_target
+from agents.learner import Dims, Learner, clip_target, executed_actions
 from agents.networks import (
     ActionSemanticsActor,
     LocalCritics,
     MLPActor,
     QMixer,
     gumbel_binary,
+    gumbel_bits,
     soft_update,
 )
 
@@ -44,20 +47,26 @@ def explore_rows(count: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 class MAASNDA(Learner):
-    def __init__(self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> None:
-        super().__init__(cfg, dims, rng)
+    acting_modules = ("actor",)
+
+    def __init__(
+        self, cfg: TrainConfig, dims: Dims, rng: np.random.Generator, acting_only: bool = False
+    ) -> None:
         n = dims.agents
+        if cfg.env.placement is not None:  # the next step's caching bits, for the TD target
+            self.extra_fields = {"next_ok": ((n,), bool)}
+        super().__init__(cfg, dims, rng, acting_only)
         torch.manual_seed(int(rng.integers(2**31 - 1)))
-        if cfg.actor == "action_semantics":
+        if cfg.ablation.actor == "action_semantics":
             self.actor = ActionSemanticsActor(
-                n, dims.obs, dims.block, cfg.actor_hidden, cfg.semantic_logit_scale
+                n, dims.obs, dims.block, cfg.network.actor_hidden, cfg.network.semantic_logit_scale
             )
         else:
-            self.actor = MLPActor(n, dims.obs, cfg.mlp_actor_hidden)
-        self.critic = LocalCritics(n, dims.obs, cfg.critic_hidden)
+            self.actor = MLPActor(n, dims.obs, cfg.network.mlp_actor_hidden)
+        self.critic = LocalCritics(n, dims.obs, cfg.network.critic_hidden)
         self.mixer = (
-            QMixer(n, dims.state, cfg.mixer_embed, cfg.hyper_hidden)
-            if cfg.critic == "value_decomposition"
+            QMixer(n, dims.state, cfg.network.mixer_embed, cfg.network.hyper_hidden)
+            if cfg.ablation.critic == "value_decomposition"
             else None
         )
         self.actor_t = copy.deepcopy(self.actor)
@@ -68,34 +77,37 @@ class MAASNDA(Learner):
             critic_params += list(self.mixer.parameters())
         self.critic_params = critic_params
         self.actor_params = list(self.actor.parameters())
-        self.opt_actor = torch.optim.Adam(self.actor_params, lr=cfg.lr_actor, foreach=True)
-        self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.lr_critic, foreach=True)
+        self.opt_actor = torch.optim.Adam(self.actor_params, lr=cfg.optim.lr_actor, fused=True)
+        self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.optim.lr_critic, fused=True)
 
     def temperature(self, episode: int) -> float:
         c, p = self.cfg, self.progress(episode)
-        return c.temperature_start + p * (c.temperature_end - c.temperature_start)
+        return c.explore.temperature_start + p * (
+            c.explore.temperature_end - c.explore.temperature_start
+        )
 
     @torch.no_grad()
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """(N, N) action logits of every agent for one step (greedy action: logit > 0)."""
         return self.actor(torch.as_tensor(obs, dtype=torch.float32)[None])[0].numpy()
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, cache_ok: np.ndarray, explore: bool, episode: int) -> np.ndarray:
-        logits = self.actor(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
+        logits = self.actor.logits_numpy(np.asarray(obs, dtype=np.float32))
         if not explore:
-            bits = (logits > 0).numpy()
+            bits = logits > 0
         else:
-            bits = (gumbel_binary(logits, self.temperature(episode), self.torch_gen) > 0.5).numpy()
+            bits = gumbel_bits(logits, self.torch_gen)
             eps = self.epsilon(episode)
-            if self.cfg.exploration == "node":  # QMIX-DA's epsilon: see explore_rows
+            if self.cfg.explore.exploration == "node":  # QMIX-DA's epsilon: see explore_rows
                 rows = np.flatnonzero(self.rng.random(bits.shape[0]) < eps)
                 bits[rows] = explore_rows(len(rows), bits.shape[1], self.rng)
             else:
                 flip = self.rng.random(bits.shape) < eps
                 bits[flip] = self.rng.random(int(flip.sum())) < 0.5
-        if self.cfg.cache_observed_demand_only:  # (else the env forces a full node's row off)
-            bits[~self.cache_mask(obs, cache_ok)] = False  # no caching, hence no migration (2)
+        cache_ok = np.asarray(cache_ok, dtype=bool)
+        if self.fixed_cache:
+            bits[:, 0] = cache_ok
+        bits[~cache_ok] = False  # no caching, hence no migration (2)
         return bits.astype(np.int64)
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:
@@ -110,34 +122,38 @@ class MAASNDA(Learner):
 
         with torch.no_grad():
             next_act = (self.actor_t(nxt) > 0).float()
+            if self.fixed_cache:  # the placement's caching bits, as the env applies them
+                next_act = executed_actions(next_act, torch.as_tensor(batch["next_ok"]))
             q_next = self.critic_t(nxt, next_act)
             if self.mixer is not None:
-                target = rew + cfg.discount * not_done * self.mixer_t(q_next, next_state)
+                target = rew + cfg.paper.discount * not_done * self.mixer_t(q_next, next_state)
             else:
-                target = rew[:, None] + cfg.discount * not_done[:, None] * q_next
+                target = rew[:, None] + cfg.paper.discount * not_done[:, None] * q_next
             target = clip_target(cfg, self.dims.agents, target)
         q = self.critic(obs, act)
         pred = self.mixer(q, state) if self.mixer is not None else q
         critic_loss = F.smooth_l1_loss(pred, target)
         self.opt_critic.zero_grad()
         critic_loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.optim.grad_clip)
         self.opt_critic.step()
 
         logits = self.actor(obs)
         d = gumbel_binary(logits, self.temperature(episode), self.torch_gen, hard=True)
-        actor_loss = -self.critic(obs, d).mean() + cfg.logit_l2 * logits.square().mean()
+        if self.fixed_cache:  # the actor learns migration only, at the caching bits applied
+            d = executed_actions(d, act[..., 0] > 0)
+        actor_loss = -self.critic(obs, d).mean() + cfg.optim.logit_l2 * logits.square().mean()
         # gradients of the actor only (backward() would also fill the critic's, unused)
         grads = torch.autograd.grad(actor_loss, self.actor_params)
         for p, g in zip(self.actor_params, grads, strict=True):
             p.grad = g
-        torch.nn.utils.clip_grad_norm_(self.actor_params, cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.actor_params, cfg.optim.grad_clip)
         self.opt_actor.step()
 
-        soft_update(self.actor_t, self.actor, cfg.target_tau)
-        soft_update(self.critic_t, self.critic, cfg.target_tau)
+        soft_update(self.actor_t, self.actor, cfg.optim.target_tau)
+        soft_update(self.critic_t, self.critic, cfg.optim.target_tau)
         if self.mixer is not None:
-            soft_update(self.mixer_t, self.mixer, cfg.target_tau)
+            soft_update(self.mixer_t, self.mixer, cfg.optim.target_tau)
         return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item()}
 
     def modules(self) -> dict[str, Any]:

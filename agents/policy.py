@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner, can_cache
+from agents.learner import Dims, Learner, cache_permissions, fixed_placement
 from agents.maasn import MAASNDA
 from agents.qmix import QMIXDA
 from fgamcd_env.env import FGAMCDParallelEnv
@@ -18,8 +18,12 @@ from fgamcd_env.env import FGAMCDParallelEnv
 LEARNERS = {"maasn-da": MAASNDA, "qmix-da": QMIXDA}
 
 
-def build_learner(cfg: TrainConfig, dims: Dims, rng: np.random.Generator) -> Learner:
-    return LEARNERS[cfg.algo](cfg, dims, rng)
+def build_learner(
+    cfg: TrainConfig, dims: Dims, rng: np.random.Generator, acting_only: bool = False
+) -> Learner:
+    """The learner of ``cfg``; ``acting_only``: for acting with loaded weights (no replay
+    buffer of the training's size, no predictor)."""
+    return LEARNERS[cfg.run.algo](cfg, dims, rng, acting_only)
 
 
 def unpack_obs(obs: dict[str, Any], agents: list[str]) -> np.ndarray:
@@ -38,6 +42,7 @@ class LearnedPolicy:
         self.name = name or learner.cfg.label
         self.explore = explore
         self.env_kwargs = learner.cfg.env_options
+        self._plan: np.ndarray | None = None  # a fixed placement's caching plan (reset)
 
     def reset(self, env: FGAMCDParallelEnv) -> None:
         dims = Dims.of(env)
@@ -47,21 +52,22 @@ class LearnedPolicy:
                 f"|o_n|={self.learner.dims.obs}; this env has N={dims.agents}, |o_n|={dims.obs}"
             )
         self.learner.begin_episode()
+        self._plan = fixed_placement(self.learner.cfg.env.placement, env.scenario)
 
     def act(self, observations: dict[str, Any], env: FGAMCDParallelEnv) -> dict[str, np.ndarray]:
         agents = env.possible_agents
         bits = self.learner.act(
             unpack_obs(observations, agents),
-            can_cache(env),
+            cache_permissions(env, self.learner.cfg.env.mask_observed_demand, self._plan),
             self.explore,
-            self.learner.cfg.episodes - 1,
+            self.learner.cfg.run.episodes - 1,
         )
         return {a: bits[i] for i, a in enumerate(agents)}  # rows are already [a_n, b_{n,m}]
 
 
 def make_policy(algo: str, env: FGAMCDParallelEnv, seed: int = 0, **config: Any) -> LearnedPolicy:
     """An untrained ``algo`` policy sized for ``env`` (e.g. to time decisions)."""
-    cfg = TrainConfig(algo=algo, seed=seed).replace(**config)
+    cfg = TrainConfig().replace(algo=algo, seed=seed, **config)
     return LearnedPolicy(build_learner(cfg, Dims.of(env), np.random.default_rng(seed)))
 
 
@@ -86,7 +92,7 @@ def load_policy(checkpoint: str | Path) -> LearnedPolicy:
     state = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
     cfg = TrainConfig.from_json(state["config"])
     dims = Dims(**state["dims"])
-    learner = build_learner(cfg, dims, np.random.default_rng(cfg.seed))
+    learner = build_learner(cfg, dims, np.random.default_rng(cfg.rng_seed))
     learner.load_state_dict(state["learner"])
     if state.get("best"):  # the run selected its best greedy policy (select_every)
         restore_policy(learner, state["best"]["modules"])

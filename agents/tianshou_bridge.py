@@ -11,10 +11,11 @@ agent's, issues #399 / #671 / #1137) can misattribute it. The agent-slots vector
 that the policy would have to regroup, and its info drops what the learners record.
 
 * :class:`LearnerView` wraps the centralised view so that ``info`` carries what the learners
-  need and the plain view drops: ``cache_ok`` (N,) (whether each node can store the current PB;
-  QMIX-DA's action mask), ``applied`` (N, N) (the decisions after the forcing rules, which the
-  learners store, as ``agents.train.run_episode`` does), ``storage_used`` (for
-  ``TrainConfig.storage_cost``) and ``k``. :func:`make_env` builds it.
+  need and the plain view drops: ``cache_ok`` (N,) (the nodes that may cache the current PB, the
+  env's ``cache_allowed()``; QMIX-DA's action mask), ``applied`` (N, N) (the decisions after the
+  forcing rules, which the learners store, as ``agents.train.run_episode`` does) and ``k``.
+  :func:`make_env` builds it with the env options a learner trains with (its reward, the
+  observed-demand restriction), so the collected rewards are the learner's.
 * :class:`LearnerPolicy` is a tianshou ``Policy`` around a learner: ``Collector(LearnerPolicy(
   learner), DummyVectorEnv([lambda: make_env("small")] * 2), VectorReplayBuffer(...))``. It
   stores QMIX-DA's GRU state and joint indices in the buffer's ``policy`` field and keeps one
@@ -38,79 +39,50 @@ from tianshou.algorithm.algorithm_base import Policy
 from tianshou.data import Batch, ReplayBuffer, ReplayBufferManager
 
 import fgamcd_env  # noqa: F401 - registers fgamcd/FGAMCD-Centralised-v0
-from agents.learner import Learner, can_cache, learning_reward
+from agents.config import TrainConfig
+from agents.learner import Learner
 from agents.qmix import QMIXDA
 
 ENV_ID = "fgamcd/FGAMCD-Centralised-v0"
 
 
 class LearnerView(gymnasium.Wrapper):
-    """The centralised view with a fixed-key ``info``: ``k``, ``cache_ok``, ``applied``,
-    ``storage_used``, ``requested``, ``migration_delay_s``, ``delay_s``, ``no_delivery`` (fixed
-    keys so that tianshou's buffer can store it; the last five feed
-    :func:`agents.learner.learning_reward`)."""
+    """The centralised view with a fixed-key ``info``: ``k``, ``cache_ok``, ``applied`` (fixed
+    keys so that tianshou's buffer can store it)."""
 
     def __init__(self, env: gymnasium.Env) -> None:
         super().__init__(env)
         self.par = env.unwrapped.par  # the FGAMCDParallelEnv behind the CentralisedEnv
         self.num_agents = self.par.config.num_nodes
 
-    def _info(
-        self,
-        k: int,
-        applied: np.ndarray,
-        storage_used: float,
-        requested: bool = False,
-        migration_delay_s: float = 0.0,
-        delay_s: float = 0.0,
-        no_delivery: bool = False,
-    ) -> dict[str, Any]:
-        return {
-            "k": k,
-            "cache_ok": can_cache(self.par),
-            "applied": applied,
-            "storage_used": storage_used,
-            "requested": requested,
-            "migration_delay_s": migration_delay_s,
-            "delay_s": delay_s,
-            "no_delivery": no_delivery,
-        }
+    def _info(self, k: int, applied: np.ndarray) -> dict[str, Any]:
+        return {"k": k, "cache_ok": self.par.cache_allowed(), "applied": applied}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         obs, _ = self.env.reset(seed=seed, options=options)
-        return obs, self._info(0, np.zeros((self.num_agents,) * 2, np.int8), 0.0)
+        return obs, self._info(0, np.zeros((self.num_agents,) * 2, np.int8))
 
     def step(self, action: np.ndarray):
         obs, rew, term, trunc, info = self.env.step(action)
-        n, k = self.num_agents, int(info["k"])
+        n = self.num_agents
         cache = np.asarray(info["cache"], dtype=np.int8)
         migrate = np.asarray(info["migrate"], dtype=np.int8)
         others = ~np.eye(n, dtype=bool)
         # row n = [a_n, b_{n,m} (m != n)], as infos[agent]["applied"] of the parallel env
         applied = np.concatenate([cache[:, None], migrate[others].reshape(n, n - 1)], axis=1)
-        size = self.par.scenario.pb_sizes_bytes[k]
-        used = float(cache.sum() * size / self.par.config.storage_bytes)
-        terms = info["terms"]
-        return (
-            obs,
-            rew,
-            term,
-            trunc,
-            self._info(
-                k,
-                applied,
-                used,
-                bool(terms["requested"]),
-                float(terms["migration_delay_s"]),
-                float(terms["delay_s"]),
-                bool(terms["no_delivery"]),
-            ),
-        )
+        return obs, rew, term, trunc, self._info(int(info["k"]), applied)
 
 
-def make_env(scenario: str = "small", seed: int = 0, **kwargs: Any) -> LearnerView:
-    """``LearnerView`` over ``gymnasium.make(ENV_ID, ...)``; kwargs go to the parallel env."""
-    return LearnerView(gymnasium.make(ENV_ID, scenario=scenario, seed=seed, **kwargs))
+def make_env(
+    scenario: str = "small", seed: int = 0, config: TrainConfig | None = None, **kwargs: Any
+) -> LearnerView:
+    """``LearnerView`` over ``gymnasium.make(ENV_ID, ...)`` with the env options ``config``
+    (default ``TrainConfig()``) trains with: its reward, observed-demand restriction and
+    ``env_kwargs``; ``kwargs`` go to the parallel env on top."""
+    options = (TrainConfig() if config is None else config).train_env_options
+    return LearnerView(
+        gymnasium.make(ENV_ID, scenario=scenario, seed=seed, **{**options, **kwargs})
+    )
 
 
 class LearnerPolicy(Policy):
@@ -127,6 +99,11 @@ class LearnerPolicy(Policy):
         learner = getattr(learner, "learner", learner)  # accept a LearnedPolicy too
         if not isinstance(learner, Learner):
             raise TypeError(f"expected a Learner or LearnedPolicy, got {type(learner).__name__}")
+        if learner.fixed_cache:
+            raise ValueError(
+                f"placement={learner.cfg.env.placement!r}: a fixed placement needs the instance "
+                "it was planned for, which tianshou's batches do not carry; use agents.train"
+            )
         n, obs = learner.dims.agents, learner.dims.obs
         super().__init__(
             action_space=gymnasium.spaces.MultiDiscrete([2] * (n * n)),
@@ -135,7 +112,7 @@ class LearnerPolicy(Policy):
         )
         self.learner = learner
         self.explore = explore
-        self.episode = learner.cfg.episodes - 1 if episode is None else int(episode)
+        self.episode = learner.cfg.run.episodes - 1 if episode is None else int(episode)
         self.recurrent = isinstance(learner, QMIXDA)
 
     @staticmethod
@@ -163,7 +140,7 @@ class LearnerPolicy(Policy):
                 )
                 acts[i] = bits.reshape(-1)
             return Batch(act=acts)
-        hid = self.learner.cfg.qmix_hidden
+        hid = self.learner.cfg.network.qmix_hidden
         h_in = (
             np.zeros((len(obs), dims.agents, hid), np.float32)
             if state is None
@@ -189,19 +166,20 @@ def _sub_buffers(buffer: ReplayBuffer) -> list[ReplayBuffer]:
 def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, np.ndarray]]:
     """Each complete episode of ``buffer`` (in time order, env by env) as arrays in the layout of
     ``learner.buffer``: ``obs`` (T, N, |o_n|), ``act`` (T, N, N) applied decisions, ``rew`` (T,)
-    the learner's reward (team reward x ``reward_scale`` - storage cost), ``next_obs``, ``done``,
-    ``synthetic`` and QMIX-DA's ``h``, ``act_idx``, ``next_ok``. Incomplete episodes (still
-    running, or partly overwritten) are skipped. ``learner.buffer.add(**ep)`` stores one."""
+    the env's reward (the learner's, when collected through :func:`make_env`), ``next_obs``,
+    ``done``, ``synthetic`` and QMIX-DA's ``h``, ``act_idx``, ``next_ok`` (the next step's cache
+    permissions; none at the end). Incomplete episodes (still running, or partly overwritten)
+    are skipped. ``learner.buffer.add(**ep)`` stores one."""
     learner = getattr(learner, "learner", learner)
-    dims, cfg = learner.dims, learner.cfg
+    dims = learner.dims
     recurrent = isinstance(learner, QMIXDA)
     out: list[dict[str, np.ndarray]] = []
     for sub in _sub_buffers(buffer):
         if len(sub) == 0:
             continue
         data = sub[sub.sample_indices(0)]  # oldest first
-        if "storage_used" not in data.info.get_keys():
-            raise ValueError("the buffer's info has no 'storage_used': collect through LearnerView")
+        if "applied" not in data.info.get_keys():
+            raise ValueError("the buffer's info has no 'applied': collect through LearnerView")
         if recurrent and "act_idx" not in data.get("policy", Batch()).get_keys():
             raise ValueError("the buffer has no QMIX-DA policy fields: collect with LearnerPolicy")
         done = np.asarray(data.done, dtype=bool)
@@ -215,15 +193,7 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
             ep = {
                 "obs": np.asarray(data.obs[sl], np.float32).reshape(t, dims.agents, dims.obs),
                 "act": np.asarray(data.info.applied[sl], np.float32),
-                "rew": learning_reward(
-                    cfg,
-                    data.rew[sl],
-                    data.info.storage_used[sl],
-                    data.info.requested[sl],
-                    data.info.migration_delay_s[sl],
-                    data.info.delay_s[sl],
-                    data.info.no_delivery[sl],
-                ).astype(np.float32),
+                "rew": np.asarray(data.rew[sl], np.float32),
                 "next_obs": np.asarray(data.obs_next[sl], np.float32).reshape(
                     t, dims.agents, dims.obs
                 ),
@@ -234,9 +204,7 @@ def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, n
                 ep["h"] = np.asarray(data.policy.h[sl], np.float32)
                 ep["act_idx"] = np.asarray(data.policy.act_idx[sl], np.int64)
                 nxt_ok = np.asarray(data.info.cache_ok[sl], dtype=bool)
-                ep["next_ok"] = np.stack(
-                    [learner.cache_mask(o, c) for o, c in zip(ep["next_obs"], nxt_ok, strict=True)]
-                )
+                ep["next_ok"] = nxt_ok & ~done[sl, None]
             out.append(ep)
     return out
 

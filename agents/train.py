@@ -1,6 +1,6 @@
 """The training loop of Algorithm 1 as an importable function: ``train(TrainConfig) -> result``.
 
-A run directory (``cfg.out``) holds ``config.json``, ``log.csv`` (one row per episode: return,
+A run directory (``out``) holds ``config.json``, ``log.csv`` (one row per episode: return,
 total delay, QoS-infeasible and undelivered PBs, synthetic samples, losses, wall time),
 ``checkpoint.pt`` (written atomically every ``checkpoint_every`` episodes and at the end: learner
 networks, target networks, optimisers, replay buffer, predictor, every RNG state, the log) and
@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 import signal
 import threading
 import time
@@ -31,7 +30,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from agents.config import TrainConfig
-from agents.learner import Dims, can_cache, learning_reward
+from agents.learner import Dims, cache_permissions, fixed_placement
 from agents.policy import (
     LearnedPolicy,
     build_learner,
@@ -39,9 +38,13 @@ from agents.policy import (
     restore_policy,
     unpack_obs,
 )
+from fgamcd_env.atomic import atomic_write, atomic_write_text
 from fgamcd_env.env import FGAMCDParallelEnv
 
 CHECKPOINT = "checkpoint.pt"
+# Seconds of each training episode by component (log.csv columns): env reset and steps, action
+# selection, data augmentation, gradient steps (with replay sampling), the rest of the loop.
+TIME_COLUMNS = ("time_env_s", "time_act_s", "time_aug_s", "time_update_s", "time_other_s")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -90,25 +93,25 @@ def stop_after_episode() -> Iterator[dict[str, int | None]]:
 
 
 def make_env(cfg: TrainConfig, seed: int | None = None) -> FGAMCDParallelEnv:
+    """The env ``cfg`` trains in: its instance, the learners' reward and action restrictions."""
     return FGAMCDParallelEnv(
-        scenario=cfg.scenario,
-        seed=cfg.seed if seed is None else seed,
-        beamformer=cfg.beamformer,
-        **cfg.env_options,
-        **cfg.overrides,
+        scenario=cfg.run.scenario,
+        seed=cfg.run.seed if seed is None else seed,
+        beamformer=cfg.run.beamformer,
+        **cfg.train_env_options,
+        **cfg.run.overrides,
     )
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def save_checkpoint(obj: Any, path: Path) -> None:
+    """``torch.save`` of ``obj`` to ``path``, atomically."""
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
-def _atomic_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=float))
-    os.replace(tmp, path)
+def write_json(obj: Any, path: Path) -> None:
+    """``obj`` as JSON in ``path``, atomically (numpy scalars as floats)."""
+    atomic_write_text(path, json.dumps(obj, indent=1, default=float))
 
 
 def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
@@ -117,50 +120,54 @@ def _write_log(rows: list[dict[str, Any]], path: Path) -> None:
         path.unlink(missing_ok=True)
         return
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_write(path, newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
 
 
 def run_episode(
-    env: FGAMCDParallelEnv, learner: Any, episode: int, explore: bool, seed: int
+    env: FGAMCDParallelEnv,
+    learner: Any,
+    episode: int,
+    explore: bool,
+    seed: int,
+    times: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Play one episode, recording real transitions into the learner; return its metrics."""
+    """Play one episode, recording real transitions into the learner; return its metrics.
+    ``times``, if given, receives the seconds spent in the env (``time_env_s``: reset and
+    steps) and in action selection (``time_act_s``)."""
+    clock = time.perf_counter
+    t_env = t_act = 0.0
+    t0 = clock()
     obs_d, _ = env.reset(seed=seed)
+    t_env += clock() - t0
     agents = env.possible_agents
     learner.begin_episode()
     obs = unpack_obs(obs_d, agents)
+    masked = learner.cfg.env.mask_observed_demand
+    plan = fixed_placement(learner.cfg.env.placement, env.scenario)
+    ok = cache_permissions(env, masked, plan)
     ret = 0.0
     infos: dict[str, Any] = {}
     while env.agents:
-        act = learner.act(obs, can_cache(env), explore, episode)
+        t0 = clock()
+        act = learner.act(obs, ok, explore, episode)
+        t1 = clock()
         obs_d, rewards, _, truncs, infos = env.step({a: act[i] for i, a in enumerate(agents)})
+        t_env += clock() - t1
+        t_act += t1 - t0
         done = all(truncs.values())
         nxt = obs if done else unpack_obs(obs_d, agents)
+        # the next step's permissions, also what the learner acts on next
+        ok = np.zeros(len(agents), dtype=bool) if done else cache_permissions(env, masked, plan)
         applied = np.array([infos[a]["applied"] for a in agents])
-        r = float(rewards[agents[0]])
-        ret += r
-        terms = infos[agents[0]]["terms"]
-        size = env.scenario.pb_sizes_bytes[infos[agents[0]]["k"]]
-        used = applied[:, 0].sum() * size / env.config.storage_bytes
-        r_learn = float(
-            learning_reward(
-                learner.cfg,
-                r,
-                used,
-                terms["requested"],
-                terms["migration_delay_s"],
-                terms["delay_s"],
-                terms["no_delivery"],
-            )
-        )
-        extra = {"next_cache_ok": can_cache(env)} if "next_ok" in learner.extra_fields else {}
-        learner.record(obs, applied, r_learn, nxt, done, **extra)
+        ret += infos[agents[0]]["terms"]["reward"]  # (12), whatever reward the env pays
+        learner.record(obs, applied, float(rewards[agents[0]]), nxt, done, ok)
         obs = nxt
     ep = infos[agents[0]]["episode"]
+    if times is not None:
+        times["time_env_s"], times["time_act_s"] = t_env, t_act
     return {
         "return": ret,
         "total_delay_s": ep["total_delay_s"],
@@ -181,7 +188,7 @@ def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train ``cfg.algo`` for ``cfg.episodes`` episodes; evaluate the greedy policy.
+    """Train ``cfg.run.algo`` for ``cfg.run.episodes`` episodes; evaluate the greedy policy.
 
     Returns ``{"config", "curve", "eval_rows", "checkpoint", "wall_time_s", "eval_wall_s"}``;
     ``curve`` is the per-episode log, ``eval_rows`` the rows of ``baselines.evaluate`` for the
@@ -189,27 +196,31 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     session, ``eval_wall_s`` the seconds of that final evaluation.
     Raises :class:`TrainingInterrupted` (after checkpointing) on SIGINT/SIGTERM.
     """
-    # Multi-threaded OpenBLAS on a loaded 2-core machine made a Cholesky 25x slower: one thread.
-    with threadpool_limits(limits=cfg.torch_threads), stop_after_episode() as stop:
+    # Multi-threaded OpenBLAS on a loaded 2-core machine made a Cholesky 25x slower: numpy's
+    # BLAS (env, ESN) gets one thread; torch_threads applies to torch (the gradient steps).
+    with threadpool_limits(limits=1, user_api="blas"), stop_after_episode() as stop:
         return _train(cfg, stop)
 
 
 def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     from baselines.evaluate import evaluate
 
-    torch.set_num_threads(cfg.torch_threads)
-    out = cfg.out
+    # torch_threads defaults to 1: on an idle 2-core machine two threads take a MAASN-DA step
+    # on `paper` from 17.7 to 11.5 ms, but with one other busy process on the cores from 22 to
+    # 34-77 ms (OpenMP threads wait for each other at every operation)
+    torch.set_num_threads(cfg.run.torch_threads)
+    out = cfg.output.out
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     env = make_env(cfg)
     dims = Dims.of(env)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.rng_seed)
     learner = build_learner(cfg, dims, rng)
     curve: list[dict[str, Any]] = []
     start, elapsed = 0, 0.0
     best: dict[str, Any] | None = None  # with select_every: episode, return, delay, modules
     ckpt = None if out is None else out / CHECKPOINT
-    if cfg.resume:
+    if cfg.output.resume:
         if ckpt is None or not ckpt.exists():
             raise FileNotFoundError(f"resume=True but there is no checkpoint at {ckpt}")
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -223,10 +234,10 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         best = state.get("best")
         del state  # it holds a copy of the whole replay buffer
     if out is not None:
-        _atomic_json(cfg.to_json(), out / "config.json")
+        write_json(cfg.to_json(), out / "config.json")
         _write_log(curve, out / "log.csv")  # drops rows of episodes a kill lost, or a fresh start's
     writer = None
-    if cfg.tensorboard and out is not None:
+    if cfg.output.tensorboard and out is not None:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "tb"))
@@ -234,7 +245,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     def save(episode: int) -> None:
         if ckpt is None:
             return
-        _atomic_save(
+        save_checkpoint(
             {
                 "config": cfg.to_json(),
                 "dims": dims.__dict__,
@@ -249,18 +260,23 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         )
 
     bar = None
-    if cfg.progress:
+    if cfg.output.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.episodes, initial=start, desc=cfg.label, unit="ep")
-    for e in range(start, cfg.episodes):
+        bar = tqdm(total=cfg.run.episodes, initial=start, desc=cfg.label, unit="ep")
+    for e in range(start, cfg.run.episodes):
         t0 = time.perf_counter()
-        row: dict[str, Any] = {"episode": e, **run_episode(env, learner, e, True, cfg.seed)}
+        times: dict[str, float] = {}
+        row: dict[str, Any] = {
+            "episode": e,
+            **run_episode(env, learner, e, True, cfg.run.seed, times),
+        }
         row.update(learner.end_episode(e))
-        if cfg.select_every:
+        row.update(times)
+        if cfg.run.select_every:
             row["greedy_return"] = row["greedy_delay_s"] = float("nan")
-            if (e + 1) % cfg.select_every == 0 or e + 1 == cfg.episodes:
-                g = greedy_episode(env, learner, e, cfg.seed)
+            if (e + 1) % cfg.run.select_every == 0 or e + 1 == cfg.run.episodes:
+                g = greedy_episode(env, learner, e, cfg.run.seed)
                 row["greedy_return"], row["greedy_delay_s"] = g["return"], g["total_delay_s"]
                 if best is None or g["return"] >= best["return"]:
                     best = {
@@ -270,6 +286,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
                         "modules": policy_snapshot(learner),
                     }
         row["wall_s"] = time.perf_counter() - t0
+        row["time_other_s"] = row["wall_s"] - sum(row.get(k, 0.0) for k in TIME_COLUMNS[:-1])
         elapsed += row["wall_s"]
         curve.append(row)
         if out is not None:
@@ -285,7 +302,11 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         if bar is not None:
             bar.set_postfix(ret=f"{row['return']:.1f}", delay=f"{row['total_delay_s']:.3f}s")
             bar.update()
-        if (e + 1) % cfg.checkpoint_every == 0 or e + 1 == cfg.episodes or stop["signal"]:
+        if (
+            (e + 1) % cfg.output.checkpoint_every == 0
+            or e + 1 == cfg.run.episodes
+            or stop["signal"]
+        ):
             save(e + 1)
         if stop["signal"] is not None:
             if bar is not None:
@@ -305,8 +326,8 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     eval_rows = evaluate(
         policy,
         make_env_config(cfg),
-        seeds=cfg.eval_seeds or (cfg.seed,),
-        beamformer=cfg.beamformer,
+        seeds=cfg.run.eval_seeds or (cfg.run.seed,),
+        beamformer=cfg.run.beamformer,
         **cfg.env_options,
     )
     result = {
@@ -322,7 +343,7 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         else {k: best[k] for k in ("episode", "return", "total_delay_s")},
     }
     if out is not None:
-        _atomic_json(result, out / "result.json")
+        write_json(result, out / "result.json")
     return result
 
 
@@ -330,4 +351,4 @@ def make_env_config(cfg: TrainConfig):  # -> ScenarioConfig
     """The scenario config a run trains on (preset + overrides), for evaluation."""
     from fgamcd_env.core.presets import get_config
 
-    return get_config(cfg.scenario, **cfg.overrides)
+    return get_config(cfg.run.scenario, **cfg.run.overrides)

@@ -34,7 +34,7 @@ Reference rows (ours, beyond the paper):
   CoMP over all N nodes at zero migration cost.
 - ``replicate_observed``: every node caches every PB that a user it observes requests (its own
   users and the visible nodes' users: the demand bits of o_n), while it fits, and never
-  migrates. The learners' action set under ``cache_observed_demand_only`` with every cache bit
+  migrates. The learners' action set under ``observed_demand_only`` with every cache bit
   on: what that set gives without learning.
 - ``random``: cache with probability ``p_cache``, migrate on each link with ``p_migrate``
   (the forcing rules apply); CoMP.

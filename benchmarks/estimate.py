@@ -61,6 +61,7 @@ from benchmarks.methods import (
     stable_hash,
     train_defaults_digest,
     train_options_of,
+    train_run_of,
 )
 from benchmarks.runner import (
     Cell,
@@ -292,17 +293,17 @@ def collect(out: Path, wanted: dict[str, Work]) -> dict[str, Sample]:
 def _work_of_training(run_dir: Path) -> Work | None:
     """The work a policy-cache directory holds, from its ``config.json`` (None if unreadable)."""
     cfg = _read_json(run_dir / "config.json")
-    if not isinstance(cfg, dict) or "algo" not in cfg:
+    if not isinstance(cfg, dict):
         return None
     try:
         options = train_options_of(cfg)
-        scenario = cfg.get("scenario", "paper")
-        ov = canonical_overrides(scenario, cfg.get("overrides") or {})
+        run = train_run_of(cfg)
+        ov = canonical_overrides(run.scenario, run.overrides)
     except (AgentsUnavailableError, ValueError, TypeError, KeyError):
         return None
-    kind = training_kind(cfg["algo"], options)
-    point = stable_hash(["train", kind, scenario, ov])
-    return Work(f"train:{run_dir.name}", kind, point, True, int(cfg["episodes"]), run_dir.name)
+    kind = training_kind(run.algo, options)
+    point = stable_hash(["train", kind, run.scenario, ov])
+    return Work(f"train:{run_dir.name}", kind, point, True, int(run.episodes), run_dir.name)
 
 
 # ----------------------------------------------------------------------------- the model

@@ -64,25 +64,25 @@ def measure(
     if exploration is not None:
         changes["exploration"] = exploration
     cfg = cfg.replace(**changes)  # validates: e.g. exploration is MAASN-DA's switch only
-    at = cfg.episodes - 1 if at_episode is None else int(at_episode)
-    if not 0 <= at < cfg.episodes:
-        raise ValueError(f"at_episode={at_episode}: the run has episodes 0..{cfg.episodes - 1}")
-    torch.set_num_threads(cfg.torch_threads)
+    at = cfg.run.episodes - 1 if at_episode is None else int(at_episode)
+    if not 0 <= at < cfg.run.episodes:
+        raise ValueError(f"at_episode={at_episode}: the run has episodes 0..{cfg.run.episodes - 1}")
+    torch.set_num_threads(cfg.run.torch_threads)
     env = make_env(cfg)
     learner = build_learner(cfg, Dims(**state["dims"]), np.random.default_rng(seed))
     learner.load_state_dict(state["learner"])
     base = {
         "run": str(run),
-        "algo": cfg.algo,
-        "seed": cfg.seed,
-        "exploration": cfg.exploration if cfg.algo == "maasn-da" else "node",
+        "algo": cfg.run.algo,
+        "seed": cfg.run.seed,
+        "exploration": cfg.explore.exploration if cfg.run.algo == "maasn-da" else "node",
         "epsilon": learner.epsilon(at),
     }
     rows = []
     bar = tqdm(total=episodes + 1, desc=Path(run).name, unit="ep", disable=not progress)
     for i in range(episodes + 1):
         explore = i > 0
-        out = run_episode(env, learner, at, explore, cfg.seed)
+        out = run_episode(env, learner, at, explore, cfg.run.seed)
         learner.begin_episode()  # drop the recorded transitions: nothing is learned here
         rows.append({**base, "mode": "explore" if explore else "greedy", "episode": i, **out})
         bar.update()

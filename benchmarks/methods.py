@@ -11,10 +11,10 @@
   rows of its evaluation.
 
 Results are cached under a cache directory (the runner sets ``<out>``): training runs (log,
-checkpoint, ``bench_result.json``) in ``<cache>/_policies/<hash>/``, where the hash is that of the
-``TrainConfig`` without its ``out`` and ``progress`` fields (``TrainConfig.digest()``, which also
-leaves out the other run-only fields), so the same (scenario point, seed, budget, switches)
-trains once across all figures, and a training killed midway resumes from its checkpoint;
+checkpoint, ``bench_result.json``) in ``<cache>/_policies/<hash>/``, where the hash is
+``TrainConfig.digest()`` (every group but ``output``, with the config's schema version), so the
+same (scenario point, seed, budget, switches) trains once across all figures, and a training
+killed midway resumes from its checkpoint;
 baseline evaluations go to ``<cache>/_evals/<hash>.json``. Scenario overrides are canonicalised
 first (values equal to the preset's are dropped), so e.g. Fig. 8 at 1.25 GB and Fig. 9 at 30
 users share the default point. Concurrent workers wanting the same hash
@@ -307,6 +307,7 @@ def reference_seeds(method: str, scenario: str, overrides: Mapping[str, Any]) ->
             r.seed
             for r in available()
             if r.algo == method
+            and not r.options  # trained with the defaults
             and r.scenario == scenario
             and canonical_overrides(scenario, r.overrides) == want
         )
@@ -332,7 +333,6 @@ def reference_rows(
     """Evaluation rows of the shipped reference policy (``agents.reference``), cached like a
     baseline's; the rows carry the policy's training budget as ``episodes``."""
     from agents.reference import find, load_reference
-
     from baselines.evaluate import evaluate
     from fgamcd_env.core.presets import get_config
 
@@ -384,25 +384,7 @@ def train_defaults_digest() -> str | None:
         TrainConfig, _ = _agents()
     except AgentsUnavailableError:
         return None
-    cfg = TrainConfig()
-    return (
-        str(cfg.digest())
-        if callable(getattr(cfg, "digest", None))
-        else stable_hash(_config_dict(cfg))
-    )
-
-
-def _config_dict(cfg: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(cfg):
-        return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    return dict(vars(cfg))
-
-
-def _with_out(cfg: Any, out: Path) -> Any:
-    if dataclasses.is_dataclass(cfg):
-        return dataclasses.replace(cfg, out=out)
-    cfg.out = out
-    return cfg
+    return str(TrainConfig().digest())
 
 
 def _bench_config(
@@ -416,7 +398,7 @@ def _bench_config(
 ) -> tuple[Any, str, dict[str, Any]]:
     """The ``TrainConfig`` a bench cell trains, its cache key and its hashed fields."""
     ov = config_overrides(canonical_overrides(scenario, overrides))
-    cfg = TrainConfig(
+    cfg = TrainConfig().replace(
         algo=algo,
         scenario=scenario,
         overrides=ov,
@@ -427,10 +409,9 @@ def _bench_config(
         progress=False,
         **dict(train_options or {}),
     )
-    fields = {k: v for k, v in _config_dict(cfg).items() if k not in ("out", "progress")}
     # The agents' own digest leaves out every run-only field (out, progress, resume, ...).
-    key = str(cfg.digest())[:16] if callable(getattr(cfg, "digest", None)) else stable_hash(fields)
-    return cfg, key, fields
+    fields = {k: v for k, v in cfg.to_json().items() if k != "output"}
+    return cfg, str(cfg.digest())[:16], fields
 
 
 def policy_key(
@@ -446,13 +427,19 @@ def policy_key(
     return _bench_config(TrainConfig, algo, scenario, overrides, seed, episodes, train_options)[1]
 
 
+def train_run_of(config: Mapping[str, Any]) -> Any:
+    """The ``run`` group (algorithm, scenario, overrides, episodes, seeds) of a training's
+    ``config.json``."""
+    TrainConfig, _ = _agents()
+    return TrainConfig.from_json(dict(config)).run
+
+
 def train_options_of(config: Mapping[str, Any]) -> dict[str, Any]:
     """The switches of a training's ``config.json`` (or ``result.json``'s config): the fields
     that differ from ``TrainConfig``'s defaults, other than those a bench cell sets itself."""
     TrainConfig, _ = _agents()
-    cfg = _config_dict(TrainConfig.from_json(dict(config)))
-    default = _config_dict(TrainConfig())
-    return {k: v for k, v in cfg.items() if k not in _CELL_FIELDS and v != default.get(k)}
+    changed = TrainConfig.from_json(dict(config)).changes()
+    return {k: v for k, v in changed.items() if k not in _CELL_FIELDS}
 
 
 def train_cached(
@@ -481,9 +468,8 @@ def train_cached(
     )
 
     def run(out: Path) -> dict[str, Any]:
-        run_cfg = _with_out(cfg, out)
-        if (out / "checkpoint.pt").exists() and "resume" in _config_dict(cfg):
-            run_cfg = dataclasses.replace(run_cfg, resume=True)  # continue a killed training
+        # continue a killed training from its checkpoint
+        run_cfg = cfg.replace(out=out, resume=(out / "checkpoint.pt").exists())
         res = train(run_cfg)
         return {
             "key": key,
@@ -548,32 +534,22 @@ def import_training(run_dir: Path, cache: Path) -> tuple[str, bool]:
         res = json.loads((run_dir / "result.json").read_text())
     except (OSError, ValueError, TypeError) as exc:
         raise ValueError(f"{run_dir}: not a finished fgamcd-train run ({exc})") from exc
+    run = run_cfg.run
     logged = len(res.get("curve") or [])
-    if logged != run_cfg.episodes or not res.get("eval_rows"):
+    if logged != run.episodes or not res.get("eval_rows"):
         raise ValueError(
-            f"{run_dir}: {logged} of {run_cfg.episodes} episodes and "
+            f"{run_dir}: {logged} of {run.episodes} episodes and "
             f"{len(res.get('eval_rows') or [])} evaluation rows; finish it first "
             "(fgamcd-train ... --resume)"
         )
-    if run_cfg.eval_seeds not in (None, (run_cfg.seed,)):
+    if run.eval_seeds not in (None, (run.seed,)):
         raise ValueError(
-            f"{run_dir}: evaluated on instances {list(run_cfg.eval_seeds)}, a bench "
-            f"cell on its training seed {run_cfg.seed} only"
+            f"{run_dir}: evaluated on instances {list(run.eval_seeds)}, a bench "
+            f"cell on its training seed {run.seed} only"
         )
-    default = TrainConfig()
-    options = {
-        k: v
-        for k, v in _config_dict(run_cfg).items()
-        if k not in _CELL_FIELDS and v != getattr(default, k)
-    }
+    options = {k: v for k, v in run_cfg.changes().items() if k not in _CELL_FIELDS}
     _, key, fields = _bench_config(
-        TrainConfig,
-        run_cfg.algo,
-        run_cfg.scenario,
-        run_cfg.overrides,
-        run_cfg.seed,
-        run_cfg.episodes,
-        options,
+        TrainConfig, run.algo, run.scenario, run.overrides, run.seed, run.episodes, options
     )
     dest = Path(cache) / "_policies" / key
     done = dest / "bench_result.json"

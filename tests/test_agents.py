@@ -3,9 +3,13 @@ training smoke runs of every variant, exact resume, the CLI and policy loading."
 
 from __future__ import annotations
 
+import copy
+import csv
+import dataclasses
 import json
 import math
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +18,7 @@ import torch
 from agents.augment import ESN, accept, select_synthetic, spectral_norm, synthetic_budget
 from agents.cli import main as train_main
 from agents.config import TrainConfig
-from agents.learner import Dims, observed_demand
+from agents.learner import Dims
 from agents.networks import ActionSemanticsActor, GroupLinear, QMixer, gumbel_binary, soft_update
 from agents.policy import build_learner, load_policy, make_policy, unpack_obs
 from agents.qmix import index_to_bits, joint_masks
@@ -22,6 +26,8 @@ from agents.replay import ReplayBuffer
 from agents.train import TrainingInterrupted, make_env, train
 from baselines.evaluate import evaluate
 from baselines.methods import BASELINES
+from fgamcd_env.core.observation import observed_demand
+from fgamcd_env.core.reward import LEARNING_REWARD
 from fgamcd_env.env import FGAMCDParallelEnv
 
 # Tiny learners so a training run takes a second or two.
@@ -47,71 +53,165 @@ TINY = dict(
 def test_config_rejects_unknown_and_bad_values():
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         TrainConfig().replace(tau_0=0.5)
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        TrainConfig().replace(**{"optim.tau0": 0.5})  # tau0 is in "paper"
     with pytest.raises(ValueError, match="augmentation"):
-        TrainConfig(augmentation="vae")
+        TrainConfig().replace(augmentation="vae")
     with pytest.raises(ValueError, match="esn_spectral_radius"):
-        TrainConfig(esn_spectral_radius=0.6)
+        TrainConfig().replace(esn_spectral_radius=0.6)
     with pytest.raises(ValueError, match="switches apply to maasn-da only"):
-        TrainConfig(algo="qmix-da", actor="mlp")
+        TrainConfig().replace(algo="qmix-da", actor="mlp")
     with pytest.raises(ValueError, match="switches apply to maasn-da only"):
-        TrainConfig(algo="qmix-da", exploration="node")  # QMIX-DA always explores by node
+        TrainConfig().replace(algo="qmix-da", exploration="node")  # QMIX-DA explores by node
     with pytest.raises(ValueError, match="exploration"):
-        TrainConfig(exploration="gaussian")
+        TrainConfig().replace(exploration="gaussian")
+    with pytest.raises(ValueError, match="given twice"):
+        TrainConfig().replace(seed=1, **{"run.seed": 2})
+    with pytest.raises(ValueError, match="unknown OptimConfig field"):
+        TrainConfig().replace(optim={"batch": 3})
+    with pytest.raises(ValueError, match=r"RewardConfig\.clip"):
+        TrainConfig().replace(clip=-1.0)
+    with pytest.raises(ValueError, match="select_every"):
+        TrainConfig().replace(select_every=-1)
+    with pytest.raises(ValueError, match="learner_seed"):
+        TrainConfig().replace(learner_seed=-1)
+    with pytest.raises(ValueError, match="migration_weight"):
+        TrainConfig().replace(migration_weight=0.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig().replace(batch_size=2.5)
+    with pytest.raises(ValueError, match="episodes"):
+        TrainConfig().replace(episodes=float("inf"))
+    with pytest.raises(ValueError, match="seed"):
+        TrainConfig().replace(seed=-1)
+    with pytest.raises(ValueError, match="placement"):
+        TrainConfig().replace(placement="lru")
+
+
+def test_config_fields_by_own_or_dotted_name():
+    from agents.config import FLAT_NAMES, GROUPS, OptimConfig
+
+    cfg = TrainConfig()
+    assert cfg.replace(batch_size=64) == cfg.replace(**{"optim.batch_size": 64})
+    assert cfg.replace(batch_size=64).optim == OptimConfig(batch_size=64)
+    assert cfg.replace(optim={"batch_size": 64}) == cfg.replace(batch_size=64)
+    # a reward term by its own name, or under env.reward
+    a = cfg.replace(storage_cost=0.5, clip=3.0)
+    assert a == cfg.replace(**{"env.reward.storage_cost": 0.5, "reward.clip": 3.0})
+    assert a.env.reward == LEARNING_REWARD.replace(storage_cost=0.5, clip=3.0)
+    assert cfg.replace(reward="paper").env.reward.is_paper
+    assert cfg.replace(reward={"clip": 3.0}).env.reward == LEARNING_REWARD.replace(clip=3.0)
+    # every leaf has exactly one own name
+    flat = cfg.flat()
+    assert set(flat) == set(FLAT_NAMES) - {"reward"}
+    n_fields = sum(len(dataclasses.fields(g)) for g in GROUPS.values())
+    assert len(FLAT_NAMES) == n_fields + len(dataclasses.fields(LEARNING_REWARD))
+    b = cfg.replace(algo="qmix-da", episodes=50, storage_cost=1.0, actor_hidden=[8, 4])
+    assert b.changes() == {
+        "algo": "qmix-da",
+        "episodes": 50,
+        "storage_cost": 1.0,
+        "actor_hidden": (8, 4),
+    }
+    assert cfg.replace(**b.changes()) == b
+    assert b.rng_seed == 0 and b.replace(learner_seed=3).rng_seed == 3
 
 
 def test_config_label_and_digest():
     assert TrainConfig().label == "maasn-da"
-    assert TrainConfig(actor="mlp", augmentation="none").label == (
+    assert TrainConfig().replace(actor="mlp", augmentation="none").label == (
         "maasn-da[actor=mlp;augmentation=none]"
     )
-    assert TrainConfig(tau0=0.9, xi=1.2).label == "maasn-da[tau0=0.9,xi=1.2]"
-    a = TrainConfig(out="x", progress=False)
-    assert a.digest() == TrainConfig(out="y").digest()  # run-control fields are not hashed
-    assert a.digest() != TrainConfig(seed=1).digest()
+    assert TrainConfig().replace(tau0=0.9, xi=1.2).label == "maasn-da[tau0=0.9,xi=1.2]"
+    assert TrainConfig().replace(placement="trimcaching").label == (
+        "maasn-da[placement=trimcaching]"
+    )
+    a = TrainConfig().replace(out="x", progress=False, resume=True, checkpoint_every=3)
+    assert a.digest() == TrainConfig().replace(out="y").digest()  # output is not hashed
+    for change in (
+        {"seed": 1},
+        {"select_every": 5},
+        {"learner_seed": 1},
+        {"exploration": "node"},
+        {"migration_weight": 2.0},
+        {"torch_threads": 2},
+        {"placement": "trimcaching"},
+    ):
+        assert TrainConfig().replace(**change).digest() != a.digest(), change
     # an int where the field is a float is the same config (e.g. --hp delay_weight=300)
-    assert TrainConfig(delay_weight=300).digest() == TrainConfig(delay_weight=300.0).digest()
-    assert TrainConfig(delay_weight=300).delay_weight == 300.0
+    b = TrainConfig().replace(delay_weight=300, discount=1 - 0.5)
+    assert b.digest() == TrainConfig().replace(delay_weight=300.0, discount=0.5).digest()
+    assert b.env.reward.delay_weight == 300.0 and isinstance(b.paper.discount, float)
+    c = TrainConfig().replace(episodes=30.0, batch_size=64.0)  # and an integral float an int
+    assert c.digest() == TrainConfig().replace(episodes=30, batch_size=64).digest()
+    assert isinstance(c.run.episodes, int) and isinstance(c.optim.batch_size, int)
     assert TrainConfig.from_json(json.loads(json.dumps(a.to_json()))) == a
+    assert a.output.out == Path("x")
 
 
-def test_digest_omits_later_fields_at_their_legacy_value():
-    """A field added after policies were cached keeps old digests valid at its legacy value."""
-    import hashlib
+def test_schema_version_is_hashed_and_older_configs_convert(monkeypatch):
+    import agents.config as config_mod
 
-    from agents.config import _LEGACY_VALUES, _RUN_FIELDS
+    cfg = TrainConfig().replace(seed=3)
+    assert cfg.to_json()["schema"] == config_mod.SCHEMA_VERSION == 2
+    digest = cfg.digest()
+    monkeypatch.setattr(config_mod, "SCHEMA_VERSION", 3)
+    assert cfg.digest() != digest  # a new layout never reuses an old cache entry
+    monkeypatch.undo()
+    newer = {**cfg.to_json(), "schema": 3}
+    with pytest.raises(ValueError, match="schema 3"):
+        TrainConfig.from_json(newer)
+    with pytest.raises(ValueError, match="unknown TrainConfig group"):
+        TrainConfig.from_json({**cfg.to_json(), "rewards": {}})
+    # schema 1: the flat layout, as fgamcd-train wrote it before the groups
+    old = dict(SCHEMA1_QMIX)
+    got = TrainConfig.from_json(old)
+    assert got == TrainConfig().replace(
+        algo="qmix-da", scenario="small", seed=3, out="runs/x", learner_seed=None
+    )
+    # fields the oldest configs lack get the values those runs trained with
+    for name in ("select_every", "migration_weight", "exploration", "cache_observed_demand_only"):
+        del old[name]
+    got = TrainConfig.from_json({**old, "algo": "maasn-da"})
+    assert (got.run.select_every, got.env.reward.migration_weight) == (0, 1.0)
+    assert (got.explore.exploration, got.env.observed_demand_only) == ("bit", False)
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        TrainConfig.from_json({**old, "reward_sclae": 0.1})
 
-    cfg = TrainConfig(seed=3).replace(**_LEGACY_VALUES)
-    old = {
-        k: v for k, v in cfg.to_json().items() if k not in _RUN_FIELDS and k not in _LEGACY_VALUES
-    }  # a config before the fields
-    blob = json.dumps(old, sort_keys=True, default=str).encode()
-    assert cfg.digest() == hashlib.sha256(blob).hexdigest()[:16]
-    assert cfg.replace(select_every=5).digest() != cfg.digest()
-    with pytest.raises(ValueError, match="select_every"):
-        TrainConfig(select_every=-1)
-    assert cfg.replace(migration_weight=2.0).digest() != cfg.digest()
-    assert cfg.replace(exploration="node").digest() != cfg.digest()
-    # a config saved before the fields existed loads with their legacy values, same digest
-    loaded = TrainConfig.from_json(old)
-    assert all(getattr(loaded, k) == v for k, v in _LEGACY_VALUES.items())
-    assert loaded.digest() == cfg.digest()
-    with pytest.raises(ValueError, match="migration_weight"):
-        TrainConfig(migration_weight=0.0)
+
+# as TrainConfig(algo="qmix-da", scenario="small", seed=3, out="runs/x").to_json() of schema 1
+SCHEMA1_QMIX = json.loads(
+    '{"algo": "qmix-da", "scenario": "small", "overrides": {}, "env_kwargs": {}, "beamformer": '
+    '"fast", "episodes": 600, "seed": 3, "eval_seeds": null, "out": "runs/x", "progress": true, '
+    '"resume": false, "checkpoint_every": 50, "tensorboard": false, "actor": "action_semantics", '
+    '"critic": "value_decomposition", "augmentation": "esn", "discount": 0.95, "tau0": 0.8, "xi": '
+    '1.12, "budget_decay": 0.8, "budget_period": 10, "actor_hidden": [128, 64], '
+    '"mlp_actor_hidden": [256, 256], "critic_hidden": [256, 256], "mixer_embed": 32, '
+    '"hyper_hidden": 64, "esn_reservoir": 1024, "esn_spectral_radius": 0.45, "esn_input_scale": '
+    '0.45, "esn_ridge": 0.01, "qmix_hidden": 64, "lr_actor": 0.0001, "lr_critic": 0.001, '
+    '"batch_size": 128, "buffer_size": 100000, "updates_per_episode": 40, "target_tau": 0.005, '
+    '"reward_scale": 0.1, "storage_cost": 10.0, "storage_cost_unrequested_only": false, '
+    '"cache_observed_demand_only": true, "charge_all_migrations": true, "delay_weight": 1000.0, '
+    '"migration_weight": 5.0, "reward_clip": 5.0, "undelivered_at_floor": true, "clip_target": '
+    'true, "prune_migrations": false, "temperature_start": 1.0, "temperature_end": 0.1, '
+    '"semantic_logit_scale": 5.0, "epsilon_start": 1.0, "epsilon_end": 0.05, "exploration": '
+    '"bit", "grad_clip": 10.0, "logit_l2": 0.001, "cgan_noise": 16, "aug_epochs": 2, '
+    '"torch_threads": 1, "select_every": 0}'
+)
 
 
 def test_prune_migrations_switch_reaches_training_and_evaluation_envs():
     from agents.policy import LearnedPolicy
 
     with pytest.raises(ValueError, match="prune_migrations"):
-        TrainConfig(prune_migrations="yes")
+        TrainConfig().replace(prune_migrations="yes")
     for prune in (False, True):
-        env = make_env(TrainConfig(**{**TINY, "prune_migrations": prune}))
+        env = make_env(TrainConfig().replace(**{**TINY, "prune_migrations": prune}))
         assert env.prune_migrations is prune
         policy = make_policy("maasn-da", env, **{**TINY, "prune_migrations": prune})
         assert isinstance(policy, LearnedPolicy)
         assert policy.env_kwargs["prune_migrations"] is prune
     # an explicit env keyword wins over the switch
-    cfg = TrainConfig(prune_migrations=True, env_kwargs={"prune_migrations": False})
+    cfg = TrainConfig().replace(prune_migrations=True, env_kwargs={"prune_migrations": False})
     assert make_env(cfg.replace(scenario="small")).prune_migrations is False
 
 
@@ -162,6 +262,81 @@ def test_action_semantics_logits_by_hand():
     assert (out[:, :, 1:] < 0).any()  # migration logits can say "no" (signed embeddings)
 
 
+def test_group_mlp_matches_per_agent_layers_with_gradients():
+    """The group-major MLP (and its width-1 last layer, an element-wise product) is N separate
+    MLPs: outputs and every parameter's gradient match agent-by-agent torch.nn.functional."""
+    from agents.networks import LocalCritics
+
+    torch.manual_seed(3)
+    n, obs_dim = 3, 5
+    critic = LocalCritics(n, obs_dim, (7, 4))
+    obs, act = torch.rand(6, n, obs_dim), (torch.rand(6, n, n) < 0.5).float()
+    q = critic(obs, act)
+    assert q.shape == (6, n)
+    grads = torch.autograd.grad((q * torch.arange(1.0, 7.0)[:, None]).sum(), critic.parameters())
+    layers = [m for m in critic.net if isinstance(m, GroupLinear)]
+    for g in range(n):
+        w = [layer.weight[g].detach().clone().requires_grad_() for layer in layers]
+        b = [layer.bias[g].detach().clone().requires_grad_() for layer in layers]
+        x = torch.cat([obs[:, g], act[:, g]], dim=-1)
+        h = torch.relu(x @ w[0] + b[0])
+        h = torch.relu(h @ w[1] + b[1])
+        expect = (h @ w[2] + b[2])[:, 0]
+        torch.testing.assert_close(q[:, g], expect)
+        ref = torch.autograd.grad((expect * torch.arange(1.0, 7.0)).sum(), w + b)
+        got = [grads[2 * i][g] for i in range(3)] + [grads[2 * i + 1][g] for i in range(3)]
+        for a, e in zip(got, ref, strict=True):
+            torch.testing.assert_close(a, e)
+
+
+@pytest.mark.parametrize("actor_kind", ["action_semantics", "mlp"])
+def test_numpy_acting_path_matches_the_torch_forward(actor_kind):
+    """MAASN-DA and QMIX-DA act through numpy copies of their forward passes (one step):
+    the same logits / Q-values / GRU states as the torch modules they train."""
+    from agents.networks import DRQN, MLPActor
+
+    torch.manual_seed(4)
+    n, block = 4, 3
+    actor = (
+        ActionSemanticsActor(n, n * block, block, (6, 5), scale=2.0)
+        if actor_kind == "action_semantics"
+        else MLPActor(n, n * block, (6, 5))
+    )
+    obs = torch.rand(n, n * block)
+    np.testing.assert_allclose(
+        actor.logits_numpy(obs.numpy()), actor(obs[None])[0].detach().numpy(), atol=1e-5
+    )
+    # the numpy path follows the weights after in-place updates, loads and copies
+    opt = torch.optim.Adam(actor.parameters(), lr=0.1)
+    actor(obs[None]).square().sum().backward()
+    opt.step()
+    twin = copy.deepcopy(actor)
+    for p in twin.parameters():
+        p.data.mul_(-0.5)
+    actor.load_state_dict(twin.state_dict())
+    for net in (actor, twin):
+        np.testing.assert_allclose(
+            net.logits_numpy(obs.numpy()), net(obs[None])[0].detach().numpy(), atol=1e-5
+        )
+    drqn = DRQN(n, n * block, 8)
+    h = torch.randn(n, 8)
+    q_ref, h_ref = drqn(obs[None], h[None])
+    q, h_next = drqn.step_numpy(obs.numpy(), h.numpy())
+    np.testing.assert_allclose(q, q_ref[0].detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(h_next, h_ref[0].detach().numpy(), atol=1e-5)
+
+
+def test_gumbel_bits_are_the_hard_gumbel_sample():
+    """Same generator state: the numpy decisions equal gumbel_binary's, at any temperature."""
+    from agents.networks import gumbel_bits
+
+    logits = torch.randn(500, 6, generator=torch.Generator().manual_seed(5)) * 3
+    for temperature in (1.0, 0.1):
+        ref = gumbel_binary(logits, temperature, torch.Generator().manual_seed(6)) > 0.5
+        bits = gumbel_bits(logits.numpy(), torch.Generator().manual_seed(6))
+        np.testing.assert_array_equal(bits, ref.numpy())
+
+
 def test_mixer_is_monotone_in_every_local_q():
     torch.manual_seed(2)
     mixer = QMixer(4, 10, 8, 6)
@@ -182,80 +357,45 @@ def test_gumbel_binary_is_binary_with_sigmoid_probability_and_gradient():
 
 
 # ---- data augmentation ----------------------------------------------------------------------
-def test_learning_reward_by_hand():
-    from agents.learner import learning_reward
+def test_learners_train_on_the_envs_reward_and_restrictions():
+    """The training env pays the learners' reward (TrainConfig's reward config) and applies
+    their observed-demand restriction; each recorded reward is the env's reward of the step."""
+    from agents.train import run_episode
 
-    cfg = TrainConfig(
-        reward_scale=0.1, storage_cost=2.0, delay_weight=1.0, reward_clip=3.0, migration_weight=1.0
-    )
-    # requested PB: -(T + penalty) scaled, minus 2 * (storage share used): -1.5*0.1 - 2*0.25
-    assert learning_reward(cfg, -1.5, 0.25, True, 0.3) == pytest.approx(-0.65)
-    # unrequested PB: (12) gives 0, the migration delay 0.3 s is charged: -0.03 - 0.5
-    assert learning_reward(cfg, 0.0, 0.25, False, 0.3) == pytest.approx(-0.53)
-    # storage paid for unrequested PBs only: the requested one keeps -0.15, the other -0.53
-    np.testing.assert_allclose(
-        learning_reward(
-            cfg.replace(storage_cost_unrequested_only=True),
-            np.array([-1.5, 0.0]),
-            np.array([0.25, 0.25]),
-            np.array([True, False]),
-            np.array([0.3, 0.3]),
-        ),
-        [-0.15, -0.53],
-    )
-    paper = cfg.replace(storage_cost=0.0, charge_all_migrations=False)
-    assert learning_reward(paper, 0.0, 0.25, False, 0.3) == 0.0
-    np.testing.assert_allclose(
-        learning_reward(
-            cfg,
-            np.array([-1.5, 0.0]),
-            np.array([0.25, 0.25]),
-            np.array([True, False]),
-            np.array([0.3, 0.3]),
-        ),
-        [-0.65, -0.53],
-    )
-    # delay_weight 4: T(k) = 0.5 s of the requested PB's -1.5 (penalty 1) counts 4 times:
-    # -(4 * 0.5 + 1) * 0.1 - 0.5; the unrequested PB's migration 0.3 s too: -4 * 0.03 - 0.5
-    heavy = cfg.replace(delay_weight=4.0)
-    np.testing.assert_allclose(
-        learning_reward(
-            heavy,
-            np.array([-1.5, 0.0]),
-            np.array([0.25, 0.25]),
-            np.array([True, False]),
-            np.array([0.3, 0.3]),
-            np.array([0.5, 0.0]),
-        ),
-        [-0.8, -0.62],
-    )
-    # migration_weight 3: of T(k) = 0.5 s, the 0.3 s of migration counts 3 * 4 times, the 0.2 s
-    # of broadcast 4 times: -(4 * 0.2 + 12 * 0.3 + 1) * 0.1 - 0.5; unrequested -12 * 0.03 - 0.5
-    np.testing.assert_allclose(
-        learning_reward(
-            heavy.replace(migration_weight=3.0),
-            np.array([-1.5, 0.0]),
-            np.array([0.25, 0.25]),
-            np.array([True, False]),
-            np.array([0.3, 0.3]),
-            np.array([0.5, 0.0]),
-        ),
-        [-1.04, -0.86],
-    )
-    # a delay of 100 s would give -(4 * 100 + 1) * 0.1 = -40.1: clipped at -reward_clip = -3
-    assert learning_reward(heavy, -101.0, 0.25, True, 0.0, 100.0) == pytest.approx(-3.5)
-    # nobody delivers a requested PB: (12) gives -r2 = -10 (scaled -1), above a QoS-infeasible
-    # delivery's -(10 + 4 * 0.5) * 0.1 = -1.2; at the floor it is -3 - 0.5, below every delivery
-    assert learning_reward(heavy, -10.0, 0.25, True, 0.0, 0.0, True) == pytest.approx(-3.5)
-    assert learning_reward(heavy, -10.5, 0.25, True, 0.0, 0.5, False) == pytest.approx(-1.7)
-    off = heavy.replace(undelivered_at_floor=False)
-    assert learning_reward(off, -10.0, 0.25, True, 0.0, 0.0, True) == pytest.approx(-1.5)
-    np.testing.assert_allclose(
-        learning_reward(
-            heavy, np.array([-10.0, -10.0]), 0.0, True, 0.0, 0.0, np.array([True, False])
-        ),
-        [-3.0, -1.0],
-    )
+    cfg = TrainConfig().replace(**TINY, storage_cost=0.5, observed_demand_only=True)
+    env = make_env(cfg)
+    assert env.reward_config == cfg.env.reward and env.observed_demand_only
+    assert cfg.env.reward.storage_cost == 0.5 and not cfg.env.reward.is_paper
+    learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
+    run_episode(env, learner, 0, True, cfg.run.seed)
+    replay = make_env(cfg)
+    replay.reset(seed=cfg.run.seed)
+    for t in learner._episode:
+        act = t["act"].astype(int)
+        _, rew, _, _, infos = replay.step({a: act[i] for i, a in enumerate(replay.agents)})
+        assert t["rew"] == np.float32(rew["edge_0"])
+        assert infos["edge_0"]["shaped"]["reward"] == rew["edge_0"]
+    plain = make_env(cfg.replace(observed_demand_only=False))
+    assert not plain.observed_demand_only
+
+
+def test_cache_permissions_apply_the_restriction_in_any_env():
+    """A policy with the observed-demand restriction keeps it in an env built without it."""
+    from agents.learner import cache_permissions
+
+    bare = FGAMCDParallelEnv("paper", seed=1, max_cycles=30)
+    masked = FGAMCDParallelEnv("paper", seed=1, max_cycles=30, observed_demand_only=True)
+    bare.reset(seed=0)
+    masked.reset(seed=0)
+    differ = False
+    while bare.agents:
+        np.testing.assert_array_equal(cache_permissions(bare, True), masked.cache_allowed())
+        np.testing.assert_array_equal(cache_permissions(bare, False), bare.cache_allowed())
+        differ |= bool((bare.cache_allowed() != masked.cache_allowed()).any())
+        act = {a: np.ones(6, dtype=int) for a in bare.agents}
+        bare.step(act)
+        masked.step(act)
+    assert differ
 
 
 def test_synthetic_budget_closed_form():
@@ -336,7 +476,7 @@ def test_qmix_replay_sample_does_not_grow_as_two_to_the_n():
     """The QMIX-DA replay stores each next step's (N,) cache permissions, not its (N, 2**N)
     mask: at N = 12 the mask was 49,152 bytes a sample, 4.9 GB of a 100,000-sample buffer."""
     n, obs, hid = 12, 60, 64
-    cfg = TrainConfig(**{**TINY, "qmix_hidden": hid}, algo="qmix-da", buffer_size=10)
+    cfg = TrainConfig().replace(**{**TINY, "qmix_hidden": hid}, algo="qmix-da", buffer_size=10)
     learner = build_learner(
         cfg, Dims(agents=n, obs=obs, block=obs // n, steps=3), np.random.default_rng(0)
     )
@@ -347,12 +487,12 @@ def test_qmix_replay_sample_does_not_grow_as_two_to_the_n():
 
 def test_qmix_loads_a_checkpoint_that_stored_next_step_masks():
     """Older checkpoints stored the (N, 2**N) mask; its column 1 ("cache only") is next_ok."""
-    cfg = TrainConfig(**TINY, algo="qmix-da")
+    cfg = TrainConfig().replace(**TINY, algo="qmix-da")
     env = make_env(cfg)
     learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
     from agents.train import run_episode
 
-    run_episode(env, learner, 0, True, cfg.seed)
+    run_episode(env, learner, 0, True, cfg.run.seed)
     learner.end_episode(0)
     state = learner.state_dict()
     ok = state["buffer"]["data"].pop("next_ok")
@@ -366,36 +506,35 @@ def test_qmix_loads_a_checkpoint_that_stored_next_step_masks():
 def test_observed_demand_reads_the_demand_bits_of_every_block():
     # N = 3 nodes, 2 user slots: blocks [size or R^bac, slot 0, slot 1, C~]; size, R^bac and
     # C~ are positive but are not demand
-    dims = Dims(agents=3, obs=12, block=4, steps=5)
     obs = np.tile(np.array([0.7, 0.0, 0.0, 0.9], np.float32), (3, 3))
     obs[0, 2] = 1.0  # node 0: its own second slot
     obs[2, 4 + 1] = 1.0  # node 2: first slot of its first other (visible) block
-    np.testing.assert_array_equal(observed_demand(obs, dims), [True, False, True])
+    np.testing.assert_array_equal(observed_demand(obs, 3), [True, False, True])
     np.testing.assert_array_equal(
-        observed_demand(np.stack([obs, 0 * obs]), dims),
+        observed_demand(np.stack([obs, 0 * obs]), 3),
         [[True, False, True], [False, False, False]],
     )
 
 
 @pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
-def test_cache_observed_demand_only_never_caches_unobserved_pbs(algo):
+def test_observed_demand_only_never_caches_unobserved_pbs(algo):
     from agents.train import run_episode
 
-    cfg = TrainConfig(**TINY, algo=algo, cache_observed_demand_only=True)
+    cfg = TrainConfig().replace(**TINY, algo=algo, observed_demand_only=True)
     env = make_env(cfg)
     learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
     for explore in (True, False):  # exploring bits are coin flips: many asked to cache
-        run_episode(env, learner, 0, explore, cfg.seed)
+        run_episode(env, learner, 0, explore, cfg.run.seed)
         obs = np.stack([t["obs"] for t in learner._episode])
         act = np.stack([t["act"] for t in learner._episode])
-        seen = observed_demand(obs, learner.dims)
+        seen = observed_demand(obs, learner.dims.agents)
         assert (~seen).any()
         assert act[..., 0][~seen].sum() == 0 and act[~seen].sum() == 0  # no caching, no migration
         assert act[..., 0][seen].sum() > 0
         if algo == "qmix-da":  # the next-state masks follow the same rule
             nxt = np.stack([t["next_obs"] for t in learner._episode])
             mask = joint_masks(np.stack([t["next_ok"] for t in learner._episode]))
-            assert not mask[~observed_demand(nxt, learner.dims)][:, 1:].any()
+            assert not mask[~observed_demand(nxt, learner.dims.agents)][:, 1:].any()
         learner.begin_episode()
 
 
@@ -408,9 +547,9 @@ def test_maasn_exploration_replaces_bits_or_whole_rows(exploration, monkeypatch)
     import agents.maasn
 
     monkeypatch.setattr(
-        agents.maasn, "gumbel_binary", lambda logits, temp, gen: torch.zeros_like(logits)
+        agents.maasn, "gumbel_bits", lambda logits, gen: np.zeros(logits.shape, dtype=bool)
     )
-    cfg = TrainConfig(**TINY, exploration=exploration, cache_observed_demand_only=False)
+    cfg = TrainConfig().replace(**TINY, exploration=exploration, observed_demand_only=False)
     env = make_env(cfg)
     learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
     monkeypatch.setattr(learner, "epsilon", lambda episode: 0.3)
@@ -451,7 +590,7 @@ def test_logit_l2_pulls_saturated_logits_back(l2):
 
     env = FGAMCDParallelEnv("small", seed=0)
     dims = Dims.of(env)
-    cfg = TrainConfig(**{**TINY, "logit_l2": l2, "lr_actor": 0.05})
+    cfg = TrainConfig().replace(**{**TINY, "logit_l2": l2, "lr_actor": 0.05})
     learner = MAASNDA(cfg, dims, np.random.default_rng(0))
     with torch.no_grad():
         for p in learner.critic.parameters():
@@ -478,7 +617,7 @@ def test_logit_l2_pulls_saturated_logits_back(l2):
 def test_value_range_and_clip_target_by_hand():
     from agents.learner import clip_target, value_range
 
-    cfg = TrainConfig(reward_clip=3.0, storage_cost=0.5, discount=0.9)
+    cfg = TrainConfig().replace(clip=3.0, storage_cost=0.5, discount=0.9)
     assert value_range(cfg, 4) == pytest.approx((-50.0, 0.0))  # -(3 + 4 * 0.5) / (1 - 0.9)
     t = torch.tensor([-80.0, -10.0, 5.0])
     torch.testing.assert_close(clip_target(cfg, 4, t), torch.tensor([-50.0, -10.0, 0.0]))
@@ -499,7 +638,7 @@ def test_td_target_stays_in_the_value_range(algo, bias, monkeypatch):
     env = FGAMCDParallelEnv("small", seed=0)
     dims = Dims.of(env)
     for clip in (True, False):
-        cfg = TrainConfig(**{**TINY, "algo": algo, "clip_target": clip})
+        cfg = TrainConfig().replace(**{**TINY, "algo": algo, "clip_target": clip})
         learner = build_learner(cfg, dims, np.random.default_rng(0))
         run_episode(env, learner, 0, True, 0)
         learner.end_episode(0)
@@ -533,9 +672,9 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: TrainConfig(**v).label)
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: TrainConfig().replace(**v).label)
 def test_every_variant_trains_and_evaluates(variant):
-    res = train(TrainConfig(**TINY, **variant))
+    res = train(TrainConfig().replace(**TINY, **variant))
     assert [r["episode"] for r in res["curve"]] == [0, 1, 2]
     assert all(np.isfinite(r["return"]) and r["return"] <= 0 for r in res["curve"])
     assert "critic_loss" in res["curve"][-1]
@@ -543,7 +682,7 @@ def test_every_variant_trains_and_evaluates(variant):
     assert cols <= set(res["eval_rows"][0])
     if variant.get("augmentation", "esn") != "none":
         # a predictor that has seen episodes 0-1 gets some samples past (17) with a loose xi
-        res2 = train(TrainConfig(**{**TINY, "xi": 50.0}, **variant))
+        res2 = train(TrainConfig().replace(**{**TINY, "xi": 50.0}, **variant))
         assert sum(r["synthetic_samples"] for r in res2["curve"][1:]) > 0
         assert res2["curve"][0]["synthetic_samples"] <= res2["curve"][0]["synthetic_budget"]
 
@@ -556,7 +695,7 @@ def _final_weights(path):
 def test_resume_continues_exactly(tmp_path, algo, monkeypatch):
     import agents.train as train_mod
 
-    cfg = TrainConfig(**{**TINY, "episodes": 4}, algo=algo)
+    cfg = TrainConfig().replace(**{**TINY, "episodes": 4}, algo=algo)
     full = train(cfg.replace(out=tmp_path / "full"))
     real_run = train_mod.run_episode
 
@@ -608,7 +747,7 @@ def test_signal_checkpoints_the_running_episode_and_resume_continues(
 ):
     import agents.train as train_mod
 
-    cfg = TrainConfig(**{**TINY, "episodes": 4, "checkpoint_every": 50})
+    cfg = TrainConfig().replace(**{**TINY, "episodes": 4, "checkpoint_every": 50})
     full = train(cfg.replace(out=tmp_path / "full"))
     real_run = train_mod.run_episode
     times = {"n": 1}
@@ -647,7 +786,7 @@ def test_signal_checkpoints_the_running_episode_and_resume_continues(
 
 @pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
 def test_select_every_keeps_the_best_greedy_policy(tmp_path, algo):
-    cfg = TrainConfig(**{**TINY, "episodes": 5}, algo=algo, seed=1)
+    cfg = TrainConfig().replace(**{**TINY, "episodes": 5}, algo=algo, seed=1)
     plain = train(cfg)
     res = train(cfg.replace(select_every=2, out=tmp_path / "run"))
     # greedy episodes do not touch the training RNGs or the replay buffer
@@ -666,10 +805,10 @@ def test_select_every_keeps_the_best_greedy_policy(tmp_path, algo):
 
 def test_cli_trains_and_loads_policy(tmp_path, capsys):
     hp = [
-        f"{k}={json.dumps(v)}"
+        f"{'optim.' if k == 'batch_size' else ''}{k}={json.dumps(v)}"  # own or dotted names
         for k, v in TINY.items()
         if k not in ("scenario", "episodes", "progress")
-    ]
+    ] + ["reward.storage_cost=2.5"]
     argv = [
         "--algo",
         "maasn-da",
@@ -686,6 +825,8 @@ def test_cli_trains_and_loads_policy(tmp_path, capsys):
     assert train_main(argv) == 0
     assert "greedy policy on instance 0" in capsys.readouterr().out
     result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["config"]["optim"]["batch_size"] == TINY["batch_size"]
+    assert result["config"]["env"]["reward"]["storage_cost"] == 2.5
     policy = load_policy(tmp_path / "run" / "checkpoint.pt")
     rows = evaluate(policy, "small", seeds=[0])
     assert rows[0]["total_delay_s"] == pytest.approx(result["eval_rows"][0]["total_delay_s"])
@@ -707,14 +848,12 @@ def test_cli_trains_and_loads_policy(tmp_path, capsys):
 def test_exploration_tax_replays_the_final_policy(tmp_path, capsys):
     """benchmarks.exploration_tax: its greedy episode is the run's own evaluation, and QMIX-DA at
     epsilon 0 explores nothing, so every exploring episode repeats the greedy one."""
-    import csv
-
     from benchmarks.exploration_tax import main as tax_main
     from benchmarks.exploration_tax import measure
 
     results = {}
     for algo in ("maasn-da", "qmix-da"):
-        results[algo] = train(TrainConfig(**TINY, algo=algo, out=tmp_path / algo))
+        results[algo] = train(TrainConfig().replace(**TINY, algo=algo, out=tmp_path / algo))
     greedy_q = results["qmix-da"]["eval_rows"][0]["return"]
     rows = measure(tmp_path / "qmix-da", 3, epsilon=0.0, progress=False)
     assert [r["mode"] for r in rows] == ["greedy", "explore", "explore", "explore"]
@@ -774,6 +913,55 @@ def test_train_speed_benchmark_runs_real_updates(algo):
     assert len(ts) == 2 and all(t > 0 for t in ts)
 
 
+def test_train_speed_splits_real_training_episodes_by_component(tmp_path):
+    """benchmarks.train_speed: worker processes play real training episodes (two checkouts,
+    here this one twice, in turns) and split each one's wall time into env, action selection,
+    augmentation, gradient steps and the rest; the training log has the same columns."""
+    from agents.train import TIME_COLUMNS
+    from benchmarks.train_speed import (
+        COMPONENTS,
+        REPO,
+        compare,
+        component_table,
+        step_table,
+        summarize_logs,
+    )
+
+    hp = {k: v for k, v in TINY.items() if k not in ("scenario", "episodes", "progress")}
+    res = compare(
+        "maasn-da",
+        {"a": REPO, "b": REPO},
+        episodes=2,
+        rounds=1,
+        steps=2,
+        scenario="small",
+        hp=hp,
+        progress=False,
+    )
+    for label in ("a", "b"):
+        rows = res[label]["episodes"]
+        assert [r["episode"] for r in rows] == [0, 1]
+        for r in rows:
+            parts = [r[f"{k}_s"] for k in COMPONENTS]
+            assert min(parts) >= 0 and r["update_s"] > 0 and r["env_s"] > 0
+            assert r["act_s"] > 0 and r["aug_s"] > 0
+            assert sum(parts) == pytest.approx(r["wall_s"])
+        assert res[label]["steps"][0]["wall_s"] > 0
+    table = component_table(res)
+    assert "| update |" in table and "| total |" in table
+    assert step_table(res, 2).startswith("a: ")
+
+    train(TrainConfig().replace(**TINY, out=tmp_path / "run"))
+    with (tmp_path / "run" / "log.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        parts = [float(r[k]) for k in TIME_COLUMNS]
+        assert min(parts[:-1]) >= 0
+        assert sum(parts) == pytest.approx(float(r["wall_s"]))
+    summary = summarize_logs([tmp_path / "run"])
+    assert f"| {tmp_path / 'run'} | 3 |" in summary
+
+
 def test_checkpoint_memory_benchmark_saves_the_filled_buffer():
     from benchmarks.train_speed import checkpoint_memory
 
@@ -782,6 +970,99 @@ def test_checkpoint_memory_benchmark_saves_the_filled_buffer():
     )
     assert small["samples"] == 2000 and large["samples"] == 6000
     # the file holds the filled rows only, not the buffer's 100,000-sample capacity
-    per_sample = large["buffer_mib"] / TrainConfig().buffer_size
+    per_sample = large["buffer_mib"] / TrainConfig().optim.buffer_size
     assert large["file_mib"] - small["file_mib"] == pytest.approx(4000 * per_sample, rel=0.02)
     assert large["save_extra_mib"] >= 0 and large["rss_before_mib"] > 0
+
+
+# ---- fixed placement ------------------------------------------------------------------------
+@pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
+@pytest.mark.parametrize("scenario", ["small", "paper"])
+def test_fixed_placement_does_the_caching_in_training_and_evaluation(tmp_path, algo, scenario):
+    """With ``placement="trimcaching"`` every applied caching bit, in the training episodes
+    (exploring) and in the evaluated policy, is TrimCaching's plan (which fits in storage); the
+    learner only chooses migrations, and a migration from a node that does not cache is
+    dropped."""
+    from baselines.placement import expected_hit_placement
+
+    kw = {"env_kwargs": {"max_cycles": 40}} if scenario == "paper" else {}
+    cfg = TrainConfig().replace(
+        **{**TINY, "scenario": scenario, "episodes": 2, **kw},
+        algo=algo,
+        placement="trimcaching",
+        out=tmp_path / "run",
+    )
+    assert cfg.env_options["observed_demand_only"] is False  # the plan places unobserved PBs
+    res = train(cfg)
+    env = make_env(cfg)
+    plan = expected_hit_placement(env.scenario, "visible")
+    steps = env.num_steps
+    # training: the replay buffer holds the applied actions of both (exploring) episodes
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    data = state["learner"]["buffer"]["data"]
+    real = ~data["synthetic"].numpy()
+    act = data["act"].numpy()[real]
+    assert len(act) == 2 * steps
+    expect = np.tile(plan[:, :steps].T, (2, 1))  # (2 K, N)
+    np.testing.assert_array_equal(act[..., 0] > 0, expect)
+    assert not act[~expect][:, 1:].any()  # no migration from a node that does not cache
+    assert act[..., 1:].any()  # migrations from caching nodes were chosen
+    nxt = data["next_ok"].numpy()[real]  # the next step's plan bits (none at the end)
+    np.testing.assert_array_equal(nxt[: steps - 1], plan[:, 1:steps].T)
+    assert not nxt[steps - 1].any()
+    # evaluation: the policy loaded from the checkpoint acts in an env without the mask
+    policy = load_policy(tmp_path / "run" / "checkpoint.pt")
+    assert policy.env_kwargs == cfg.env_options
+    env = FGAMCDParallelEnv(scenario, seed=0, **policy.env_kwargs)
+    obs, _ = env.reset(seed=0)
+    policy.reset(env)
+    while env.agents:
+        k = env.current_pb
+        obs, _, _, _, infos = env.step(policy.act(obs, env))
+        np.testing.assert_array_equal(infos["edge_0"]["cache"], plan[:, k])
+    assert (env.storage_used_bytes <= env.config.storage_bytes).all()
+    assert res["eval_rows"][0]["return"] == evaluate(policy, env.config, seeds=[0])[0]["return"]
+
+
+def test_fixed_placement_trains_migration_only(monkeypatch):
+    """MAASN-DA's actor loss and TD target see the placement's caching bits, not the actor's."""
+    import agents.maasn as maasn
+    from agents.learner import executed_actions
+
+    bits = torch.tensor([[[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]])
+    cache = torch.tensor([[True, False, True]])
+    np.testing.assert_array_equal(
+        executed_actions(bits, cache).numpy(), [[[1, 1, 1], [0, 0, 0], [1, 1, 1]]]
+    )
+    env = FGAMCDParallelEnv("small", seed=0)
+    dims = Dims.of(env)
+    cfg = TrainConfig().replace(**TINY, placement="trimcaching")
+    learner = maasn.MAASNDA(cfg, dims, np.random.default_rng(0))
+    assert learner.extra_fields == {"next_ok": ((3,), bool)}
+    seen = []
+    for critic in (learner.critic, learner.critic_t):
+
+        def spy(obs, act, _real=critic.forward):
+            seen.append(act.detach().clone())
+            return _real(obs, act)
+
+        monkeypatch.setattr(critic, "forward", spy)
+    b = 8
+    rng = np.random.default_rng(1)
+    act = np.zeros((b, 3, 3), np.float32)
+    act[:, 0, 0] = 1.0  # node 0 cached, the others did not
+    batch = {
+        "obs": rng.random((b, 3, dims.obs)).astype(np.float32),
+        "act": act,
+        "rew": np.zeros(b, np.float32),
+        "next_obs": rng.random((b, 3, dims.obs)).astype(np.float32),
+        "done": np.zeros(b, np.float32),
+        "next_ok": np.tile([False, True, False], (b, 1)),
+    }
+    learner.update(batch, 0)
+    target_act, taken_act, actor_act = seen  # target critic, critic, actor loss
+    assert (target_act[..., 0] == torch.tensor([0.0, 1.0, 0.0])).all()
+    assert not target_act[:, [0, 2], 1:].any()
+    assert (actor_act[..., 0] == torch.tensor([1.0, 0.0, 0.0])).all()
+    assert not actor_act[:, 1:, 1:].any()
+    torch.testing.assert_close(taken_act, torch.as_tensor(act))

@@ -154,7 +154,9 @@ def results(toys: tuple[types.ModuleType, types.ModuleType], tmp_path: Path) -> 
     _training(out, _policy("maasn-da", 2, 0, 3), [4, 2, 2], eval_s=3.0)
     from agents.train import TrainConfig
 
-    cfg = TrainConfig(algo="qmix-da", scenario="small", overrides=_ov(1), episodes=20, seed=0)
+    cfg = TrainConfig().replace(
+        algo="qmix-da", scenario="small", overrides=_ov(1), episodes=20, seed=0
+    )
     _training(out, "imported", [6, 3, 3, 3], eval_s=5.0, config=cfg.to_json())
     return out
 

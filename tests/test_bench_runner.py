@@ -577,7 +577,9 @@ def test_full_comp_reference_is_cached_per_draw(tmp_path: Path) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class FakeTrainConfig:
-    algo: str
+    """The part of ``agents.config.TrainConfig``'s interface the bench uses, flat."""
+
+    algo: str = "maasn-da"
     scenario: str = "paper"
     overrides: dict = dataclasses.field(default_factory=dict)
     episodes: int = 600
@@ -585,8 +587,19 @@ class FakeTrainConfig:
     out: Path = Path("runs")
     eval_seeds: tuple = (0,)
     progress: bool = True
+    resume: bool = False
     actor: str = "action_semantics"
     tau0: float = 0.8
+
+    def replace(self, **changes: Any) -> FakeTrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        run = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "progress")}
+        return {"run": run, "output": {"out": str(self.out), "progress": self.progress}}
+
+    def digest(self) -> str:
+        return methods.stable_hash(self.to_json()["run"])
 
 
 def test_learned_training_is_cached_by_config_hash(
@@ -698,7 +711,9 @@ def test_import_puts_a_finished_training_where_the_bench_looks(
         aug_epochs=1,
     )
     run = tmp_path / "run"
-    res = train(TrainConfig(scenario="small", episodes=2, seed=1, out=run, progress=False, **opts))
+    res = train(
+        TrainConfig().replace(scenario="small", episodes=2, seed=1, out=run, progress=False, **opts)
+    )
     cache = tmp_path / "bench"
     assert cli.main(["import", str(run), "--out", str(cache)]) == 0
     assert "_policies" in capsys.readouterr().out
@@ -729,7 +744,8 @@ def test_import_puts_a_finished_training_where_the_bench_looks(
         methods.import_training(run, tmp_path / "other")
     (run / "result.json").write_text(json.dumps(result))
     cfg = json.loads((run / "config.json").read_text())
-    (run / "config.json").write_text(json.dumps({**cfg, "eval_seeds": [1, 2]}))
+    cfg["run"]["eval_seeds"] = [1, 2]
+    (run / "config.json").write_text(json.dumps(cfg))
     assert cli.main(["import", str(run), "--out", str(tmp_path / "other")]) == 2
     assert "training seed 1 only" in capsys.readouterr().err
     assert cli.main(["import", str(tmp_path), "--out", str(cache)]) == 2

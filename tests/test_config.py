@@ -25,8 +25,8 @@ def test_paper_preset_is_table_ii():
     from agents.config import TrainConfig  # Table II's learning values (no torch needed)
 
     tc = TrainConfig()
-    assert (tc.discount, tc.episodes, tc.budget_period) == (0.95, 600, 10)
-    assert (tc.tau0, tc.xi, tc.budget_decay) == (0.8, 1.12, 0.8)
+    assert (tc.paper.discount, tc.run.episodes, tc.paper.budget_period) == (0.95, 600, 10)
+    assert (tc.paper.tau0, tc.paper.xi, tc.paper.budget_decay) == (0.8, 1.12, 0.8)
 
 
 def test_configs_are_frozen():

@@ -1,9 +1,10 @@
 """MAASN-DA / QMIX-DA through tianshou's Collector (``agents.tianshou_bridge``).
 
 Each test collects with tianshou, converts the buffer to learner samples, then replays the stored
-actions on a fresh ``FGAMCDParallelEnv`` and checks, agent by agent and step by step, the
-observation, the reward (the team reward of that step, for every agent), the next observation and
-the applied decision; then trains the learner on the converted samples.
+actions on a fresh ``FGAMCDParallelEnv`` with the learner's env options and checks, agent by agent
+and step by step, the observation, the reward (the learner's reward of that step, as the env pays
+it to every agent), the next observation, the applied decision and QMIX-DA's next-step
+permissions; then trains the learner on the converted samples.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tianshou.data import Batch, Collector, ReplayBuffer, VectorReplayBuffer
 from tianshou.env import DummyVectorEnv
 
 import fgamcd_env
-from agents.learner import can_cache
+from agents.learner import cache_permissions
 from agents.policy import make_policy
 from agents.tianshou_bridge import (
     LearnerPolicy,
@@ -32,7 +33,7 @@ from agents.tianshou_bridge import (
 )
 
 TINY = dict(
-    storage_cost=0.0,
+    storage_cost=0.5,
     batch_size=16,
     updates_per_episode=1,
     esn_reservoir=16,
@@ -42,7 +43,6 @@ TINY = dict(
     hyper_hidden=4,
 )
 ALGOS = ("maasn-da", "qmix-da")
-COST = 0.5  # storage_cost used to check the learner's reward shaping
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +69,8 @@ class _VectorBuffer(VectorReplayBuffer):
 
 def _collector(policy: LearnerPolicy, seeds: tuple[int, ...]) -> Collector:
     """One env: a plain ``ReplayBuffer``; more: a ``VectorReplayBuffer``, one sub-buffer each."""
-    venv = DummyVectorEnv([lambda s=s: make_env("small", seed=s) for s in seeds])
+    cfg = policy.learner.cfg
+    venv = DummyVectorEnv([lambda s=s: make_env("small", seed=s, config=cfg) for s in seeds])
     buf = ReplayBuffer(64) if len(seeds) == 1 else _VectorBuffer(64 * len(seeds), len(seeds))
     collector = Collector(policy, venv, buf)
     collector.reset()
@@ -79,20 +80,18 @@ def _collector(policy: LearnerPolicy, seeds: tuple[int, ...]) -> Collector:
 def _check_against_replay(
     raw: Batch,
     ep: dict,
-    ep_cost: dict,
     learner,
     seed: int,
     before_step: Callable[[int, Any], None] | None = None,
 ) -> None:
-    """``raw``: one env's tianshou transitions of one episode; ``ep`` / ``ep_cost``: converted
-    with storage_cost 0 / COST. Replays ``raw.act`` on a fresh parallel env, calling
+    """``raw``: one env's tianshou transitions of one episode; ``ep``: converted. Replays
+    ``raw.act`` on a fresh parallel env with the learner's env options, calling
     ``before_step(t, env)`` before each step if given."""
-    env = fgamcd_env.parallel_env("small", seed=seed)
+    env = fgamcd_env.parallel_env("small", seed=seed, **learner.cfg.train_env_options)
     agents, n = env.possible_agents, len(env.possible_agents)
     obs, _ = env.reset()
     steps = env.num_steps
-    assert len(raw) == len(ep["rew"]) == len(ep_cost["rew"]) == steps
-    scale = learner.cfg.reward_scale
+    assert len(raw) == len(ep["rew"]) == steps
     cached_any = False
     for t in range(steps):
         k = env.current_pb
@@ -105,32 +104,17 @@ def _check_against_replay(
         rows = raw.act[t].reshape(n, n)
         nxt, rew, _, truncs, infos = env.step({a: rows[j] for j, a in enumerate(agents)})
         done = all(truncs.values())
-        used = sum(infos[agents[0]]["cache"]) * env.scenario.pb_sizes_bytes[k]
-        used /= env.config.storage_bytes
-        cached_any |= used > 0
-        terms = infos[agents[0]]["terms"]
-        # delay_weight w: T(k) counts w times, its migration part w * mw times;
-        # charge_all_migrations: an unrequested PB's migration delay is charged too (w * mw)
-        w, mw = learner.cfg.delay_weight, learner.cfg.migration_weight
-        mig = terms["migration_delay_s"]
-        extra = (
-            (w - 1.0) * terms["delay_s"] + (mw - 1.0) * w * mig
-            if terms["requested"]
-            else mw * w * mig
-        ) * scale
+        cached_any |= any(infos[agents[0]]["cache"])
+        assert infos[agents[0]]["shaped"]["reward"] == rew[agents[0]]  # the learners' reward
         for j, a in enumerate(agents):
             assert raw.rew[t] == rew[a]  # what tianshou stored is the reward agent a got
-            shaped = max(rew[a] * scale - extra, -learner.cfg.reward_clip)
-            if terms["no_delivery"] and learner.cfg.undelivered_at_floor:
-                shaped = -learner.cfg.reward_clip
-            assert ep["rew"][t] == pytest.approx(shaped, rel=1e-6, abs=1e-7)
-            assert ep_cost["rew"][t] == pytest.approx(shaped - COST * used, rel=1e-5)
+            assert ep["rew"][t] == np.float32(rew[a])
             np.testing.assert_array_equal(ep["next_obs"][t, j], nxt[a])  # at done: o_n(K-1)
             np.testing.assert_array_equal(ep["act"][t, j], infos[a]["applied"])
         assert bool(ep["done"][t]) == done == bool(raw.truncated[t])
         if "next_ok" in ep:
-            # storage rules, and with cache_observed_demand_only the demand seen in o_n(k + 1)
-            allowed = learner.cache_mask(np.stack([nxt[a] for a in agents]), can_cache(env))
+            # storage rules, and with the observed-demand restriction the demand of PB k + 1
+            allowed = cache_permissions(env, learner.cfg.env.mask_observed_demand) & (not done)
             np.testing.assert_array_equal(ep["next_ok"][t], allowed)
         obs = nxt
     assert not env.agents and cached_any
@@ -145,21 +129,12 @@ def _params(learner) -> dict[str, torch.Tensor]:
     }
 
 
-def _with_cost(learner, buf) -> list[dict]:
-    cfg = learner.cfg
-    learner.cfg = cfg.replace(storage_cost=COST)
-    try:
-        return episodes_from_buffer(buf, learner)
-    finally:
-        learner.cfg = cfg
-
-
-# QMIX-DA's next-state masks depend on cache_observed_demand_only (MAASN-DA stores none)
+# QMIX-DA's next-state masks depend on observed_demand_only (MAASN-DA stores none)
 @pytest.mark.parametrize(
     ("algo", "masked"), [("maasn-da", True), ("qmix-da", True), ("qmix-da", False)]
 )
 def test_collected_episode_matches_replay_and_trains(algo: str, masked: bool) -> None:
-    learned = _learned(algo, cache_observed_demand_only=masked)
+    learned = _learned(algo, observed_demand_only=masked)
     learner = learned.learner
     collector = _collector(LearnerPolicy(learned, explore=True, episode=0), seeds=(0,))
     stats = collector.collect(n_episode=1)
@@ -168,8 +143,7 @@ def test_collected_episode_matches_replay_and_trains(algo: str, masked: bool) ->
     raw = buf[buf.sample_indices(0)]
 
     (ep,) = episodes_from_buffer(buf, learned)
-    (ep_cost,) = _with_cost(learner, buf)
-    _check_against_replay(raw, ep, ep_cost, learner, seed=0)
+    _check_against_replay(raw, ep, learner, seed=0)
 
     before = _params(learner)
     (train_stats,) = learn_from_buffer(learned, buf)
@@ -193,8 +167,7 @@ def test_qmix_gru_state_per_env_and_reset_between_episodes() -> None:
     collector.collect(n_step=2 * (steps + extra))
     buf = collector.buffer
     eps = episodes_from_buffer(buf, learned)
-    costs = _with_cost(learner, buf)
-    assert len(eps) == len(costs) == 2
+    assert len(eps) == 2
     assert not np.array_equal(eps[0]["obs"][0], eps[1]["obs"][0])  # two different instances
     for seed, (sub, ep) in enumerate(zip(buf.buffers, eps, strict=True)):
         raw = sub[sub.sample_indices(0)]
@@ -203,18 +176,20 @@ def test_qmix_gru_state_per_env_and_reset_between_episodes() -> None:
         learner.begin_episode()
 
         def act_alone(t: int, env: Any, ep: dict = ep, raw: Batch = raw) -> None:
-            bits = learner.act(ep["obs"][t], can_cache(env), False, policy.episode)
+            bits = learner.act(ep["obs"][t], env.cache_allowed(), False, policy.episode)
             np.testing.assert_array_equal(bits.reshape(-1), raw.act[t])
             np.testing.assert_allclose(ep["h"][t], learner.last_h, atol=1e-6)
             np.testing.assert_array_equal(ep["act_idx"][t], learner.last_idx)
 
-        _check_against_replay(raw[:steps], ep, costs[seed], learner, seed, act_alone)
+        _check_against_replay(raw[:steps], ep, learner, seed, act_alone)
 
 
 def test_bad_inputs_raise() -> None:
     learned = _learned("maasn-da")
     with pytest.raises(TypeError, match="Learner"):
         LearnerPolicy(object())
+    with pytest.raises(ValueError, match="placement"):
+        LearnerPolicy(_learned("maasn-da", placement="trimcaching"))
     policy = LearnerPolicy(learned)
     n = learned.learner.dims.agents
     ok = Batch(cache_ok=np.ones((1, n), bool))
