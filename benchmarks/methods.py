@@ -293,21 +293,23 @@ def make_baseline(method: str) -> Any:
 
 
 def reference_seeds(method: str, scenario: str, overrides: Mapping[str, Any]) -> tuple[int, ...]:
-    """Seeds with a shipped reference policy of ``method`` at (``scenario``, ``overrides``)
-    (canonical overrides); () for other methods or without the ``agents`` package."""
+    """Seeds with a shipped reference policy for ``method`` at (``scenario``, ``overrides``):
+    one of its training (``LEARNED_FORMS``: ``tdma_maasn`` uses MAASN-DA's); () for other
+    methods or without the ``agents`` package."""
     if method not in LEARNED:
         return ()
     try:
         from agents.reference import available
     except ImportError:
         return ()
+    algo, options, _ = LEARNED_FORMS[method]
     want = canonical_overrides(scenario, overrides)
     return tuple(
         sorted(
             r.seed
             for r in available()
-            if r.algo == method
-            and not r.options  # trained with the defaults
+            if r.algo == algo
+            and r.options == options
             and r.scenario == scenario
             and canonical_overrides(scenario, r.overrides) == want
         )
@@ -320,7 +322,9 @@ def reference_curve(
     """The training curve (one row per episode) of the shipped reference policy."""
     from agents.reference import curve, find
 
-    return curve(find(method, scenario, canonical_overrides(scenario, overrides), seed))
+    algo, options, _ = LEARNED_FORMS[method]
+    ov = canonical_overrides(scenario, overrides)
+    return curve(find(algo, scenario, ov, seed, options=options or None))
 
 
 def reference_rows(
@@ -330,31 +334,34 @@ def reference_rows(
     seed: int,
     cache: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Evaluation rows of the shipped reference policy (``agents.reference``), cached like a
-    baseline's; the rows carry the policy's training budget as ``episodes``."""
+    """Evaluation rows of the shipped reference policy of ``method`` (``agents.reference``;
+    evaluated with the method's env options, see ``LEARNED_FORMS``), cached like a baseline's;
+    the rows carry the policy's training budget as ``episodes``."""
     from agents.reference import find, load_reference
     from baselines.evaluate import evaluate
     from fgamcd_env.core.presets import get_config
 
+    algo, options, env_options = LEARNED_FORMS[method]
     ov = canonical_overrides(scenario, overrides)
-    ref = find(method, scenario, ov, seed)
+    ref = find(algo, scenario, ov, seed, options=options or None)
     cache = cache_dir() if cache is None else cache
     meta = {
-        "reference": method,
+        "reference": ref.name,
         "scenario": scenario,
         "overrides": ov,
         "seed": int(seed),
         "digest": ref.digest,
+        "env": env_options,
     }
 
     def run() -> list[dict[str, Any]]:
         t0 = time.perf_counter()
-        policy = load_reference(method, scenario, ov, seed)
+        policy = load_reference(algo, scenario, ov, seed, options=options or None)
         rows = evaluate(
             policy,
             get_config(scenario, **config_overrides(ov)),
             seeds=[int(seed)],
-            **policy.env_kwargs,
+            **{**policy.env_kwargs, **env_options},
         )
         wall = time.perf_counter() - t0
         return [

@@ -180,16 +180,21 @@ def kill_mid_grid(
         def hanging() -> list[int]:
             return [p for t in ("2:tdma", "2:coarse") for p in started(ctrl).get(t, [])]
 
+        def helpers() -> list[int]:  # a hanging cell's helper process announces itself later
+            return [int(p.name.split("-")[1]) for p in ctrl.glob("helper-*")]
+
         wait_for(
-            f"{stored} cells to be stored and {hung} to hang",
-            lambda: len(list(cell_dir.glob("*.json"))) == stored and len(hanging()) == hung,
+            f"{stored} cells to be stored and {hung} to hang, each with its helper",
+            lambda: (
+                len(list(cell_dir.glob("*.json"))) == stored
+                and len(hanging()) == hung
+                and len(helpers()) == hung
+            ),
             proc,
             timeout,
         )
         watch = orphans.descendants(proc.pid)
-        helpers = [int(p.name.split("-")[1]) for p in ctrl.glob("helper-*")]
-        assert len(helpers) == hung
-        for pid in [*hanging(), *helpers]:
+        for pid in [*hanging(), *helpers()]:
             if (st := orphans._stat(pid)) is not None:
                 watch[pid] = st[1]
         proc.kill()  # SIGKILL: no handler runs

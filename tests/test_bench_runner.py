@@ -750,3 +750,21 @@ def test_import_puts_a_finished_training_where_the_bench_looks(
     assert "training seed 1 only" in capsys.readouterr().err
     assert cli.main(["import", str(tmp_path), "--out", str(cache)]) == 2
     assert "not a finished fgamcd-train run" in capsys.readouterr().err
+
+
+def test_learned_forms_of_the_papers_baselines_share_or_own_their_training(
+    tmp_path: Path,
+) -> None:
+    """``tdma_maasn`` evaluates MAASN-DA's training (no second one) with TDMA delivery;
+    ``trimcaching_maasn`` trains MAASN-DA with TrimCaching's placement fixed."""
+    pytest.importorskip("torch")
+    opts = {"batch_size": 8, "updates_per_episode": 1, "esn_reservoir": 16}
+    kw = {"episodes": 2, "train_options": opts, "cache": tmp_path}
+    own = methods.run_method("maasn-da", "small", {}, 0, **kw)
+    tdma = methods.run_method("tdma_maasn", "small", {}, 0, **kw)
+    assert len(list((tmp_path / "_policies").glob("*/bench_result.json"))) == 1
+    assert own[0]["beamformer"] == "fast" and tdma[0]["beamformer"] == "mrt_tdma"
+    assert tdma[0]["method"] == "tdma_maasn" and tdma[0]["episodes"] == 2
+    trim = methods.run_method("trimcaching_maasn", "small", {}, 0, **kw)
+    assert len(list((tmp_path / "_policies").glob("*/bench_result.json"))) == 2
+    assert trim[0]["method"] == "trimcaching_maasn"
