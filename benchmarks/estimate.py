@@ -53,6 +53,7 @@ from typing import Any
 from benchmarks import figures
 from benchmarks.methods import (
     LEARNED,
+    LEARNED_FORMS,
     METHODS,
     AgentsUnavailableError,
     canonical_overrides,
@@ -161,14 +162,15 @@ def work_of(figure: str, spec: dict[str, Any], cell_key: str) -> Work:
     scenario = spec.get("scenario", "paper")
     if method in LEARNED and "episodes" in spec:
         ov = canonical_overrides(scenario, spec.get("overrides") or {})
-        options = dict(spec.get("train") or {})
+        algo, form_options, _ = LEARNED_FORMS[method]  # tdma_maasn shares MAASN-DA's training
+        options = {**form_options, **(spec.get("train") or {})}
         episodes = int(spec["episodes"])
         seed = int(spec["seed"])
         try:
-            pkey = policy_key(method, scenario, ov, seed, episodes, options)
+            pkey = policy_key(algo, scenario, ov, seed, episodes, options)
         except AgentsUnavailableError:
-            pkey = stable_hash([method, scenario, ov, seed, episodes, options])
-        point = stable_hash(["train", training_kind(method, options), scenario, ov])
+            pkey = stable_hash([algo, scenario, ov, seed, episodes, options])
+        point = stable_hash(["train", training_kind(algo, options), scenario, ov])
         return Work(f"train:{pkey}", kind, point, True, episodes, pkey)
     if method in METHODS and "overrides" in spec:
         ov = canonical_overrides(scenario, spec["overrides"])

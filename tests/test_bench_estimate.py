@@ -255,3 +255,16 @@ def test_estimate_table_and_measure(
     assert new.figures["toy_cost2"].sources == {"measured": 2}
     with pytest.raises(ValueError, match="need 2 or more"):
         estimate.measure([toys[1]], out=results, measure_episodes=1)
+
+
+def test_learned_forms_share_their_training() -> None:
+    """``tdma_maasn`` is MAASN-DA's training evaluated with TDMA: one unit of work with
+    ``maasn-da``; ``trimcaching_maasn`` trains MAASN-DA with the TrimCaching placement."""
+    works = {
+        m: estimate.work_of(NAME, _sweep(NAME, 1, m, 0), m)
+        for m in ("maasn-da", "tdma_maasn", "trimcaching_maasn")
+    }
+    assert works["tdma_maasn"].key == works["maasn-da"].key
+    assert works["trimcaching_maasn"].key != works["maasn-da"].key
+    assert works["trimcaching_maasn"].kind == "trimcaching_maasn"
+    assert all(w.policy and w.episodes == EPISODES for w in works.values())
