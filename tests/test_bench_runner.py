@@ -187,6 +187,9 @@ def test_sweep_grids_follow_the_paper_and_share_the_default_point(
     at_default = [s for s in quick8 if s["x"] == 1.25]
     for m in ("trimcaching", "optimum", "centralised"):
         assert {s["seed"] for s in at_default if s["method"] == m} == set(range(5))
+    # the other deliveries' optima only in full runs
+    assert not {s["method"] for s in quick8} & sweeps.QUICK_SKIPS
+    assert sweeps.QUICK_SKIPS and sweeps.QUICK_SKIPS <= {s["method"] for s in full}
     learned = [s for s in quick8 if s["method"] in LEARNED]
     assert {(s["method"], s["seed"]) for s in learned} == {
         (m, seed) for m, seeds in refs.items() for seed in seeds
