@@ -32,3 +32,14 @@ def test_readme_summary_is_the_committed_results() -> None:
     shown = text.split(START, 1)[1].split(END, 1)[0].strip()
     assert (ROOT / "docs" / "results" / "fig8" / "fig8.csv").exists()
     assert shown == readme_summary(ROOT / "docs" / "results").strip()
+
+
+def test_training_time_table_is_the_shipped_curves() -> None:
+    """docs/agents.md's table is ``python -m benchmarks.train_speed --references``."""
+    from benchmarks.train_speed import reference_runs, summarize_logs
+
+    text = (ROOT / "docs" / "agents.md").read_text()
+    a, b = "<!-- training-time:start -->", "<!-- training-time:end -->"
+    shown = text.split(a, 1)[1].split(b, 1)[0].strip()
+    assert reference_runs()
+    assert shown == summarize_logs(reference_runs()).strip()
