@@ -32,8 +32,12 @@ import numpy as np
 from numba import njit
 
 _INF = np.inf
-# fast-math without the no-NaN / no-Inf assumptions (the domain checks compare with them)
-_FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
+# No fast-math: with it the kernel's last bits depended on whether numba compiled it in this
+# process or loaded it from its cache (total delays differed by ~1e-12 relative between a first
+# and a second run on `paper`), and same seed must mean same numbers. Cold env speed was the
+# same within noise (`python -m benchmarks.env_speed --scenario paper`: 1,654-1,833 steps/s with
+# fast-math, 1,682-1,736 without, alternated in one session).
+_FM = False
 
 
 @njit(cache=True)
