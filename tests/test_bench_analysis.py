@@ -289,7 +289,9 @@ def test_each_method_is_measured_against_the_optimum_of_its_own_delivery() -> No
     assert "- Optimum, TDMA delivery (ours): the exact optimum with TDMA unicasting" in text
 
 
-def test_results_pages_and_readme_summary_from_one_run(tmp_path: Path) -> None:
+def test_results_pages_and_readme_summary_from_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``write_pages`` copies each figure's CSV and PNG next to a page that names the commit and
     machine behind its cells; ``readme_summary`` gives five rows at Table II's point."""
     from benchmarks import runner
@@ -330,6 +332,13 @@ def test_results_pages_and_readme_summary_from_one_run(tmp_path: Path) -> None:
     assert "- [Fig. 8: model downloading delay vs edge storage capacity](fig8.md)" in index
     assert "```{toctree}\n:hidden:\n\nfig8\n```" in index
     text = report.readme_summary(out)
+    assert report.readme_summary(pages) == text  # the pages are enough to regenerate it
+    # a large CSV is gzipped in the pages, and read back the same
+    monkeypatch.setattr(report, "GZIP_ABOVE_BYTES", 10)
+    again = report.write_pages(out, tmp_path / "gz")
+    assert (tmp_path / "gz" / "fig8" / "fig8.csv.gz") in again
+    assert "[`fig8.csv.gz`](fig8/fig8.csv.gz)" in (tmp_path / "gz" / "fig8.md").read_text()
+    assert report.readme_summary(tmp_path / "gz") == text
     assert text.count("\n") == 7  # header, rule, five rows
     assert "| QMIX-DA | 1.000 s (1 / 0), -11.0 | 2.000 s (1 / 0), -12.0 | 12.20 | 50.00 |" in text
     # a run's cells record what made them
