@@ -1,8 +1,8 @@
 """Learning agents for FGAMCD: MAASN-DA, QMIX-DA, their data augmentation and ablations.
 
-``make_policy``, ``load_policy``, ``load_reference``, ``train`` and ``TrainConfig`` are imported
-lazily so that light modules (``agents.theorem``, ``agents.reference``'s index) do not pull in
-torch.
+``make_policy``, ``load_policy``, ``load_reference`` and ``TrainConfig`` are imported lazily so
+that light modules (``agents.theorem``, ``agents.reference``'s index) do not pull in torch. The
+training loop is ``agents.train.train`` (``agents.train`` is its module).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Any
 
 _LAZY = {
     "TrainConfig": "agents.config",
-    "train": "agents.train",
     "make_policy": "agents.policy",
     "load_policy": "agents.policy",
     "LearnedPolicy": "agents.policy",

@@ -177,10 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"fgamcd-train: {exc}", file=sys.stderr)
         return 2
-    from agents.train import TrainingInterrupted, train
+    from agents.train import ResumeMismatchError, TrainingInterrupted, train
 
     try:
         res = train(cfg)
+    except (ResumeMismatchError, FileNotFoundError) as exc:
+        print(f"fgamcd-train: {exc}", file=sys.stderr)
+        return 2
     except TrainingInterrupted as exc:
         print(f"fgamcd-train: stopped by {exc}", file=sys.stderr)
         return 128 + exc.signum

@@ -167,8 +167,8 @@ class LocalCritics(nn.Module):
 class QMixer(nn.Module):
     """QMIX mixing network (19)-(20): hypernetworks on s with absolute-value weights.
 
-    Q_tot = w2^T ELU(W1^T Q + b1) + b2, with W1 = |hyper_w1(s)|, w2 = |hyper_w2(s)|, so
-    dQ_tot/dQ_n >= 0 for every n.
+    ``Q_tot = w2^T ELU(W1^T Q + b1) + b2``, with ``W1 = |hyper_w1(s)|``, ``w2 = |hyper_w2(s)|``,
+    so ``dQ_tot/dQ_n >= 0`` for every n.
     """
 
     def __init__(self, n_agents: int, state_dim: int, embed: int, hyper_hidden: int) -> None:

@@ -11,15 +11,15 @@ The bound (34), with the one-step error (35) and the sample count (47) of Append
     K' = K (1 + tau0 - tau0 / xi * A),
     A  = psi_out psi_in sqrt(B_s^2 + B_d^2) (1 - psi_re^K) / (1 - psi_re) + sqrt(B_r^2 + B_s^2)
 
-Symbols: E training episodes (fitted-Q iterations, Assumption 4), K PBs per episode (= real
-samples per episode), B_s, B_d, B_r bounds on ||s||, ||d||, |r| (Assumption 1), psi_* spectral-norm
-bounds of the ESN weights (Assumption 2), phi_in, phi_out norm bounds of the DRQN that stands in
-for the critic (Assumption 3), varsigma the scale of the exterior varsigma-number of that DRQN, U
-and L its upper and lower bounds (the paper's sentence swaps "upper" and "lower"; U = 201 sits in
-the logarithm, L = 46.2 in the bias), theta the concentration coefficient of the sampling
-distribution. A bounds E||ESN output|| + E||real (r, s')||, so 1 - A/xi is the Markov lower
-bound on the probability that a prediction passes the filter (17), and tau0 K that probability
-is the expected number of kept synthetic samples (43).
+Symbols: E training episodes (fitted-Q iterations, Assumption 4), K PBs per episode (= real samples
+per episode), B_s, B_d, B_r bounds on ``||s||``, ``||d||``, ``|r|`` (Assumption 1), psi_*
+spectral-norm bounds of the ESN weights (Assumption 2), phi_in, phi_out norm bounds of the DRQN that
+stands in for the critic (Assumption 3), varsigma the scale of the exterior varsigma-number of that
+DRQN, U and L its upper and lower bounds (the paper's sentence swaps "upper" and "lower"; U = 201
+sits in the logarithm, L = 46.2 in the bias), theta the concentration coefficient of the sampling
+distribution. A bounds E||ESN output|| + E||real (r, s')||, so 1 - A/xi is the Markov lower bound on
+the probability that a prediction passes the filter (17), and tau0 K that probability is the
+expected number of kept synthetic samples (43).
 
 How the OCR'd formulas were read (``reading`` of :class:`BoundConstants`):
 
@@ -294,7 +294,7 @@ def optimal_samples(c: BoundConstants | None = None) -> float:
 
 
 def valley_xi(tau0: ArrayLike, c: BoundConstants | None = None) -> NDArray[np.float64]:
-    """xi on the valley K'(tau0, xi) = K'* for each tau0; NaN where no xi > 0 reaches K'*.
+    """xi on the valley ``K'(tau0, xi) = K'*`` for each tau0; NaN where no xi > 0 reaches ``K'*``.
 
     Only the ``printed`` and ``linear_d`` readings have a valley when K'* < K (the ``clipped``
     reading keeps K' >= K, so it has one only when K'* > K).
@@ -316,7 +316,7 @@ def infimum(c: BoundConstants | None = None) -> float:
 
     Under the ``printed`` and ``linear_d`` readings with K'* < K it is approached as
     (tau0, xi) -> (0, 0) along the valley and is not attained: algorithmic error +
-    theta 2 gamma / (1-gamma)^2 sqrt(nu_max(K'*)).
+    ``theta 2 gamma / (1-gamma)^2 sqrt(nu_max(K'*))``.
     """
     c = c or BoundConstants()
     if c.reading == "clipped" or optimal_samples(c) >= c.steps:

@@ -92,7 +92,7 @@ class LearnerPolicy(Policy):
     epsilon-greedy) at schedule position ``episode`` (default: the end of training, as
     ``LearnedPolicy``); else the greedy one. Exploration happens inside ``forward``: the
     Collector's ``exploration_noise`` flag changes nothing. Observations are the centralised
-    state (N * |o_n|,); ``info`` must be :class:`LearnerView`'s (for ``cache_ok``).
+    state ``(N * |o_n|,)``; ``info`` must be :class:`LearnerView`'s (for ``cache_ok``).
     """
 
     def __init__(self, learner: Any, explore: bool = False, episode: int | None = None) -> None:
@@ -165,7 +165,7 @@ def _sub_buffers(buffer: ReplayBuffer) -> list[ReplayBuffer]:
 
 def episodes_from_buffer(buffer: ReplayBuffer, learner: Any) -> list[dict[str, np.ndarray]]:
     """Each complete episode of ``buffer`` (in time order, env by env) as arrays in the layout of
-    ``learner.buffer``: ``obs`` (T, N, |o_n|), ``act`` (T, N, N) applied decisions, ``rew`` (T,)
+    ``learner.buffer``: ``obs`` ``(T, N, |o_n|)``, ``act`` (T, N, N) applied decisions, ``rew`` (T,)
     the env's reward (the learner's, when collected through :func:`make_env`), ``next_obs``,
     ``done``, ``synthetic`` and QMIX-DA's ``h``, ``act_idx``, ``next_ok`` (the next step's cache
     permissions; none at the end). Incomplete episodes (still running, or partly overwritten)

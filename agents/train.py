@@ -47,6 +47,10 @@ CHECKPOINT = "checkpoint.pt"
 TIME_COLUMNS = ("time_env_s", "time_act_s", "time_aug_s", "time_update_s", "time_other_s")
 
 
+class ResumeMismatchError(ValueError):
+    """``resume=True`` with a configuration other than the checkpoint's."""
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """A signal stopped training after a finished episode, which was checkpointed."""
 
@@ -226,7 +230,14 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         saved = TrainConfig.from_json(state["config"])
         if saved.digest() != cfg.digest():
-            raise ValueError(f"{ckpt} was written by a different configuration")
+            changed = sorted(
+                k for k, v in cfg.to_json().items() if saved.to_json().get(k) != v and k != "output"
+            )
+            raise ResumeMismatchError(
+                f"{ckpt} was written by a different configuration (groups that differ: "
+                f"{', '.join(changed) or 'none outside output'}); resume with the same settings, "
+                "or train into a new --out"
+            )
         learner.load_state_dict(state["learner"])
         rng.bit_generator.state = state["rng"]["numpy"]
         torch.set_rng_state(state["rng"]["torch"])

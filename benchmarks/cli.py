@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--ray-address", default=None, help="run cells as Ray tasks: auto, HOST:PORT, or local"
     )
+    run.add_argument(
+        "--no-train",
+        action="store_true",
+        help="leave out the cells that would train: learned methods only where a shipped "
+        "reference policy exists",
+    )
     run.add_argument("--no-progress", action="store_true")
     st = sub.add_parser(
         "status",
@@ -304,6 +310,7 @@ def _main(argv: list[str] | None) -> int:
             progress=not args.no_progress,
             episodes=args.episodes,
             points=args.points,
+            train=not args.no_train,
         )
     except (KeyError, ValueError, RayUnavailableError) as exc:
         print(f"fgamcd-bench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)

@@ -233,6 +233,11 @@ def selected(cell: Cell, methods: Sequence[str] | None) -> bool:
     return methods is None or m not in selectable() or m in methods
 
 
+def trains(cell: Cell) -> bool:
+    """Whether the cell trains a policy (a training budget and no shipped reference policy)."""
+    return "episodes" in cell.spec and cell.spec.get("policy") != "reference"
+
+
 def _x_value(cell: Cell) -> float | None:
     """A sweep cell's numeric x value, None for cells without one."""
     x = cell.spec.get("x")
@@ -792,12 +797,14 @@ def run(
     progress: bool = True,
     episodes: int | None = None,
     points: Sequence[float] | None = None,
+    train: bool = True,
 ) -> RunReport:
     """Run the grids of the named figures (skipping finished cells), then assemble each figure.
 
     ``episodes`` overrides the training budget of learned methods (default: 600, quick: 2).
     ``points`` runs only the sweep cells at those x values (:func:`at_points`); a value no
-    selected figure has is an error.
+    selected figure has is an error. ``train=False`` leaves out every cell that would train
+    (:func:`trains`): learned methods then run only where a shipped reference policy exists.
     """
     t0 = time.perf_counter()
     out = Path(out).resolve()
@@ -809,7 +816,7 @@ def run(
     todo: list[Cell] = []
     for cells in grids.values():
         for c in cells:
-            if not at_points(c, points):
+            if not at_points(c, points) or (not train and trains(c)):
                 continue
             if read_cell(c.path) is not None:
                 report.skipped += 1

@@ -73,6 +73,9 @@ QUICK_SEEDS = 1
 OPTIMUM_MAX_NODES = 8
 # The optima of other deliveries: they give the other methods' gaps, not a table column.
 HIDDEN: frozenset[str] = frozenset(OPTIMA) - {"optimum"}
+# Left out of --quick: each costs 14-26 s per Table II instance (as much as the optimum itself)
+# and four of them would more than double the quick run's time at its reference seeds.
+QUICK_SKIPS: frozenset[str] = HIDDEN
 # A reduction within this many percentage points of the paper's counts as agreement.
 AGREE_PP = 5.0
 # A curve whose per-x mean delays span less than this share of their mean counts as flat.
@@ -148,7 +151,8 @@ class Sweep:
         (``"policy": "reference"``); otherwise it trains (``FULL_EPISODES``), except in quick
         mode, where it is left out. In quick mode a point with reference policies runs every
         method on the reference seeds, so the comparison there is over the same instances.
-        The optimum runs only where N <= ``OPTIMUM_MAX_NODES`` (it is exact there).
+        The optimum runs only where N <= ``OPTIMUM_MAX_NODES`` (it is exact there); the optima of
+        the other deliveries (``QUICK_SKIPS``) only in full runs.
         """
         if seeds is not None and int(seeds) < 1:
             raise ValueError(f"seeds={seeds!r}: must be >= 1")
@@ -179,6 +183,8 @@ class Sweep:
                         if method in self.sparse_methods and not dense:
                             continue
                         if method in OPTIMA and nodes > OPTIMUM_MAX_NODES:
+                            continue
+                        if quick and method in QUICK_SKIPS:
                             continue
                         for seed in point_seeds:
                             spec: dict[str, Any] = {

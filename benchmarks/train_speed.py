@@ -260,20 +260,30 @@ def step_table(results: dict[str, dict[str, list[dict]]], steps: int) -> str:
     return "\n".join(lines)
 
 
+def reference_runs() -> list[Path]:
+    """The folders of the shipped reference policies (their ``curve.csv`` is the training log)."""
+    from agents.reference import available
+
+    return sorted(e.path for e in available())
+
+
 def summarize_logs(runs: list[Path]) -> str:
-    """Seconds by component summed over each run's ``log.csv`` (``time_*_s`` columns)."""
+    """Seconds by component summed over each run's ``log.csv`` (``time_*_s`` columns); a
+    shipped reference policy's folder has them in its ``curve.csv``."""
     lines = ["| run | episodes | " + " | ".join(COMPONENTS) + " | wall (s) |", "|" + " --- |" * 8]
     for run in runs:
-        path = run / "log.csv" if run.is_dir() else run
+        path = run
+        if run.is_dir():
+            path = run / "log.csv" if (run / "log.csv").exists() else run / "curve.csv"
         with path.open() as f:
             rows = list(csv.DictReader(f))
         if not rows or "time_update_s" not in rows[0]:
-            lines.append(f"| {run} | {len(rows)} | no time_*_s columns (older run) |")
+            lines.append(f"| {run.name} | {len(rows)} | no time_*_s columns (older run) |")
             continue
         tot = {k: sum(float(r[f"time_{k}_s"]) for r in rows) for k in COMPONENTS}
         wall = sum(float(r["wall_s"]) for r in rows)
         cells = " | ".join(f"{tot[k]:.0f} ({100 * tot[k] / wall:.0f} %)" for k in COMPONENTS)
-        lines.append(f"| {run} | {len(rows)} | {cells} | {wall:.0f} |")
+        lines.append(f"| {run.name} | {len(rows)} | {cells} | {wall:.0f} |")
     return "\n".join(lines)
 
 
@@ -303,13 +313,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--log", type=Path, nargs="+", help="summarise the time_*_s of these runs")
     ap.add_argument(
+        "--references",
+        action="store_true",
+        help="summarise the time_*_s of the shipped reference policies' trainings",
+    )
+    ap.add_argument(
         "--checkpoint-memory",
         action="store_true",
         help="also measure the memory of saving a checkpoint with a full replay",
     )
     args = ap.parse_args(argv)
-    if args.log:
-        print(summarize_logs(args.log))
+    if args.log or args.references:
+        print(summarize_logs([*(args.log or []), *(reference_runs() if args.references else [])]))
         return
     if args.repeats < 1 or args.steps < 1 or args.threads < 1:
         ap.error("--repeats, --steps and --threads must be >= 1")

@@ -1,5 +1,6 @@
 """Atomic writes: the old file or the new one, never a partial one, and no temporary left."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,13 @@ def test_atomic_write_replaces_or_keeps_the_old_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == ["out.csv"]  # no temporary left
     with pytest.raises(ValueError, match="mode"):
         atomic_write(path, "a").__enter__()
+
+
+def test_atomic_write_gives_the_umask_mode(tmp_path: Path) -> None:
+    """Like ``open``: 0o666 less the umask, not the temporary file's 0o600."""
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)

@@ -187,6 +187,9 @@ def test_sweep_grids_follow_the_paper_and_share_the_default_point(
     at_default = [s for s in quick8 if s["x"] == 1.25]
     for m in ("trimcaching", "optimum", "centralised"):
         assert {s["seed"] for s in at_default if s["method"] == m} == set(range(5))
+    # the other deliveries' optima only in full runs
+    assert not {s["method"] for s in quick8} & sweeps.QUICK_SKIPS
+    assert sweeps.QUICK_SKIPS and sweeps.QUICK_SKIPS <= {s["method"] for s in full}
     learned = [s for s in quick8 if s["method"] in LEARNED]
     assert {(s["method"], s["seed"]) for s in learned} == {
         (m, seed) for m, seeds in refs.items() for seed in seeds
@@ -768,3 +771,27 @@ def test_learned_forms_of_the_papers_baselines_share_or_own_their_training(
     trim = methods.run_method("trimcaching_maasn", "small", {}, 0, **kw)
     assert len(list((tmp_path / "_policies").glob("*/bench_result.json"))) == 2
     assert trim[0]["method"] == "trimcaching_maasn"
+
+
+def test_no_train_leaves_out_cells_that_would_train(
+    toy: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train=False`` (``--no-train``): cells with a training budget run only when they
+    evaluate a shipped reference policy; every other cell runs as usual."""
+
+    def cells(quick: bool, seeds: int | None) -> list[dict[str, Any]]:
+        out = []
+        for x in (1, 2):
+            out.append({"figure": NAME, "x": x, "method": "coarse", "seed": 0})
+            learned = {"figure": NAME, "x": x, "method": "tdma", "seed": 0, "episodes": 5}
+            out.append({**learned, "policy": "reference"} if x == 2 else learned)
+        return out
+
+    monkeypatch.setattr(toy, "cells", cells)
+    log = tmp_path / "runs.log"
+    monkeypatch.setenv("TOY_LOG", str(log))
+    rep = runner.run([NAME], out=tmp_path / "res", workers=0, progress=False, train=False)
+    ran = sorted((r["x"], r["method"], "policy" in r) for r in _runs(log))
+    assert ran == [(1, "coarse", False), (2, "coarse", False), (2, "tdma", True)]
+    assert (rep.ran, rep.figures[NAME].done, rep.figures[NAME].total) == (3, 3, 4)
+    assert cli.build_parser().parse_args(["run", NAME, "--no-train"]).no_train

@@ -174,7 +174,9 @@ def test_build_trains_resumes_and_exports(tmp_path, ref_dir, monkeypatch, capsys
     again = build(["qmix-da"], [1], "small", 2, runs, hp=TINY, progress=False)
     assert again == entries[1:]
     assert ref_main(["list"]) == 0
-    assert capsys.readouterr().out.count("current") == 2
+    listed = capsys.readouterr().out
+    assert listed.count("current") == 2
+    assert "qmix-da small seed 1, 2 episodes in " in listed  # the curve's wall time
     assert ref_main(["export", str(tmp_path / "nothing")]) == 2
     assert parse_seeds(["0-2", "5,7"]) == [0, 1, 2, 5, 7]
 

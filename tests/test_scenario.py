@@ -124,3 +124,22 @@ def test_cli_summary_full_comp(capsys):
     assert "full CoMP" not in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["summary", "--set", "num_nodez=4"])
+
+
+def test_node_placement_restarts_when_sequential_draws_jam() -> None:
+    """On ``paper`` with N = 12 sequential draws jam on seeds 1 and 3: the placement starts over
+    (same generator); a placement that fits at once is the single pass's."""
+    from fgamcd_env.core.presets import get_config
+    from fgamcd_env.core.scenario import _draw_node_positions_once, draw_node_positions
+
+    cfg = get_config("paper", num_nodes=12)
+    assert _draw_node_positions_once(cfg, np.random.default_rng(1)) is None
+    for seed in range(5):
+        pos = draw_node_positions(cfg, np.random.default_rng(seed))
+        gaps = np.hypot(*(pos[:, None, :] - pos[None, :, :]).transpose(2, 0, 1))
+        assert gaps[~np.eye(12, dtype=bool)].min() >= cfg.node_min_separation_m
+        once = _draw_node_positions_once(cfg, np.random.default_rng(seed))
+        if once is not None:
+            np.testing.assert_array_equal(pos, once)
+    sc = fgamcd_env.make_scenario("paper", seed=3, num_nodes=12)
+    assert sc.node_pos_m.shape == (12, 2)

@@ -64,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no reference policies in {ref.REFERENCE_DIR / ref.INDEX}")
         for e in entries:
             state = "current" if ref.is_current(e) else "STALE"
+            where = " ".join(str(p) for p in (e.scenario, e.overrides or None) if p)
+            wall = sum(float(r.get("wall_s") or 0.0) for r in ref.curve(e))
             print(
-                f"{e.name}: {e.algo} {e.scenario} {e.overrides or ''} seed {e.seed}, "
-                f"{e.episodes} episodes{f', options {e.options}' if e.options else ''}; return "
+                f"{e.name}: {e.algo} {where} seed {e.seed}, {e.episodes} episodes in {wall:.0f} s"
+                f"{f', options {e.options}' if e.options else ''}; return "
                 f"{e.episode_return:.2f}, delay {e.total_delay_s:.4f} s, QoS-infeasible "
                 f"{e.qos_infeasible_pbs}, undelivered {e.undelivered_pbs}; {state}"
             )

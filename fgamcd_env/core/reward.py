@@ -4,8 +4,8 @@
 train on; every other library can train on it too (``parallel_env(..., reward=LEARNING_REWARD)``).
 Each field is a named term with its weight, as the env's ``infos[agent]["shaped"]`` reports.
 
-Why each shaping term exists (all measured on ``paper``, N = 6, K = 450, 600 training episodes;
-the learners' design note in the docs gives the runs):
+Why each shaping term exists (on ``paper``, N = 6, K = 450; the docs' Agents page has the
+same design note):
 
 - ``delay_weight``: in (12) a PB's delay (milliseconds) is about 1e-3 of one penalty (r1 = 10),
   below what a critic resolves, so a learner on (12) optimises penalty counts and never delay.

@@ -129,20 +129,47 @@ def zipf_probabilities(num_models: int, exponent: float) -> np.ndarray:
 
 
 def draw_node_positions(cfg: ScenarioConfig, rng: np.random.Generator) -> np.ndarray:
-    """Uniform in the area (cells kept inside), rejecting draws closer than the min separation."""
+    """Uniform in the area (cells kept inside), rejecting draws closer than the min separation.
+
+    Sequential draws can jam before N nodes fit (on ``paper`` with N = 12, two seeds in five do);
+    the placement then starts over with the same generator, up to ``PLACEMENT_RESTARTS`` times.
+    A placement that fits at once is unchanged by the restarts. N discs of diameter d = the min
+    separation, centred in a square of side a, fit only if N pi d^2 / 4 <= 0.9069 (a + d)^2
+    (the densest packing of the plane): beyond that it fails at once."""
+    d = cfg.node_min_separation_m
+    side = cfg.area_side_m - 2 * cfg.user_max_distance_m
+    if cfg.num_nodes > 1 and cfg.num_nodes * np.pi * d**2 / 4 > 0.9069 * (side + d) ** 2:
+        raise ValueError(
+            f"ScenarioConfig.node_min_separation_m={d}: {cfg.num_nodes} nodes that far apart do "
+            f"not fit in a {side} m square (the area less the cell radius on each side)"
+        )
+    for _ in range(PLACEMENT_RESTARTS):
+        pos = _draw_node_positions_once(cfg, rng)
+        if pos is not None:
+            return pos
+    raise ValueError(
+        f"ScenarioConfig.node_min_separation_m={cfg.node_min_separation_m}: cannot place "
+        f"{cfg.num_nodes} nodes that far apart in a {cfg.area_side_m} m square"
+    )
+
+
+PLACEMENT_RESTARTS = 200
+
+
+def _draw_node_positions_once(
+    cfg: ScenarioConfig, rng: np.random.Generator, tries: int = 10_000
+) -> np.ndarray | None:
+    """One sequential placement, None if a node finds no spot in ``tries`` draws."""
     lo, hi = cfg.user_max_distance_m, cfg.area_side_m - cfg.user_max_distance_m
     pos = np.empty((cfg.num_nodes, 2))
     for n in range(cfg.num_nodes):
-        for _ in range(10_000):
+        for _ in range(tries):
             p = rng.uniform(lo, hi, size=2)
             if n == 0 or np.min(np.hypot(*(pos[:n] - p).T)) >= cfg.node_min_separation_m:
                 pos[n] = p
                 break
         else:
-            raise ValueError(
-                f"ScenarioConfig.node_min_separation_m={cfg.node_min_separation_m}: cannot place "
-                f"{cfg.num_nodes} nodes that far apart in a {cfg.area_side_m} m square"
-            )
+            return None
     return pos
 
 
