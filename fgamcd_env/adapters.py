@@ -26,8 +26,15 @@ from pettingzoo.utils import BaseParallelWrapper
 
 __all__ = ["INFO_FIELDS", "AgentSlotsVectorEnv", "NumericInfos"]
 
-# The float fields NumericInfos keeps: the step index and the reward (12) terms.
-INFO_FIELDS = ("k", "migration_delay_s", "broadcast_delay_s", "qos_infeasible", "no_delivery")
+# The float fields NumericInfos keeps: the step index, the step's reward (12) and its terms.
+INFO_FIELDS = (
+    "k",
+    "paper_reward",
+    "migration_delay_s",
+    "broadcast_delay_s",
+    "qos_infeasible",
+    "no_delivery",
+)
 
 
 class AgentSlotsVectorEnv:
@@ -175,7 +182,10 @@ class AgentSlotsVectorEnv:
 
 
 class NumericInfos(BaseParallelWrapper):
-    """Per-agent infos reduced to the float fields ``INFO_FIELDS`` (zeros at reset)."""
+    """Per-agent infos reduced to the float fields ``INFO_FIELDS`` (zeros at reset).
+
+    ``paper_reward`` is the step's reward (12), whichever reward the agents receive.
+    """
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         obs, infos = self.env.reset(seed=seed, options=options)
@@ -185,6 +195,6 @@ class NumericInfos(BaseParallelWrapper):
         obs, rewards, terms, truncs, infos = self.env.step(actions)
         flat = {}
         for agent, info in infos.items():
-            fields = {"k": info["k"], **info["terms"]}
+            fields = {"k": info["k"], "paper_reward": info["terms"]["reward"], **info["terms"]}
             flat[agent] = {key: float(fields[key]) for key in INFO_FIELDS}
         return obs, rewards, terms, truncs, flat

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -31,8 +32,11 @@ def test_parallel_pettingzoo_env_passes_env_outputs_through() -> None:
         assert trunc_w["__all__"] == (k == 3) and not term_w["__all__"]
 
 
-def test_ppo_two_iterations_with_a_shared_policy() -> None:
-    rows = rllib_ppo.main(iterations=2, train_batch_size=128)
+def test_ppo_two_iterations_with_a_shared_policy(tmp_path, capsys) -> None:
+    out_file = tmp_path / "results" / "rllib.json"
+    argv = ["--iterations", "2", "--train-batch-size", "128", "--out", str(out_file)]
+    out = rllib_ppo.cli(argv)  # on the learning reward
+    rows = out["rows"]
     assert [r["iteration"] for r in rows] == [1, 2]
     assert rows[0]["env_steps"] >= 128 and rows[1]["env_steps"] >= 2 * 128
     assert rows[1]["episodes"] >= 4  # K = 32 steps per episode on `small`
@@ -44,5 +48,33 @@ def test_ppo_two_iterations_with_a_shared_policy() -> None:
         assert max(per_agent.values()) - min(per_agent.values()) < 1e-9
         assert math.isclose(sum(per_agent.values()), row["episode_return_mean"], rel_tol=1e-9)
         assert row["episode_return_mean"] < 0
+    for name in ("random", "greedy"):  # one episode of K = 32 PBs, scored by reward (12)
+        episode = out[name]
+        assert episode["return"] < 0 and episode["shaped_return"] < 0
+        assert 0 <= episode["qos_infeasible"] + episode["no_delivery"] <= 32
+    greedy = out["greedy"]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == (
+        f"trained greedy policy: return (12) {greedy['return']:.3f}, "
+        f"delay {greedy['total_delay_s']:.4f} s, QoS-infeasible {greedy['qos_infeasible']}, "
+        f"undelivered {greedy['no_delivery']}"
+    )
+    record = json.loads(out_file.read_text())
+    assert record["library"] == "RLlib" and record["reward"] == "learning"
+    assert (record["scenario"], record["instance_seed"], record["seed"]) == ("small", 0, 0)
+    assert record["env_steps"] == 256
+    assert record["greedy"] == greedy and record["random"] == out["random"]
+    assert "examples/rllib_ppo.py --iterations 2 " in record["command"]
+    # The greedy policy takes, for every bit, the likelier value under the shared module.
+    import torch
+
+    env = fgamcd_env.parallel_env("small", seed=0)
+    obs, _ = env.reset(seed=0)
+    module = out["module"]
+    with torch.no_grad():
+        logits = module.forward_inference({"obs": torch.as_tensor(np.stack(list(obs.values())))})
+    expected = logits["action_dist_inputs"].reshape(3, 3, 2).argmax(-1).numpy()
+    actions = rllib_ppo.greedy_actor(module)(obs)
+    np.testing.assert_array_equal(np.stack([actions[a] for a in obs]), expected)
     with pytest.raises(ValueError, match="iterations"):
         rllib_ppo.main(iterations=0)

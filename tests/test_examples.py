@@ -8,6 +8,7 @@ RLlib and TorchRL need their own venvs: see ``interop/`` and ``make test-interop
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import gymnasium
@@ -46,14 +47,14 @@ def _masked_env(agent_specific: bool):
 
 
 # ---- tianshou ---------------------------------------------------------------------------------
-def test_tianshou_independent_dqn() -> None:
+def test_tianshou_independent_dqn(tmp_path, capsys) -> None:
     """Transitions (team and agent-specific rewards) and a tiny training run, in one test so that
     tianshou's numba JIT (about 25 s of CPU per process) runs in one pytest-xdist worker only."""
     pytest.importorskip("torch")
     pytest.importorskip("tianshou")
     for agent_specific in (False, True):
         _check_transitions_match_direct_stepping(agent_specific)
-    _check_main_tiny_budget_updates_every_agent()
+    _check_cli_tiny_budget_updates_every_agent(tmp_path / "results" / "tianshou.json", capsys)
 
 
 def _check_transitions_match_direct_stepping(agent_specific: bool) -> None:
@@ -131,14 +132,34 @@ def test_tianshou_aec_wrapper_misattributes_transitions() -> None:
     assert par_rew["edge_0"] < -1  # the reward the AEC path did not attribute to edge_0's move
 
 
-def _check_main_tiny_budget_updates_every_agent() -> None:
+def _check_cli_tiny_budget_updates_every_agent(out_file, capsys) -> None:
     import torch
 
     from examples import tianshou_dqn as ex
 
-    out = ex.main(epochs=1, epoch_steps=96, num_envs=1, seed=3, progress=False)
+    argv = ["--epochs", "1", "--epoch-steps", "96", "--num-envs", "1", "--seed", "3"]
+    out = ex.cli([*argv, "--no-progress", "--reward", "learning", "--out", str(out_file)])
     assert out["agent_transitions"] >= 96 and out["training_steps"] > 0
-    assert np.isfinite([out["random_return"], out["greedy_return"], out["best_test_return"]]).all()
+    assert out["env_steps"] == out["agent_transitions"] // 3
+    assert np.isfinite(out["best_test_return"])
+    for name in ("random", "greedy"):  # one episode of K = 32 PBs, scored by reward (12)
+        episode = out[name]
+        assert set(episode) >= {"return", "shaped_return", "total_delay_s", "qos_infeasible"}
+        assert episode["return"] < 0 and episode["shaped_return"] < 0
+        assert 0 <= episode["qos_infeasible"] + episode["no_delivery"] <= 32
+    printed = capsys.readouterr().out.splitlines()
+    greedy = out["greedy"]
+    assert printed[-1] == (
+        f"trained greedy policy: return (12) {greedy['return']:.3f}, "
+        f"delay {greedy['total_delay_s']:.4f} s, QoS-infeasible {greedy['qos_infeasible']}, "
+        f"undelivered {greedy['no_delivery']}"
+    )
+    record = json.loads(out_file.read_text())
+    assert record["library"] == "tianshou" and record["reward"] == "learning"
+    assert (record["scenario"], record["instance_seed"], record["seed"]) == ("small", 0, 3)
+    assert record["env_steps"] == out["env_steps"]
+    assert record["greedy"] == greedy and record["random"] == out["random"]
+    assert record["command"].startswith("python examples/tianshou_dqn.py --epochs 1 ")
     torch.manual_seed(3)  # main seeds torch the same way right before building its networks
     fresh = ex.build_algorithm(ex.make_venv(1, "small", 3))
     trained = out["algorithm"]
