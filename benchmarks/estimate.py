@@ -160,6 +160,10 @@ def work_of(figure: str, spec: dict[str, Any], cell_key: str) -> Work:
     method = spec.get("method")
     kind = str(spec.get("variant", method) or figure)
     scenario = spec.get("scenario", "paper")
+    if method in LEARNED and spec.get("policy") == "reference":  # evaluates, never trains
+        ov = canonical_overrides(scenario, spec.get("overrides") or {})
+        key = stable_hash(["reference", method, scenario, ov, spec.get("seed")])
+        return Work(f"ref:{key}", f"{kind} (reference)", stable_hash(["ref", kind, scenario]), True)
     if method in LEARNED and "episodes" in spec:
         ov = canonical_overrides(scenario, spec.get("overrides") or {})
         algo, form_options, _ = LEARNED_FORMS[method]  # tdma_maasn shares MAASN-DA's training

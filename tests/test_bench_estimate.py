@@ -268,3 +268,13 @@ def test_learned_forms_share_their_training() -> None:
     assert works["trimcaching_maasn"].key != works["maasn-da"].key
     assert works["trimcaching_maasn"].kind == "trimcaching_maasn"
     assert all(w.policy and w.episodes == EPISODES for w in works.values())
+
+
+def test_a_reference_policy_cell_is_no_training() -> None:
+    """A learned cell that evaluates a shipped policy is an evaluation: its cost says nothing of
+    a training's, so the trainings of the same method are not modelled on it."""
+    spec = {**_sweep(NAME, 1, "maasn-da", 0), "policy": "reference"}
+    ref = estimate.work_of(NAME, spec, "c")
+    train = estimate.work_of(NAME, _sweep(NAME, 2, "maasn-da", 0), "d")
+    assert ref.policy is None and ref.episodes is None and ref.kind == "maasn-da (reference)"
+    assert train.policy and ref.point != train.point
