@@ -358,6 +358,24 @@ def _train(cfg: TrainConfig, stop: dict[str, int | None]) -> dict[str, Any]:
     return result
 
 
+def read_finished_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """The config and ``result.json`` of a finished ``fgamcd-train`` run: every episode logged
+    and the greedy evaluation done (ValueError otherwise)."""
+    try:
+        cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
+        res = json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"{run_dir}: not a finished fgamcd-train run ({exc})") from exc
+    logged = len(res.get("curve") or [])
+    if logged != cfg.run.episodes or not res.get("eval_rows"):
+        raise ValueError(
+            f"{run_dir}: {logged} of {cfg.run.episodes} episodes and "
+            f"{len(res.get('eval_rows') or [])} evaluation rows; finish it first "
+            "(fgamcd-train ... --resume)"
+        )
+    return cfg, res
+
+
 def make_env_config(cfg: TrainConfig):  # -> ScenarioConfig
     """The scenario config a run trains on (preset + overrides), for evaluation."""
     from fgamcd_env.core.presets import get_config

@@ -535,20 +535,11 @@ def import_training(run_dir: Path, cache: Path) -> tuple[str, bool]:
     instances than its training seed (a bench cell evaluates on that seed only).
     """
     TrainConfig, _ = _agents()
+    from agents.train import read_finished_run
+
     run_dir = Path(run_dir)
-    try:
-        run_cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
-        res = json.loads((run_dir / "result.json").read_text())
-    except (OSError, ValueError, TypeError) as exc:
-        raise ValueError(f"{run_dir}: not a finished fgamcd-train run ({exc})") from exc
+    run_cfg, res = read_finished_run(run_dir)
     run = run_cfg.run
-    logged = len(res.get("curve") or [])
-    if logged != run.episodes or not res.get("eval_rows"):
-        raise ValueError(
-            f"{run_dir}: {logged} of {run.episodes} episodes and "
-            f"{len(res.get('eval_rows') or [])} evaluation rows; finish it first "
-            "(fgamcd-train ... --resume)"
-        )
     if run.eval_seeds not in (None, (run.seed,)):
         raise ValueError(
             f"{run_dir}: evaluated on instances {list(run.eval_seeds)}, a bench "

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 import agents.reference as ref
 from agents.config import OutputConfig, TrainConfig
 from agents.policy import LEARNERS
-from agents.train import CHECKPOINT, make_env_config, train
+from agents.train import CHECKPOINT, make_env_config, read_finished_run, train
 from fgamcd_env.atomic import atomic_write, atomic_write_text
 
 # Tolerance of the check that an exported policy reproduces its recorded evaluation: the same
@@ -48,19 +48,8 @@ def _index_lock(folder: Path) -> Iterator[None]:
 
 def _read_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
     """The config, result and checkpoint of a finished run (ValueError otherwise)."""
-    try:
-        cfg = TrainConfig.from_json(json.loads((run_dir / "config.json").read_text()))
-        res = json.loads((run_dir / "result.json").read_text())
-    except (OSError, ValueError, TypeError) as exc:
-        raise ValueError(f"{run_dir}: not a finished fgamcd-train run ({exc})") from exc
+    cfg, res = read_finished_run(run_dir)
     run = cfg.run
-    logged = len(res.get("curve") or [])
-    if logged != run.episodes or not res.get("eval_rows"):
-        raise ValueError(
-            f"{run_dir}: {logged} of {run.episodes} episodes and "
-            f"{len(res.get('eval_rows') or [])} evaluation rows; finish it first "
-            "(fgamcd-train ... --resume)"
-        )
     if not (run_dir / CHECKPOINT).exists():
         raise ValueError(f"{run_dir}: no {CHECKPOINT}")
     state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
