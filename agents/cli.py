@@ -10,6 +10,7 @@ Examples::
     fgamcd-train --out runs/maasn0 --evaluate --env prune_migrations=true  # re-evaluate
     fgamcd-train --hp select_every=20 --out runs/best0  # keep the best greedy policy seen
     fgamcd-train --threads 2 --out runs/maasn0  # gradient steps on two torch threads
+    fgamcd-train --threads 2 --compile --out runs/maasn0  # and compiled by torch.compile
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--checkpoint-every", type=int)
     ap.add_argument(
         "--threads", type=int, help="torch threads of the gradient steps (torch_threads)"
+    )
+    ap.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compile the gradient steps with torch.compile (needs a C++ compiler)",
     )
     ap.add_argument("--out", type=Path, required=True, help="run directory")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -84,6 +91,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             "xi": args.xi,
             "checkpoint_every": args.checkpoint_every,
             "torch_threads": args.threads,
+            "compile": args.compile,
             "eval_seeds": None if args.eval_seeds is None else tuple(args.eval_seeds),
         }.items()
         if v is not None
@@ -132,6 +140,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> int:
             "xi",
             "checkpoint_every",
             "threads",
+            "compile",
         )
         if getattr(args, k) is not None
     ]

@@ -157,11 +157,13 @@ class RunConfig:
     eval_seeds: tuple[int, ...] | None = None  # instances to evaluate on (None: (seed,))
     select_every: int = 0  # greedy episode every this many, the best policy kept (0: the last)
     torch_threads: int = 1  # torch threads of the gradient steps (float sums may depend on it)
+    compile: bool = False  # gradient steps compiled by torch.compile (float sums differ)
 
     def __post_init__(self) -> None:
         _choice(self, "algo", ALGOS)
         _positive_ints(self, "episodes", "torch_threads")
         _counts(self, "seed", "select_every")
+        _bools(self, "compile")
         for name in ("overrides", "env_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 _fail(name, getattr(self, name), "must be a dict")
@@ -537,5 +539,7 @@ class TrainConfig:
         result caching and for telling whether a saved policy matches a config."""
         d = self.to_json()
         del d["output"]
+        if not d["run"]["compile"]:  # eager steps hash as configs from before the field did
+            del d["run"]["compile"]
         blob = json.dumps(d, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

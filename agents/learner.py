@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +98,36 @@ def clip_target(cfg: TrainConfig, agents: int, target: torch.Tensor) -> torch.Te
         return target
     lo, hi = value_range(cfg, agents)
     return target.clamp(lo, hi)
+
+
+class MaybeCompiled:
+    """``fn`` compiled by ``torch.compile`` (inductor, static shapes) when ``enabled``, else
+    ``fn`` itself. Compiling happens at the first call; if it fails there (e.g. no C++
+    compiler on the machine) while ``fn`` itself runs, the training goes on eagerly with a
+    warning that says why."""
+
+    def __init__(self, fn: Callable[..., Any], enabled: bool) -> None:
+        self.eager = fn
+        self.fn = torch.compile(fn, dynamic=False) if enabled else fn
+        self._checked = not enabled
+
+    def __call__(self, *args: Any) -> Any:
+        if self._checked:
+            return self.fn(*args)
+        try:
+            out = self.fn(*args)
+        except Exception as exc:
+            out = self.eager(*args)  # raises if the error is not the compiler's
+            reason = (str(exc).splitlines() or [""])[0]
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}: {reason}); "
+                "training without compiling (compile=False)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self.fn = self.eager
+        self._checked = True
+        return out
 
 
 class Learner(ABC):

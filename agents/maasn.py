@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner, clip_target, executed_actions
+from agents.learner import Dims, Learner, MaybeCompiled, clip_target, executed_actions
 from agents.networks import (
     ActionSemanticsActor,
     LocalCritics,
@@ -30,6 +30,7 @@ from agents.networks import (
     QMixer,
     gumbel_binary,
     gumbel_bits,
+    gumbel_uniform,
     soft_update,
 )
 
@@ -79,6 +80,8 @@ class MAASNDA(Learner):
         self.actor_params = list(self.actor.parameters())
         self.opt_actor = torch.optim.Adam(self.actor_params, lr=cfg.optim.lr_actor, fused=True)
         self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.optim.lr_critic, fused=True)
+        self._critic_loss = MaybeCompiled(self.critic_loss, cfg.run.compile)
+        self._actor_loss = MaybeCompiled(self.actor_loss, cfg.run.compile)
 
     def temperature(self, episode: int) -> float:
         c, p = self.cfg, self.progress(episode)
@@ -114,16 +117,54 @@ class MAASNDA(Learner):
         cfg = self.cfg
         obs = torch.as_tensor(batch["obs"])
         act = torch.as_tensor(batch["act"])
-        rew = torch.as_tensor(batch["rew"])
-        nxt = torch.as_tensor(batch["next_obs"])
-        not_done = 1.0 - torch.as_tensor(batch["done"])
-        b = obs.shape[0]
-        state, next_state = obs.reshape(b, -1), nxt.reshape(b, -1)
+        next_ok = torch.as_tensor(batch["next_ok"]) if self.fixed_cache else None
+        critic_loss = self._critic_loss(
+            obs,
+            act,
+            torch.as_tensor(batch["rew"]),
+            torch.as_tensor(batch["next_obs"]),
+            torch.as_tensor(batch["done"]),
+            next_ok,
+        )
+        self.opt_critic.zero_grad()
+        critic_loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.optim.grad_clip, foreach=True)
+        self.opt_critic.step()
 
+        uniform = gumbel_uniform(act.shape, self.torch_gen)
+        temperature = torch.tensor(self.temperature(episode), dtype=torch.float32)
+        actor_loss = self._actor_loss(obs, act, uniform, temperature)
+        # gradients of the actor only (backward() would also fill the critic's, unused)
+        grads = torch.autograd.grad(actor_loss, self.actor_params)
+        for p, g in zip(self.actor_params, grads, strict=True):
+            p.grad = g
+        torch.nn.utils.clip_grad_norm_(self.actor_params, cfg.optim.grad_clip, foreach=True)
+        self.opt_actor.step()
+
+        soft_update(self.actor_t, self.actor, cfg.optim.target_tau)
+        soft_update(self.critic_t, self.critic, cfg.optim.target_tau)
+        if self.mixer is not None:
+            soft_update(self.mixer_t, self.mixer, cfg.optim.target_tau)
+        return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item()}
+
+    def critic_loss(
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        rew: torch.Tensor,
+        nxt: torch.Tensor,
+        done: torch.Tensor,
+        next_ok: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The critic loss (21) on a minibatch (Huber), with the TD target of the target nets."""
+        cfg = self.cfg
+        b = obs.shape[0]
+        not_done = 1.0 - done
+        state, next_state = obs.reshape(b, -1), nxt.reshape(b, -1)
         with torch.no_grad():
             next_act = (self.actor_t(nxt) > 0).float()
-            if self.fixed_cache:  # the placement's caching bits, as the env applies them
-                next_act = executed_actions(next_act, torch.as_tensor(batch["next_ok"]))
+            if next_ok is not None:  # the placement's caching bits, as the env applies them
+                next_act = executed_actions(next_act, next_ok)
             q_next = self.critic_t(nxt, next_act)
             if self.mixer is not None:
                 target = rew + cfg.paper.discount * not_done * self.mixer_t(q_next, next_state)
@@ -132,29 +173,17 @@ class MAASNDA(Learner):
             target = clip_target(cfg, self.dims.agents, target)
         q = self.critic(obs, act)
         pred = self.mixer(q, state) if self.mixer is not None else q
-        critic_loss = F.smooth_l1_loss(pred, target)
-        self.opt_critic.zero_grad()
-        critic_loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.optim.grad_clip)
-        self.opt_critic.step()
+        return F.smooth_l1_loss(pred, target)
 
+    def actor_loss(
+        self, obs: torch.Tensor, act: torch.Tensor, uniform: torch.Tensor, temperature: torch.Tensor
+    ) -> torch.Tensor:
+        """The actor loss (22) at the straight-through Gumbel sample drawn with ``uniform``."""
         logits = self.actor(obs)
-        d = gumbel_binary(logits, self.temperature(episode), self.torch_gen, hard=True)
+        d = gumbel_binary(logits, temperature, None, hard=True, uniform=uniform)
         if self.fixed_cache:  # the actor learns migration only, at the caching bits applied
             d = executed_actions(d, act[..., 0] > 0)
-        actor_loss = -self.critic(obs, d).mean() + cfg.optim.logit_l2 * logits.square().mean()
-        # gradients of the actor only (backward() would also fill the critic's, unused)
-        grads = torch.autograd.grad(actor_loss, self.actor_params)
-        for p, g in zip(self.actor_params, grads, strict=True):
-            p.grad = g
-        torch.nn.utils.clip_grad_norm_(self.actor_params, cfg.optim.grad_clip)
-        self.opt_actor.step()
-
-        soft_update(self.actor_t, self.actor, cfg.optim.target_tau)
-        soft_update(self.critic_t, self.critic, cfg.optim.target_tau)
-        if self.mixer is not None:
-            soft_update(self.mixer_t, self.mixer, cfg.optim.target_tau)
-        return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item()}
+        return -self.critic(obs, d).mean() + self.cfg.optim.logit_l2 * logits.square().mean()
 
     def modules(self) -> dict[str, Any]:
         mods: dict[str, Any] = {

@@ -265,15 +265,26 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
         torch._foreach_lerp_(targets, sources, tau)
 
 
+def gumbel_uniform(shape: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
+    """The uniform draws s ~ U(0, 1) of :func:`gumbel_binary`, kept inside [1e-6, 1 - 1e-6]."""
+    return torch.rand(shape, generator=generator).clamp_(1e-6, 1 - 1e-6)
+
+
 def gumbel_binary(
-    logits: torch.Tensor, temperature: float, generator: torch.Generator | None, hard: bool = True
+    logits: torch.Tensor,
+    temperature: float | torch.Tensor,
+    generator: torch.Generator | None,
+    hard: bool = True,
+    uniform: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Gumbel-Softmax binary sample (13): Sigmoid((d~ + ln s - ln(1 - s)) / s_temp), s ~ U(0, 1).
 
     With ``hard`` the forward value is the 0/1 decision (d > 1/2) and the gradient is that of the
     relaxed sample (straight-through), so the critic sees the actions the env executes.
+    ``uniform``: the draws s (from :func:`gumbel_uniform`) instead of drawing them from
+    ``generator``, so a compiled function can take them as an input.
     """
-    u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).clamp_(1e-6, 1 - 1e-6)
+    u = gumbel_uniform(logits.shape, generator) if uniform is None else uniform
     soft = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
     if not hard:
         return soft
@@ -283,5 +294,5 @@ def gumbel_binary(
 def gumbel_bits(logits: np.ndarray, generator: torch.Generator | None) -> np.ndarray:
     """The 0/1 decisions of :func:`gumbel_binary` (``hard``) for numpy logits, as bools: the
     same uniform draws, and d > 1/2 iff logit + ln s - ln(1 - s) > 0 at any temperature."""
-    u = torch.rand(logits.shape, generator=generator).clamp_(1e-6, 1 - 1e-6).numpy()
+    u = gumbel_uniform(logits.shape, generator).numpy()
     return logits + np.log(u) - np.log1p(-u) > 0

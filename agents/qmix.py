@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner, clip_target
+from agents.learner import Dims, Learner, MaybeCompiled, clip_target
 from agents.networks import DRQN, QMixer, soft_update
 
 
@@ -65,6 +65,7 @@ class QMIXDA(Learner):
         self.mixer_t = copy.deepcopy(self.mixer)
         self.params = list(self.q.parameters()) + list(self.mixer.parameters())
         self.opt = torch.optim.Adam(self.params, lr=cfg.optim.lr_critic, fused=True)
+        self._loss = MaybeCompiled(self.loss, cfg.run.compile)
         self.h = torch.zeros(1, n, cfg.network.qmix_hidden)
         self.last_h = self.h[0].numpy().copy()
         self.last_idx = np.zeros(n, dtype=np.int64)
@@ -112,13 +113,36 @@ class QMIXDA(Learner):
 
     def update(self, batch: dict[str, np.ndarray], episode: int) -> dict[str, float]:
         cfg = self.cfg
-        obs = torch.as_tensor(batch["obs"])
-        nxt = torch.as_tensor(batch["next_obs"])
-        h = torch.as_tensor(batch["h"])
-        idx = torch.as_tensor(batch["act_idx"])
-        rew = torch.as_tensor(batch["rew"])
-        not_done = 1.0 - torch.as_tensor(batch["done"])
-        next_mask = torch.as_tensor(joint_masks(batch["next_ok"], self.fixed_cache))
+        loss = self._loss(
+            torch.as_tensor(batch["obs"]),
+            torch.as_tensor(batch["next_obs"]),
+            torch.as_tensor(batch["h"]),
+            torch.as_tensor(batch["act_idx"]),
+            torch.as_tensor(batch["rew"]),
+            torch.as_tensor(batch["done"]),
+            torch.as_tensor(joint_masks(batch["next_ok"], self.fixed_cache)),
+        )
+        self.opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, cfg.optim.grad_clip, foreach=True)
+        self.opt.step()
+        soft_update(self.q_t, self.q, cfg.optim.target_tau)
+        soft_update(self.mixer_t, self.mixer, cfg.optim.target_tau)
+        return {"critic_loss": loss.item()}
+
+    def loss(
+        self,
+        obs: torch.Tensor,
+        nxt: torch.Tensor,
+        h: torch.Tensor,
+        idx: torch.Tensor,
+        rew: torch.Tensor,
+        done: torch.Tensor,
+        next_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """The TD loss (Huber) of Q_tot at the taken joint actions, double-Q target."""
+        cfg = self.cfg
+        not_done = 1.0 - done
         b = obs.shape[0]
         q, h1 = self.q(obs, h)
         q_taken = q.gather(-1, idx[..., None]).squeeze(-1)
@@ -131,14 +155,7 @@ class QMIXDA(Learner):
             q_next = q_next_t.gather(-1, best).squeeze(-1)
             target = rew + cfg.paper.discount * not_done * self.mixer_t(q_next, nxt.reshape(b, -1))
             target = clip_target(cfg, self.dims.agents, target)
-        loss = F.smooth_l1_loss(q_tot, target)
-        self.opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.params, cfg.optim.grad_clip)
-        self.opt.step()
-        soft_update(self.q_t, self.q, cfg.optim.target_tau)
-        soft_update(self.mixer_t, self.mixer, cfg.optim.target_tau)
-        return {"critic_loss": loss.item()}
+        return F.smooth_l1_loss(q_tot, target)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         data = state["buffer"]["data"]

@@ -153,23 +153,22 @@ def run_episode(
     plan = fixed_placement(learner.cfg.env.placement, env.scenario)
     ok = cache_permissions(env, masked, plan)
     ret = 0.0
-    infos: dict[str, Any] = {}
-    while env.agents:
+    done = False
+    while not done:
         t0 = clock()
         act = learner.act(obs, ok, explore, episode)
         t1 = clock()
-        obs_d, rewards, _, truncs, infos = env.step({a: act[i] for i, a in enumerate(agents)})
+        step = env.step_array(act)
         t_env += clock() - t1
         t_act += t1 - t0
-        done = all(truncs.values())
-        nxt = obs if done else unpack_obs(obs_d, agents)
+        done = step.done
+        nxt = obs if done else step.observations
         # the next step's permissions, also what the learner acts on next
         ok = np.zeros(len(agents), dtype=bool) if done else cache_permissions(env, masked, plan)
-        applied = np.array([infos[a]["applied"] for a in agents])
-        ret += infos[agents[0]]["terms"]["reward"]  # (12), whatever reward the env pays
-        learner.record(obs, applied, float(rewards[agents[0]]), nxt, done, ok)
+        ret += step.terms.reward  # (12), whatever reward the env pays
+        learner.record(obs, step.applied, step.reward, nxt, done, ok)
         obs = nxt
-    ep = infos[agents[0]]["episode"]
+    ep = env.episode_summary()
     if times is not None:
         times["time_env_s"], times["time_act_s"] = t_env, t_act
     return {

@@ -22,7 +22,11 @@ With ``--checkpoint-memory`` it also measures what saving a checkpoint with a fu
 buffer costs in memory (peak RSS, in a fresh process per learner), e.g. at N = 12:
 ``python -m benchmarks.train_speed --algos qmix-da --nodes 12 --checkpoint-memory``.
 
+``--compile`` times eager and compiled (``compile=True``) gradient steps in turns, in one
+process, and prints the ratio of the medians.
+
 Run: ``python -m benchmarks.train_speed --scenario paper --repeats 7``,
+``python -m benchmarks.train_speed --threads 2 --compile``,
 ``python -m benchmarks.train_speed --episodes 20 --baseline ../old-checkout``,
 ``python -m benchmarks.train_speed --log runs/maasn0``.
 """
@@ -64,24 +68,34 @@ def time_updates(
     seed: int = 0,
     overrides: dict | None = None,
     threads: int = 1,
-) -> list[float]:
-    """Wall seconds of ``steps`` gradient steps, ``repeats`` times (after one warm-up round)."""
+    variants: dict[str, dict] | None = None,
+) -> dict[str, list[float]] | list[float]:
+    """Wall seconds of ``steps`` gradient steps, ``repeats`` times (after one warm-up round).
+
+    ``variants`` (name -> TrainConfig changes, e.g. ``{"eager": {}, "compiled": {"compile":
+    True}}``) times one learner per variant in the same process, round by round in turns,
+    and returns name -> seconds; without it, the seconds of the default learner."""
     torch.set_num_threads(threads)
-    cfg = TrainConfig().replace(
-        algo=algo, scenario=scenario, progress=False, overrides=overrides or {}
-    )
-    dims = Dims.of(make_env(cfg))
-    rng = np.random.default_rng(seed)
-    learner = build_learner(cfg, dims, rng)
-    fill_random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
-    out = []
+    learners = {}
+    for name, change in (variants or {"": {}}).items():
+        cfg = TrainConfig().replace(
+            algo=algo, scenario=scenario, progress=False, overrides=overrides or {}, **change
+        )
+        dims = Dims.of(make_env(cfg))
+        rng = np.random.default_rng(seed)
+        learner = build_learner(cfg, dims, rng)
+        fill_random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
+        learners[name] = (learner, rng, cfg)
+    out: dict[str, list[float]] = {name: [] for name in learners}
     for rep in range(repeats + 1):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            learner.update(learner.buffer.sample(cfg.optim.batch_size, rng), cfg.run.episodes // 2)
-        if rep:  # round 0 warms up allocators and caches
-            out.append(time.perf_counter() - t0)
-    return out
+        for name, (learner, rng, cfg) in learners.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                batch = learner.buffer.sample(cfg.optim.batch_size, rng)
+                learner.update(batch, cfg.run.episodes // 2)
+            if rep:  # round 0 warms up allocators and caches (and compiles)
+                out[name].append(time.perf_counter() - t0)
+    return out if variants else out[""]
 
 
 def _status_mib(field: str) -> float:
@@ -268,23 +282,57 @@ def reference_runs() -> list[Path]:
 
 
 def summarize_logs(runs: list[Path]) -> str:
-    """Seconds by component summed over each run's ``log.csv`` (``time_*_s`` columns); a
-    shipped reference policy's folder has them in its ``curve.csv``."""
-    lines = ["| run | episodes | " + " | ".join(COMPONENTS) + " | wall (s) |", "|" + " --- |" * 8]
+    """Seconds by component summed over each run's ``log.csv`` (``time_*_s`` columns; a
+    shipped reference policy's folder has them in its ``curve.csv``), with the run's torch
+    threads and compile switch (its ``config.json``) and its greedy return and delay
+    (``eval.json``, a copy of ``result.json``'s ``eval_rows``, or ``result.json``), where the
+    folder has them."""
+    head = [
+        "run",
+        "threads",
+        "compiled",
+        "episodes",
+        *COMPONENTS,
+        "wall (s)",
+        "greedy return",
+        "greedy delay (s)",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for run in runs:
         path = run
         if run.is_dir():
             path = run / "log.csv" if (run / "log.csv").exists() else run / "curve.csv"
         with path.open() as f:
             rows = list(csv.DictReader(f))
+        threads, compiled, greedy, delay = _run_facts(path.parent)
         if not rows or "time_update_s" not in rows[0]:
-            lines.append(f"| {run.name} | {len(rows)} | no time_*_s columns (older run) |")
+            lines.append(f"| {run.name} | {threads} | {compiled} | {len(rows)} | no time_*_s |")
             continue
         tot = {k: sum(float(r[f"time_{k}_s"]) for r in rows) for k in COMPONENTS}
         wall = sum(float(r["wall_s"]) for r in rows)
         cells = " | ".join(f"{tot[k]:.0f} ({100 * tot[k] / wall:.0f} %)" for k in COMPONENTS)
-        lines.append(f"| {run.name} | {len(rows)} | {cells} | {wall:.0f} |")
+        lines.append(
+            f"| {run.name} | {threads} | {compiled} | {len(rows)} | {cells} | {wall:.0f} | "
+            f"{greedy} | {delay} |"
+        )
     return "\n".join(lines)
+
+
+def _run_facts(folder: Path) -> tuple[str, str, str, str]:
+    """(torch threads, compiled, greedy return and total delay on the first evaluation seed)
+    of a run folder, "?" where it does not say."""
+    threads = compiled = greedy = delay = "?"
+    if (folder / "config.json").exists():
+        cfg = TrainConfig.from_json(json.loads((folder / "config.json").read_text()))
+        threads, compiled = str(cfg.run.torch_threads), "yes" if cfg.run.compile else "no"
+    rows = None
+    if (folder / "eval.json").exists():
+        rows = json.loads((folder / "eval.json").read_text())
+    elif (folder / "result.json").exists():
+        rows = json.loads((folder / "result.json").read_text())["eval_rows"]
+    if rows:
+        greedy, delay = f"{rows[0]['return']:.2f}", f"{rows[0]['total_delay_s']:.4f}"
+    return threads, compiled, greedy, delay
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -308,6 +356,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip", type=int, default=0, help="episodes left out of the means")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="time eager and torch.compile'd gradient steps in turns (compile=True)",
+    )
     ap.add_argument(
         "--baseline", type=Path, help="another checkout to time alongside this one (in turns)"
     )
@@ -368,14 +421,26 @@ def main(argv: list[str] | None = None) -> None:
                 f"{m['buffer_mib']:.0f} MiB, file {m['file_mib']:.0f} MiB, saving added "
                 f"{m['save_extra_mib']:.0f} MiB to the peak RSS"
             )
-        ts = time_updates(
-            algo, args.scenario, args.repeats, args.steps, overrides=overrides, threads=args.threads
+        variants = {"eager": {}, "compiled": {"compile": True}} if args.compile else None
+        timed = time_updates(
+            algo,
+            args.scenario,
+            args.repeats,
+            args.steps,
+            overrides=overrides,
+            threads=args.threads,
+            variants=variants,
         )
-        med = statistics.median(ts)
-        print(
-            f"{algo:>9}: median {med:.3f} s per round ({1e3 * med / args.steps:.1f} ms per "
-            f"step), min {min(ts):.3f} s over {len(ts)} rounds"
-        )
+        for name, ts in timed.items() if variants else [("", timed)]:
+            med = statistics.median(ts)
+            print(
+                f"{algo:>9}{' ' + name if name else ''}: median {med:.3f} s per round "
+                f"({1e3 * med / args.steps:.1f} ms per step), min {min(ts):.3f} s over "
+                f"{len(ts)} rounds"
+            )
+        if variants:
+            ratio = statistics.median(timed["eager"]) / statistics.median(timed["compiled"])
+            print(f"{algo:>9}: compiled steps {ratio:.2f}x as fast as eager ones (medians)")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ Protocol: one JSON object per line on stdin, one JSON answer per line on stdout.
   the defaults, 600-episode schedules).
 - ``{"cmd": "episode"}``: play and learn the next training episode (``run_episode`` then
   ``end_episode``, as ``agents.train.train`` does, without logging and checkpoints); answer its
-  wall seconds by component, measured by wrapping the env's ``reset``/``step``, the learner's
-  ``act``, ``update`` and replay sampling, and the predictor's ``predict``/``tune``.
+  wall seconds by component, measured by wrapping the env's ``reset``/``step``/``step_array``,
+  the learner's ``act``, ``update`` and replay sampling, and the predictor's
+  ``predict``/``tune``.
 - ``{"cmd": "steps", "n"}``: ``n`` gradient steps on a separate learner whose replay holds 512
   random transitions; answer wall and CPU seconds per step.
 """
@@ -105,6 +106,8 @@ class Worker:
         env, learner, acc = self.env, self.learner, self.acc
         env.reset = _timed(env.reset, acc, "env")
         env.step = _timed(env.step, acc, "env")
+        if hasattr(env, "step_array"):  # what the learners step with (older checkouts: step)
+            env.step_array = _timed(env.step_array, acc, "env")
         learner.act = _timed(learner.act, acc, "act")
         learner.update = _timed(learner.update, acc, "update")
         learner.buffer.sample = _timed(learner.buffer.sample, acc, "update")

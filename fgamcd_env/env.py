@@ -73,7 +73,8 @@ array([0.002, 1.   , 1.   , 1.   ], dtype=float32)
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import gymnasium
 import numpy as np
@@ -98,6 +99,32 @@ from fgamcd_env.delivery import (
 )
 
 AGENT_PREFIX = "edge_"
+
+
+class ArrayStep(NamedTuple):
+    """What :meth:`FGAMCDParallelEnv.step_array` returns."""
+
+    observations: np.ndarray  # (N, obs) float32
+    reward: float  # as step() pays it: (12), or the shaped reward
+    done: bool
+    applied: np.ndarray  # (N, N) int 0/1, row n = [a_n, b_{n,m} (m != n)] after the forcing rules
+    terms: system.RewardTerms
+
+
+@dataclass(frozen=True)
+class _Transition:
+    k: int
+    bits: np.ndarray
+    asked_cache: np.ndarray
+    cache: np.ndarray
+    migrate: np.ndarray
+    applied: np.ndarray
+    participating: np.ndarray
+    delivery: Delivery | None
+    terms: system.RewardTerms
+    shaped: Any
+    reward: float
+    done: bool
 
 
 class FGAMCDParallelEnv(ParallelEnv):
@@ -422,11 +449,80 @@ class FGAMCDParallelEnv(ParallelEnv):
 
     def step(self, actions: dict[str, Any]):
         t0 = time.perf_counter()
-        bits = self._parse_actions(actions)
+        r = self._transition(self._parse_actions(actions))
+        obs = self._observe()
+        n, terms, shaped, out = self.config.num_nodes, r.terms, r.shaped, r.delivery
+        common = {
+            "k": r.k,
+            "terms": terms.as_dict(),
+            **({} if shaped is None else {"shaped": shaped.as_dict()}),
+            "participating": r.participating.tolist(),
+            "cache": r.cache.tolist(),
+            "migrate": r.migrate.astype(int).tolist(),
+            "beamformer": None if out is None else out.method,
+            "solver_status": None if out is None else out.status,
+            "beamforming_time_s": 0.0 if out is None else out.wall_time_s,
+            "step_time_s": time.perf_counter() - t0,
+        }
+        others = obs_mod.other_nodes(n)
+        rows = np.arange(n)[:, None]
+        asked = np.concatenate([r.asked_cache[:, None], r.bits[rows, others]], axis=1)
+        asked, applied = asked.astype(int).tolist(), r.applied.tolist()
+        infos = {}
+        for a in self.agents:
+            i = self.agent_name_mapping[a]
+            infos[a] = {**common, "asked": asked[i], "applied": applied[i]}
+        if r.done:
+            summary = self.episode_summary()
+            for a in self.agents:
+                infos[a]["episode"] = dict(summary)
+        rewards = dict.fromkeys(self.agents, r.reward)
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, r.done)
+        if r.done:
+            self.agents = []
+        if self.render_mode == "human":
+            print(self._ansi())
+        return obs, rewards, terminations, truncations, infos
+
+    def step_array(self, actions: np.ndarray) -> ArrayStep:
+        """:meth:`step` with every agent's action in one (N, N) 0/1 array (row n: agent n's
+        ``[a_n, b_{n,m} (m != n)]``) and no per-agent dicts: the same transition, for learners
+        that hold the agents' actions and observations as arrays. Returns the next
+        observations (N, obs) (a copy; at the last step the last ones), the step's reward
+        (as :meth:`step` pays it), whether the episode ended, the applied actions (N, N) in
+        the same layout and the reward terms of (12)."""
+        if not self.agents:
+            raise RuntimeError("step() called after the episode ended; call reset() first")
+        n = self.config.num_nodes
+        arr = np.asarray(actions)
+        if (
+            arr.shape != (n, n)
+            or arr.dtype.kind not in "biuf"
+            or not np.all((arr == 0) | (arr == 1))
+        ):
+            raise ValueError(
+                f"actions: expected an ({n}, {n}) array of 0/1, got shape {arr.shape}, "
+                f"dtype {arr.dtype}"
+            )
+        rows = np.arange(n)
+        bits = np.zeros((n, n), dtype=bool)
+        bits[rows, rows] = arr[:, 0] != 0
+        bits[rows[:, None], obs_mod.other_nodes(n)] = arr[:, 1:] != 0
+        r = self._transition(bits)
+        if r.done:
+            self.agents = []
+        if self.render_mode == "human":
+            print(self._ansi())
+        return ArrayStep(self._obs.copy(), r.reward, r.done, r.applied, r.terms)
+
+    def _transition(self, bits: np.ndarray) -> _Transition:
+        """Apply the requested (N, N) bits (a_n on the diagonal) to PB k: forcing rules,
+        delivery, reward terms, the episode's records and the next observations."""
         sc, k, n = self.scenario, self._k, self.config.num_nodes
         size = float(sc.pb_sizes_bytes[k])
         asked_cache = np.diag(bits).copy()
-        asked_migrate = bits & ~np.eye(n, dtype=bool)
+        asked_migrate = bits & system.off_diagonal(n)
         cache_ok = asked_cache & self._observed[k] if self.observed_demand_only else asked_cache
         decision = system.apply_forcing(cache_ok, asked_migrate, self._remaining, size)
         migrate = self.applied_migration(k, decision.cache, decision.migrate)
@@ -446,44 +542,6 @@ class FGAMCDParallelEnv(ParallelEnv):
         done = self._k >= self.num_steps
         if not done:
             self._obs = obs_mod.observations(sc, self._k, self._remaining, self._slots)
-        obs = self._observe()
-        common = {
-            "k": k,
-            "terms": terms.as_dict(),
-            **({} if shaped is None else {"shaped": shaped.as_dict()}),
-            "participating": lam.tolist(),
-            "cache": decision.cache.tolist(),
-            "migrate": migrate.astype(int).tolist(),
-            "beamformer": None if out is None else out.method,
-            "solver_status": None if out is None else out.status,
-            "beamforming_time_s": 0.0 if out is None else out.wall_time_s,
-            "step_time_s": time.perf_counter() - t0,
-        }
-        others = obs_mod.other_nodes(n)
-        rows = np.arange(n)[:, None]
-        asked = np.concatenate([asked_cache[:, None], bits[rows, others]], axis=1)
-        applied = np.concatenate([decision.cache[:, None], migrate[rows, others]], axis=1)
-        asked, applied = asked.astype(int).tolist(), applied.astype(int).tolist()
-        infos = {}
-        for a in self.agents:
-            i = self.agent_name_mapping[a]
-            infos[a] = {**common, "asked": asked[i], "applied": applied[i]}
-        if done:
-            total = self.total_delay_s
-            for a in self.agents:
-                infos[a]["episode"] = {
-                    "total_delay_s": total,
-                    "qos_infeasible": sum(t.qos_infeasible for t in self._history),
-                    "no_delivery": sum(t.no_delivery for t in self._history),
-                    "return": sum(t.reward for t in self._history),
-                }
-                if shaped is not None:
-                    infos[a]["episode"]["shaped_return"] = float(sum(self._shaped))
-        rewards = dict.fromkeys(
-            self.agents, float(terms.reward) if shaped is None else shaped.reward
-        )
-        terminations = dict.fromkeys(self.agents, False)
-        truncations = dict.fromkeys(self.agents, done)
         self._last = {
             "k": k,
             "terms": terms,
@@ -491,11 +549,37 @@ class FGAMCDParallelEnv(ParallelEnv):
             "migrate": migrate,
             "cache": decision.cache,
         }
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            print(self._ansi())
-        return obs, rewards, terminations, truncations, infos
+        rows = np.arange(n)[:, None]
+        applied = np.concatenate(
+            [decision.cache[:, None], migrate[rows, obs_mod.other_nodes(n)]], axis=1
+        ).astype(int)
+        return _Transition(
+            k=k,
+            bits=bits,
+            asked_cache=asked_cache,
+            cache=decision.cache,
+            migrate=migrate,
+            applied=applied,
+            participating=lam,
+            delivery=out,
+            terms=terms,
+            shaped=shaped,
+            reward=float(terms.reward) if shaped is None else shaped.reward,
+            done=done,
+        )
+
+    def episode_summary(self) -> dict[str, Any]:
+        """The ``episode`` info of the last step: T of (8), QoS-infeasible and undelivered PBs,
+        the return of (12) (and of the shaped reward, if any) over the steps taken so far."""
+        summary: dict[str, Any] = {
+            "total_delay_s": self.total_delay_s,
+            "qos_infeasible": sum(t.qos_infeasible for t in self._history),
+            "no_delivery": sum(t.no_delivery for t in self._history),
+            "return": sum(t.reward for t in self._history),
+        }
+        if not self.reward_config.is_paper:
+            summary["shaped_return"] = float(sum(self._shaped))
+        return summary
 
     # ---- results -------------------------------------------------------------------------------
     @property

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import signal
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,7 @@ def test_config_label_and_digest():
         {"exploration": "node"},
         {"migration_weight": 2.0},
         {"torch_threads": 2},
+        {"compile": True},
         {"placement": "trimcaching"},
     ):
         assert TrainConfig().replace(**change).digest() != a.digest(), change
@@ -956,7 +958,7 @@ def test_train_speed_splits_real_training_episodes_by_component(tmp_path):
     assert "| update |" in table and "| total |" in table
     assert step_table(res, 2).startswith("a: ")
 
-    train(TrainConfig().replace(**TINY, out=tmp_path / "run"))
+    result = train(TrainConfig().replace(**TINY, out=tmp_path / "run"))
     with (tmp_path / "run" / "log.csv").open() as f:
         rows = list(csv.DictReader(f))
     for r in rows:
@@ -964,7 +966,10 @@ def test_train_speed_splits_real_training_episodes_by_component(tmp_path):
         assert min(parts[:-1]) >= 0
         assert sum(parts) == pytest.approx(float(r["wall_s"]))
     summary = summarize_logs([tmp_path / "run"])
-    assert "| run | 3 |" in summary
+    threads = TrainConfig().replace(**TINY).run.torch_threads
+    assert f"| run | {threads} | no | 3 |" in summary
+    row = result["eval_rows"][0]
+    assert summary.endswith(f"| {row['return']:.2f} | {row['total_delay_s']:.4f} |")
 
 
 def test_checkpoint_memory_benchmark_saves_the_filled_buffer():
@@ -1071,3 +1076,58 @@ def test_fixed_placement_trains_migration_only(monkeypatch):
     assert (actor_act[..., 0] == torch.tensor([1.0, 0.0, 0.0])).all()
     assert not actor_act[:, 1:, 1:].any()
     torch.testing.assert_close(taken_act, torch.as_tensor(act))
+
+
+# ---- compiled gradient steps ----------------------------------------------------------------
+@pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
+def test_compiled_gradient_steps_match_eager_ones(algo):
+    """compile=True takes the same gradient steps as eager ones, up to float rounding."""
+    from benchmarks.train_speed_worker import random_replay
+
+    runs = []
+    for compiled in (False, True):
+        cfg = TrainConfig().replace(**TINY, algo=algo, compile=compiled)
+        dims = Dims.of(make_env(cfg))
+        learner = build_learner(cfg, dims, np.random.default_rng(0))
+        random_replay(learner, dims, np.random.default_rng(1), 64)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            losses = [
+                learner.update(learner.buffer.sample(16, np.random.default_rng(s)), 1)
+                for s in range(3)
+            ]
+        if compiled and any("torch.compile failed" in str(w.message) for w in caught):
+            pytest.skip(f"torch.compile does not work here: {caught[0].message}")
+        runs.append((learner, losses))
+    (eager, eager_losses), (comp, comp_losses) = runs
+    for a, b in zip(eager_losses, comp_losses, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), key
+    for name, module in eager.modules().items():
+        if isinstance(module, torch.nn.Module):
+            other = comp.modules()[name].state_dict()
+            for key, value in module.state_dict().items():
+                torch.testing.assert_close(other[key], value, rtol=1e-4, atol=1e-6)
+
+
+def test_a_failing_compile_falls_back_to_eager_with_a_warning(monkeypatch):
+    from agents.learner import MaybeCompiled
+
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler\nmore detail")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    step = MaybeCompiled(lambda x: x + 1, enabled=True)
+    with pytest.warns(RuntimeWarning, match=r"torch.compile failed \(RuntimeError: no C\+\+"):
+        assert step(1) == 2
+    assert step(2) == 3 and step.fn is step.eager  # eager from then on, no second warning
+
+    def wrong(x):
+        raise ValueError("a bug in the step itself")
+
+    with pytest.raises(ValueError, match="a bug in the step"):  # not hidden by the fallback
+        MaybeCompiled(wrong, enabled=True)(1)

@@ -400,3 +400,54 @@ def test_stacked_error_radius_over_participants_or_all_nodes():
     assert env.delivery(k, every).delay_s == pytest.approx(base.delivery(k, every).delay_s)
     with pytest.raises(ValueError, match="stacked_nodes"):
         fgamcd_env.parallel_env("small", seed=0, stacked_nodes="some")
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"scenario": "small", "seed": 3, "beamformer": "fast"},
+        {
+            "scenario": "small",
+            "seed": 1,
+            "beamformer": "fast",
+            "observed_demand_only": True,
+            "prune_migrations": True,
+            "reward": {"clip": 50.0, "storage_cost": 0.5},
+        },
+    ],
+)
+def test_step_array_is_the_same_transition_as_step(kw):
+    """step_array (every agent's action in one array, no per-agent dicts) against step() on a
+    twin env: observations, rewards, applied actions, reward terms and the episode summary."""
+    a, b = fgamcd_env.parallel_env(**kw), fgamcd_env.parallel_env(**kw)
+    a.reset(seed=5)
+    b.reset(seed=5)
+    rng = np.random.default_rng(0)
+    n = a.config.num_nodes
+    infos, done = {}, False
+    while not done:
+        bits = rng.integers(0, 2, (n, n))
+        obs, rewards, _, truncs, infos = a.step({ag: bits[i] for i, ag in enumerate(a.agents)})
+        step = b.step_array(bits)
+        done = step.done
+        assert done == all(truncs.values()) and (b.agents == []) == done
+        assert step.reward == rewards["edge_0"]
+        assert step.terms.as_dict() == infos["edge_0"]["terms"]
+        assert step.applied.tolist() == [infos[ag]["applied"] for ag in a.possible_agents]
+        if not done:
+            assert step.observations.dtype == np.float32
+            want = np.stack([obs[ag] for ag in a.possible_agents])
+            np.testing.assert_array_equal(step.observations, want)
+    assert b.episode_summary() == infos["edge_0"]["episode"]
+    with pytest.raises(RuntimeError, match="episode ended"):
+        b.step_array(bits)
+
+
+@pytest.mark.parametrize(
+    "bits", [np.ones((3, 2)), np.full((3, 3), 2), np.full((3, 3), np.nan), np.full((3, 3), "1")]
+)
+def test_step_array_rejects_bad_actions(bits):
+    env = fgamcd_env.parallel_env(**SMALL)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"expected an \(3, 3\) array of 0/1"):
+        env.step_array(bits)

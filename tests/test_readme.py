@@ -43,3 +43,16 @@ def test_training_time_table_is_the_shipped_curves() -> None:
     shown = text.split(a, 1)[1].split(b, 1)[0].strip()
     assert reference_runs()
     assert shown == summarize_logs(reference_runs()).strip()
+
+
+def test_fast_training_table_is_the_committed_runs() -> None:
+    """docs/agents.md's table of the faster trainings is
+    ``python -m benchmarks.train_speed --log docs/agents/speed/*``."""
+    from benchmarks.train_speed import summarize_logs
+
+    runs = sorted(p for p in (ROOT / "docs" / "agents" / "speed").iterdir() if p.is_dir())
+    assert runs and all((p / "log.csv").exists() and (p / "eval.json").exists() for p in runs)
+    text = (ROOT / "docs" / "agents.md").read_text()
+    a, b = "<!-- fast-training:start -->", "<!-- fast-training:end -->"
+    shown = text.split(a, 1)[1].split(b, 1)[0].strip()
+    assert shown == summarize_logs(runs).strip()

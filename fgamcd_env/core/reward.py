@@ -81,7 +81,7 @@ class RewardConfig:
     @property
     def is_paper(self) -> bool:
         """Whether this is the paper's reward (12) unchanged."""
-        return self == RewardConfig()
+        return self == _PAPER_REWARD
 
     def replace(self, **changes: Any) -> RewardConfig:
         """A copy with fields changed; an unknown field is a ``ValueError``."""
@@ -175,3 +175,6 @@ def shaped_reward(
         clipped=clipped,
         storage_cost=float(cost),
     )
+
+
+_PAPER_REWARD = RewardConfig()

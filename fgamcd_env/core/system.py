@@ -6,6 +6,7 @@ Shapes: ``cache`` (N,) a_n(k); ``migrate`` (N, N) b_{n,m}(k) (row n sends to col
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -21,6 +22,14 @@ class Decision:
     migrate_forced_off: np.ndarray  # (N, N) bool: asked to migrate but not cached (2), or n == m
 
 
+@functools.cache
+def off_diagonal(n: int) -> np.ndarray:
+    """(N, N) bool, True where m != n (cached, read-only): the pairs a migration can link."""
+    out = ~np.eye(n, dtype=bool)
+    out.setflags(write=False)
+    return out
+
+
 def apply_forcing(
     cache_asked: np.ndarray,
     migrate_asked: np.ndarray,
@@ -32,21 +41,21 @@ def apply_forcing(
     migrate_asked = np.asarray(migrate_asked, dtype=bool)
     fits = np.asarray(remaining_bytes) >= size_bytes
     cache = cache_asked & fits
-    allowed = cache[:, None] & ~np.eye(cache.shape[0], dtype=bool)
+    allowed = cache[:, None] & off_diagonal(cache.shape[0])
     migrate = migrate_asked & allowed
     return Decision(cache, migrate, cache_asked & ~fits, migrate_asked & ~allowed)
 
 
 def participation(cache: np.ndarray, migrate: np.ndarray) -> np.ndarray:
     """(3): lambda_n = min(a_n + sum_{m != n} b_{m,n}, 1), as a bool array."""
-    migrate = np.asarray(migrate, dtype=bool) & ~np.eye(len(cache), dtype=bool)
+    migrate = np.asarray(migrate, dtype=bool) & off_diagonal(len(cache))
     return np.asarray(cache, dtype=bool) | migrate.any(axis=0)
 
 
 def redundant_migrations(cache: np.ndarray, migrate: np.ndarray) -> int:
     """Migrations that change no lambda_n of (3) but still cost delay in (7): every b_{n,m} into
     a node m that caches the PB itself, and all but one of the b_{n,m} into any other node."""
-    into = (np.asarray(migrate, dtype=bool) & ~np.eye(len(cache), dtype=bool)).sum(axis=0)
+    into = (np.asarray(migrate, dtype=bool) & off_diagonal(len(cache))).sum(axis=0)
     cache = np.asarray(cache, dtype=bool)
     return int(np.where(cache, into, np.maximum(into - 1, 0)).sum())
 
@@ -59,7 +68,7 @@ def prune_migrations(
     R^bac_{n,m} (the lowest n on ties). lambda of (3) is unchanged, so the broadcast is too,
     and the migration delay of (7) can only fall."""
     cache = np.asarray(cache, dtype=bool)
-    mig = np.asarray(migrate, dtype=bool) & ~np.eye(len(cache), dtype=bool)
+    mig = np.asarray(migrate, dtype=bool) & off_diagonal(len(cache))
     out = np.zeros_like(mig)
     for m in np.flatnonzero(mig.any(axis=0) & ~cache):
         senders = np.flatnonzero(mig[:, m])
@@ -76,7 +85,7 @@ def remaining_capacity(
 
 def migration_delay_s(migrate: np.ndarray, size_bytes: float, backhaul_bps: np.ndarray) -> float:
     """First term of (7): sum_n sum_{m != n} b_{n,m} S / R^bac_{n,m} [s]."""
-    migrate = np.asarray(migrate, dtype=bool) & ~np.eye(len(migrate), dtype=bool)
+    migrate = np.asarray(migrate, dtype=bool) & off_diagonal(len(migrate))
     if not migrate.any():
         return 0.0
     return float(np.sum(8.0 * size_bytes / backhaul_bps[migrate]))
