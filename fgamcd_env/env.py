@@ -86,7 +86,7 @@ from fgamcd_env.core import observation as obs_mod
 from fgamcd_env.core import system
 from fgamcd_env.core.config import ScenarioConfig
 from fgamcd_env.core.presets import get_config
-from fgamcd_env.core.reward import RewardConfig, shaped_reward
+from fgamcd_env.core.reward import RewardConfig, ShapedReward, shaped_reward
 from fgamcd_env.core.scenario import Scenario, make_instance
 from fgamcd_env.delivery import (
     BEST_OF,
@@ -122,7 +122,7 @@ class _Transition:
     participating: np.ndarray
     delivery: Delivery | None
     terms: system.RewardTerms
-    shaped: Any
+    shaped: ShapedReward | None
     reward: float
     done: bool
 
