@@ -918,6 +918,13 @@ def test_train_speed_benchmark_runs_real_updates(algo):
 
     ts = time_updates(algo, "small", repeats=2, steps=1)
     assert len(ts) == 2 and all(t > 0 for t in ts)
+    # variants: one learner each, timed in turns (here two batch sizes, no compiling)
+    timed = time_updates(
+        algo, "small", repeats=2, steps=1, variants={"a": {}, "b": {"batch_size": 16}}
+    )
+    assert set(timed) == {"a", "b"} and all(len(v) == 2 and min(v) > 0 for v in timed.values())
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        time_updates(algo, "small", repeats=1, steps=1, variants={"a": {"batchsize": 16}})
 
 
 def test_train_speed_splits_real_training_episodes_by_component(tmp_path):
