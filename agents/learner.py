@@ -100,6 +100,57 @@ def clip_target(cfg: TrainConfig, agents: int, target: torch.Tensor) -> torch.Te
     return target.clamp(lo, hi)
 
 
+def call_with(
+    module: torch.nn.Module, params: dict[str, torch.Tensor] | None, prefix: str, *args: Any
+) -> Any:
+    """``module(*args)``, or with the weights of ``params`` whose names start with ``prefix``
+    (the prefix stripped) in place of its own (``torch.func.functional_call``)."""
+    if params is None:
+        return module(*args)
+    own = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+    return torch.func.functional_call(module, own, args)
+
+
+def init_adam_state(opt: torch.optim.Adam) -> None:
+    """Create the state ``opt`` creates at its first step (step 0, zero moments), so that
+    :func:`clip_adam_step_` can update it in place from the first step on."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            state = opt.state[p]
+            if not state:
+                state["step"] = torch.zeros((), dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+
+def clip_adam_step_(
+    opt: torch.optim.Adam, params: list[torch.Tensor], grads: list[torch.Tensor], cfg: TrainConfig
+) -> None:
+    """``clip_grad_norm_(params, cfg.optim.grad_clip)`` then ``opt.step()`` with ``grads`` as
+    the gradients, written out in tensor operations (the arithmetic of torch's Adam without
+    weight decay, on ``opt``'s state, which :func:`init_adam_state` created), so that
+    ``torch.compile`` traces it into the step's graph: ``torch.optim``'s own ``step`` breaks
+    the graph."""
+    group = opt.param_groups[0]
+    if group["weight_decay"] or group["amsgrad"] or group["maximize"] or len(opt.param_groups) > 1:
+        raise ValueError("clip_adam_step_: one plain Adam parameter group only")
+    lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    coef = torch.clamp(cfg.optim.grad_clip / (total + 1e-6), max=1.0)
+    with torch.no_grad():
+        for p, g in zip(params, grads, strict=True):
+            state = opt.state[p]
+            state["step"].add_(1)
+            step = state["step"].to(torch.float64)
+            g = g * coef
+            state["exp_avg"].lerp_(g, 1 - beta1)
+            state["exp_avg_sq"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            step_size = (lr / (1 - beta1**step)).to(p.dtype)
+            bc2_sqrt = (1 - beta2**step).sqrt().to(p.dtype)
+            denom = (state["exp_avg_sq"].sqrt() / bc2_sqrt).add_(eps)
+            p.sub_(state["exp_avg"] / denom * step_size)
+
+
 class MaybeCompiled:
     """``fn`` compiled by ``torch.compile`` (inductor, static shapes) when ``enabled``, else
     ``fn`` itself. Compiling happens at the first call; if it fails there (e.g. no C++

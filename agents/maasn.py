@@ -22,7 +22,16 @@ import torch
 from torch.nn import functional as F
 
 from agents.config import TrainConfig
-from agents.learner import Dims, Learner, MaybeCompiled, clip_target, executed_actions
+from agents.learner import (
+    Dims,
+    Learner,
+    MaybeCompiled,
+    call_with,
+    clip_adam_step_,
+    clip_target,
+    executed_actions,
+    init_adam_state,
+)
 from agents.networks import (
     ActionSemanticsActor,
     LocalCritics,
@@ -80,8 +89,11 @@ class MAASNDA(Learner):
         self.actor_params = list(self.actor.parameters())
         self.opt_actor = torch.optim.Adam(self.actor_params, lr=cfg.optim.lr_actor, fused=True)
         self.opt_critic = torch.optim.Adam(critic_params, lr=cfg.optim.lr_critic, fused=True)
-        self._critic_loss = MaybeCompiled(self.critic_loss, cfg.run.compile)
-        self._actor_loss = MaybeCompiled(self.actor_loss, cfg.run.compile)
+        # compile=True: the whole gradient step as one compiled function (see fused_step)
+        self._fused_step = MaybeCompiled(self.fused_step, cfg.run.compile)
+        if cfg.run.compile:
+            init_adam_state(self.opt_actor)
+            init_adam_state(self.opt_critic)
 
     def temperature(self, episode: int) -> float:
         c, p = self.cfg, self.progress(episode)
@@ -117,27 +129,30 @@ class MAASNDA(Learner):
         cfg = self.cfg
         obs = torch.as_tensor(batch["obs"])
         act = torch.as_tensor(batch["act"])
+        rew = torch.as_tensor(batch["rew"])
+        nxt = torch.as_tensor(batch["next_obs"])
+        done = torch.as_tensor(batch["done"])
         next_ok = torch.as_tensor(batch["next_ok"]) if self.fixed_cache else None
-        critic_loss = self._critic_loss(
-            obs,
-            act,
-            torch.as_tensor(batch["rew"]),
-            torch.as_tensor(batch["next_obs"]),
-            torch.as_tensor(batch["done"]),
-            next_ok,
-        )
+        uniform = gumbel_uniform(act.shape, self.torch_gen)
+        temperature = torch.tensor(self.temperature(episode), dtype=torch.float32)
+        if cfg.run.compile:
+            critic_loss, actor_loss = self._fused_step(
+                obs, act, rew, nxt, done, next_ok, uniform, temperature
+            )
+            return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item()}
+
+        critic_loss = self.critic_loss(obs, act, rew, nxt, done, next_ok)
         self.opt_critic.zero_grad()
         critic_loss.backward()
         torch.nn.utils.clip_grad_norm_(self.critic_params, cfg.optim.grad_clip, foreach=True)
         self.opt_critic.step()
 
-        uniform = gumbel_uniform(act.shape, self.torch_gen)
-        temperature = torch.tensor(self.temperature(episode), dtype=torch.float32)
-        actor_loss = self._actor_loss(obs, act, uniform, temperature)
-        # gradients of the actor only (backward() would also fill the critic's, unused)
-        grads = torch.autograd.grad(actor_loss, self.actor_params)
-        for p, g in zip(self.actor_params, grads, strict=True):
-            p.grad = g
+        actor_loss = self.actor_loss(obs, act, uniform, temperature)
+        # gradients of the actor only (the critic's would be unused). backward() lays each
+        # gradient out like its parameter; torch's fused Adam reads a gradient's memory as
+        # if it were (the transposed-weight product leaves one non-contiguous)
+        self.opt_actor.zero_grad()
+        actor_loss.backward(inputs=self.actor_params)
         torch.nn.utils.clip_grad_norm_(self.actor_params, cfg.optim.grad_clip, foreach=True)
         self.opt_actor.step()
 
@@ -147,6 +162,41 @@ class MAASNDA(Learner):
             soft_update(self.mixer_t, self.mixer, cfg.optim.target_tau)
         return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item()}
 
+    def fused_step(
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        rew: torch.Tensor,
+        nxt: torch.Tensor,
+        done: torch.Tensor,
+        next_ok: torch.Tensor | None,
+        uniform: torch.Tensor,
+        temperature: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gradient step of :meth:`update` (critic step, actor step at the new critic, soft
+        target updates) in functional form: gradients by ``torch.func``, clipping and Adam
+        written out (:func:`agents.learner.clip_adam_step_`). ``torch.compile`` turns it into
+        one graph, where the autograd engine and ``torch.optim`` break it into many."""
+        cfg = self.cfg
+        critic = {f"critic.{n}": p for n, p in self.critic.named_parameters()}
+        if self.mixer is not None:
+            critic |= {f"mixer.{n}": p for n, p in self.mixer.named_parameters()}
+        grads, critic_loss = torch.func.grad_and_value(
+            lambda params: self.critic_loss(obs, act, rew, nxt, done, next_ok, params)
+        )(critic)
+        clip_adam_step_(self.opt_critic, list(critic.values()), list(grads.values()), cfg)
+        actor = dict(self.actor.named_parameters())
+        grads, actor_loss = torch.func.grad_and_value(
+            lambda params: self.actor_loss(obs, act, uniform, temperature, params)
+        )(actor)
+        clip_adam_step_(self.opt_actor, list(actor.values()), list(grads.values()), cfg)
+        with torch.no_grad():
+            soft_update(self.actor_t, self.actor, cfg.optim.target_tau)
+            soft_update(self.critic_t, self.critic, cfg.optim.target_tau)
+            if self.mixer is not None:
+                soft_update(self.mixer_t, self.mixer, cfg.optim.target_tau)
+        return critic_loss.detach(), actor_loss.detach()
+
     def critic_loss(
         self,
         obs: torch.Tensor,
@@ -155,8 +205,11 @@ class MAASNDA(Learner):
         nxt: torch.Tensor,
         done: torch.Tensor,
         next_ok: torch.Tensor | None,
+        params: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The critic loss (21) on a minibatch (Huber), with the TD target of the target nets."""
+        """The critic loss (21) on a minibatch (Huber), with the TD target of the target nets;
+        ``params`` ("critic.*", "mixer.*"): the online critic's and mixer's weights to use
+        instead of theirs (:meth:`fused_step`)."""
         cfg = self.cfg
         b = obs.shape[0]
         not_done = 1.0 - done
@@ -171,15 +224,21 @@ class MAASNDA(Learner):
             else:
                 target = rew[:, None] + cfg.paper.discount * not_done[:, None] * q_next
             target = clip_target(cfg, self.dims.agents, target)
-        q = self.critic(obs, act)
-        pred = self.mixer(q, state) if self.mixer is not None else q
+        q = call_with(self.critic, params, "critic.", obs, act)
+        pred = call_with(self.mixer, params, "mixer.", q, state) if self.mixer is not None else q
         return F.smooth_l1_loss(pred, target)
 
     def actor_loss(
-        self, obs: torch.Tensor, act: torch.Tensor, uniform: torch.Tensor, temperature: torch.Tensor
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        uniform: torch.Tensor,
+        temperature: torch.Tensor,
+        params: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The actor loss (22) at the straight-through Gumbel sample drawn with ``uniform``."""
-        logits = self.actor(obs)
+        """The actor loss (22) at the straight-through Gumbel sample drawn with ``uniform``;
+        ``params``: the actor's weights to use instead of its own (:meth:`fused_step`)."""
+        logits = call_with(self.actor, params, "", obs)
         d = gumbel_binary(logits, temperature, None, hard=True, uniform=uniform)
         if self.fixed_cache:  # the actor learns migration only, at the caching bits applied
             d = executed_actions(d, act[..., 0] > 0)
