@@ -149,8 +149,8 @@ class MAASNDA(Learner):
 
         actor_loss = self.actor_loss(obs, act, uniform, temperature)
         # gradients of the actor only (the critic's would be unused). backward() lays each
-        # gradient out like its parameter; torch's fused Adam reads a gradient's memory as
-        # if it were (the transposed-weight product leaves one non-contiguous)
+        # gradient out like its parameter, which torch's fused Adam assumes: autograd.grad
+        # returns the last layer's transposed (it enters a product as weight.transpose)
         self.opt_actor.zero_grad()
         actor_loss.backward(inputs=self.actor_params)
         torch.nn.utils.clip_grad_norm_(self.actor_params, cfg.optim.grad_clip, foreach=True)
