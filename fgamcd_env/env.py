@@ -127,6 +127,15 @@ class _Transition:
     done: bool
 
 
+def _rows_to_bits(rows: np.ndarray, agents: np.ndarray, n: int) -> np.ndarray:
+    """(N, N) requested bits from action rows ``[a_n, b_{n,m} (m != n)]`` of the agents
+    ``agents`` (indices): a_n on the diagonal, b_{n,m} off it; absent agents' rows are 0."""
+    bits = np.zeros((n, n), dtype=bool)
+    bits[agents, agents] = rows[:, 0] != 0
+    bits[agents[:, None], obs_mod.other_nodes(n)[agents]] = rows[:, 1:] != 0
+    return bits
+
+
 class FGAMCDParallelEnv(ParallelEnv):
     """Parallel FGAMCD environment (see the module docstring for the spec card)."""
 
@@ -315,7 +324,6 @@ class FGAMCDParallelEnv(ParallelEnv):
         extra = [a for a in actions if a not in self.agents]
         if missing or extra:
             raise ValueError(f"actions: missing agents {missing}, unknown agents {extra}")
-        bits = np.zeros((n, n), dtype=bool)
         # fast path: every action a 0/1 array of shape (n,) (else the loop below says what is wrong)
         try:
             arr = np.array(list(actions.values()))
@@ -328,9 +336,8 @@ class FGAMCDParallelEnv(ParallelEnv):
             and np.all((arr == 0) | (arr == 1))
         ):
             idx = np.fromiter((self.agent_name_mapping[a] for a in actions), int, len(actions))
-            bits[idx, idx] = arr[:, 0] != 0
-            bits[idx[:, None], obs_mod.other_nodes(n)[idx]] = arr[:, 1:] != 0
-            return bits
+            return _rows_to_bits(arr, idx, n)
+        bits = np.zeros((n, n), dtype=bool)
         for agent, act in actions.items():
             arr = np.asarray(act)
             if arr.shape != (n,):
@@ -505,11 +512,7 @@ class FGAMCDParallelEnv(ParallelEnv):
                 f"actions: expected an ({n}, {n}) array of 0/1, got shape {arr.shape}, "
                 f"dtype {arr.dtype}"
             )
-        rows = np.arange(n)
-        bits = np.zeros((n, n), dtype=bool)
-        bits[rows, rows] = arr[:, 0] != 0
-        bits[rows[:, None], obs_mod.other_nodes(n)] = arr[:, 1:] != 0
-        r = self._transition(bits)
+        r = self._transition(_rows_to_bits(arr, np.arange(n), n))
         if r.done:
             self.agents = []
         if self.render_mode == "human":
