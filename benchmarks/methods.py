@@ -316,6 +316,18 @@ def reference_seeds(method: str, scenario: str, overrides: Mapping[str, Any]) ->
     )
 
 
+def reference_fingerprint(
+    method: str, scenario: str, overrides: Mapping[str, Any] | None, seed: int
+) -> str:
+    """:attr:`~agents.reference.ReferenceEntry.fingerprint` of the shipped reference policy a
+    cell of ``method`` at (``scenario``, ``overrides``, ``seed``) evaluates."""
+    from agents.reference import find
+
+    algo, options, _ = LEARNED_FORMS[method]
+    ov = canonical_overrides(scenario, overrides)
+    return find(algo, scenario, ov, seed, options=options or None).fingerprint
+
+
 def reference_curve(
     method: str, scenario: str, overrides: Mapping[str, Any] | None, seed: int
 ) -> list[dict[str, Any]]:
@@ -352,6 +364,7 @@ def reference_rows(
         "seed": int(seed),
         "digest": ref.digest,
         "env": env_options,
+        "fingerprint": ref.fingerprint,  # a retrained policy keeps its name and digest
     }
 
     def run() -> list[dict[str, Any]]:

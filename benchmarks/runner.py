@@ -67,6 +67,7 @@ from benchmarks.methods import (
     METHODS,
     atomic_write_json,
     jsonable,
+    reference_fingerprint,
     set_cache_dir,
     stable_hash,
     train_defaults_digest,
@@ -195,12 +196,18 @@ def grid(
 
 def make_cell(module: ModuleType, out: Path, spec: dict[str, Any], defaults: str | None) -> Cell:
     """The cell of ``spec``; ``defaults`` is :func:`train_defaults_digest` (hashed into a
-    learned method's key: a new TrainConfig default retrains, so it must rerun the cell too)."""
-    key = (
-        stable_hash({**spec, "train_defaults": defaults})
-        if spec.get("method") in LEARNED
-        else stable_hash(spec)
-    )
+    learned method's key: a new TrainConfig default retrains, so it must rerun the cell too),
+    and a cell of a shipped reference policy also hashes the policy's fingerprint (a retrained
+    policy keeps its name and digest)."""
+    if spec.get("method") not in LEARNED:
+        key = stable_hash(spec)
+    elif spec.get("policy") == "reference":
+        fingerprint = reference_fingerprint(
+            spec["method"], spec["scenario"], spec.get("overrides"), int(spec["seed"])
+        )
+        key = stable_hash({**spec, "train_defaults": defaults, "reference": fingerprint})
+    else:
+        key = stable_hash({**spec, "train_defaults": defaults})
     return Cell(module.NAME, module.__name__, spec, key, cell_path(out, module.NAME, key))
 
 

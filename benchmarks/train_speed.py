@@ -25,8 +25,15 @@ buffer costs in memory (peak RSS, in a fresh process per learner), e.g. at N = 1
 ``--compile`` times eager and compiled (``compile=True``) gradient steps in turns, in one
 process, and prints the ratio of the medians.
 
+``--products`` records the matrix products (mm, bmm, addmm, baddbmm) one gradient step calls,
+forward and backward, and times them alone on operands of the same shapes, in turns with whole
+steps (compiled ones with ``--compile``): the products are the arithmetic of the algorithm, so
+their time bounds from below what any implementation of the same step can reach with the same
+BLAS, and what a full-budget run's gradient steps can cost.
+
 Run: ``python -m benchmarks.train_speed --scenario paper --repeats 7``,
 ``python -m benchmarks.train_speed --threads 2 --compile``,
+``python -m benchmarks.train_speed --threads 2 --compile --products``,
 ``python -m benchmarks.train_speed --episodes 20 --baseline ../old-checkout``,
 ``python -m benchmarks.train_speed --log runs/maasn0``.
 """
@@ -41,16 +48,19 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from agents.config import ALGOS, TrainConfig  # noqa: E402
 from agents.learner import Dims  # noqa: E402
@@ -96,6 +106,120 @@ def time_updates(
             if rep:  # round 0 warms up allocators and caches (and compiles)
                 out[name].append(time.perf_counter() - t0)
     return out if variants else out[""]
+
+
+#: the matrix products of a gradient step: what the arithmetic of the algorithm costs
+_PRODUCTS = ("mm", "bmm", "addmm", "baddbmm")
+
+
+@dataclass(frozen=True)
+class Product:
+    """One matrix product of a gradient step: the aten op and its tensor arguments' shapes and
+    strides (other arguments as given)."""
+
+    op: str
+    args: tuple[tuple[str, object], ...]  # ("tensor", (shape, stride)) or ("value", v)
+    kwargs: tuple[tuple[str, object], ...]
+
+    @property
+    def flops(self) -> int:
+        """2 m k n per product (times the batch for bmm and baddbmm)."""
+        a, b = [v[0] for kind, v in self.args if kind == "tensor"][-2:]
+        return 2 * math.prod(a) * b[-1]
+
+    def materialise(self, gen: torch.Generator) -> tuple[list[object], dict[str, object]]:
+        """Arguments of the same shapes and strides (random values) to call the op with."""
+        out: list[object] = []
+        for kind, v in self.args:
+            if kind == "value":
+                out.append(v)
+                continue
+            shape, stride = v
+            size = 1 + sum((n - 1) * st for n, st in zip(shape, stride, strict=True))
+            out.append(torch.rand(size, generator=gen).as_strided(shape, stride))
+        return out, dict(self.kwargs)
+
+
+class _RecordProducts(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.products: list[Product] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func.overloadpacket.__name__ in _PRODUCTS:
+            self.products.append(
+                Product(
+                    func.overloadpacket.__name__,
+                    tuple(
+                        ("tensor", (tuple(a.shape), tuple(a.stride())))
+                        if isinstance(a, torch.Tensor)
+                        else ("value", a)
+                        for a in args
+                    ),
+                    tuple(sorted(kwargs.items())),
+                )
+            )
+        return func(*args, **kwargs)
+
+
+def step_products(algo: str, scenario: str, overrides: dict | None = None) -> list[Product]:
+    """The matrix products one (eager) gradient step of ``algo`` runs, forward and backward,
+    at ``scenario``'s sizes."""
+    cfg = TrainConfig().replace(
+        algo=algo, scenario=scenario, progress=False, overrides=overrides or {}
+    )
+    dims = Dims.of(make_env(cfg))
+    rng = np.random.default_rng(0)
+    learner = build_learner(cfg, dims, rng)
+    fill_random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
+    batch = learner.buffer.sample(cfg.optim.batch_size, rng)
+    with _RecordProducts() as rec:
+        learner.update(batch, cfg.run.episodes // 2)
+    return rec.products
+
+
+def time_products(
+    algo: str,
+    scenario: str,
+    repeats: int,
+    steps: int,
+    threads: int = 1,
+    compile: bool = False,
+    overrides: dict | None = None,
+) -> dict[str, object]:
+    """Gradient steps of ``algo`` and their matrix products alone, timed in turns.
+
+    Each round runs ``steps`` gradient steps (``compile``: compiled ones), then ``steps``
+    times the products one step calls (:func:`step_products`, on random operands of the same
+    shapes and strides). The products alone bound from below the time of any implementation
+    of the same arithmetic with the same BLAS. Returns the seconds of both per round, the
+    products and their FLOPs per step."""
+    products = step_products(algo, scenario, overrides)
+    timed = {"steps": [], "products": []}
+    torch.set_num_threads(threads)
+    cfg = TrainConfig().replace(
+        algo=algo, scenario=scenario, progress=False, overrides=overrides or {}, compile=compile
+    )
+    dims = Dims.of(make_env(cfg))
+    rng = np.random.default_rng(0)
+    learner = build_learner(cfg, dims, rng)
+    fill_random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
+    gen = torch.Generator().manual_seed(0)
+    calls = [(getattr(torch.ops.aten, p.op), *p.materialise(gen)) for p in products]
+    for rep in range(repeats + 1):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            learner.update(learner.buffer.sample(cfg.optim.batch_size, rng), cfg.run.episodes // 2)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            for _ in range(steps):
+                for op, args, kwargs in calls:
+                    op(*args, **kwargs)
+        if rep:  # round 0 warms up (and compiles)
+            timed["steps"].append(t1 - t0)
+            timed["products"].append(time.perf_counter() - t1)
+    return {**timed, "count": len(products), "flops": sum(p.flops for p in products)}
 
 
 def _status_mib(field: str) -> float:
@@ -362,6 +486,11 @@ def main(argv: list[str] | None = None) -> None:
         help="time eager and torch.compile'd gradient steps in turns (compile=True)",
     )
     ap.add_argument(
+        "--products",
+        action="store_true",
+        help="time gradient steps and their matrix products alone, in turns",
+    )
+    ap.add_argument(
         "--baseline", type=Path, help="another checkout to time alongside this one (in turns)"
     )
     ap.add_argument("--log", type=Path, nargs="+", help="summarise the time_*_s of these runs")
@@ -412,6 +541,24 @@ def main(argv: list[str] | None = None) -> None:
                 print(component_table(res, args.skip))
             if args.baseline is not None:
                 print(step_table(res, args.steps))
+        return
+    if args.products:
+        budget = TrainConfig()
+        total = budget.run.episodes * budget.optim.updates_per_episode
+        for algo in args.algos:
+            r = time_products(
+                algo, args.scenario, args.repeats, args.steps, args.threads, args.compile, overrides
+            )
+            step = statistics.median(r["steps"]) / args.steps
+            alone = statistics.median(r["products"]) / args.steps
+            print(
+                f"{algo:>9}{' compiled' if args.compile else ''}: {r['count']} matrix products "
+                f"per step, {r['flops'] / 1e9:.3f} GFLOP; products alone {1e3 * alone:.2f} ms "
+                f"per step ({r['flops'] / alone / 1e9:.0f} GFLOP/s), whole step "
+                f"{1e3 * step:.2f} ms (products {100 * alone / step:.0f} %); "
+                f"{total:,} steps ({budget.run.episodes} episodes): products alone "
+                f"{total * alone:.0f} s, whole steps {total * step:.0f} s (medians)"
+            )
         return
     for algo in args.algos:
         if args.checkpoint_memory:

@@ -929,6 +929,42 @@ def test_train_speed_benchmark_runs_real_updates(algo):
         time_updates(algo, "small", repeats=1, steps=1, variants={"a": {"batchsize": 16}})
 
 
+@pytest.mark.parametrize("algo", ["maasn-da", "qmix-da"])
+def test_train_speed_records_every_matrix_product_of_a_step(algo):
+    """benchmarks.train_speed --products: each recorded product's FLOPs are torch's formula's;
+    they carry all of a MAASN-DA step's FLOPs (torch's FLOP counter over the same step agrees;
+    its module tracker fails on QMIX-DA's step); they replay on operands of the recorded shapes
+    and strides."""
+    from torch.utils.flop_counter import FlopCounterMode, flop_registry
+
+    from agents.policy import build_learner
+    from benchmarks.train_speed import step_products, time_products
+    from benchmarks.train_speed_worker import random_replay
+
+    products = step_products(algo, "small")
+    assert {p.op for p in products} <= {"mm", "bmm", "addmm", "baddbmm"}
+    assert any(p.op in ("bmm", "baddbmm") for p in products)  # the per-agent layers
+    for p in products:
+        shapes = [v[0] for kind, v in p.args if kind == "tensor"]
+        assert p.flops == flop_registry[getattr(torch.ops.aten, p.op)](*shapes) > 0
+    if algo == "maasn-da":
+        cfg = TrainConfig().replace(algo=algo, scenario="small", progress=False)
+        dims = Dims.of(make_env(cfg))
+        rng = np.random.default_rng(0)
+        learner = build_learner(cfg, dims, rng)
+        random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
+        with FlopCounterMode(display=False) as counter:
+            learner.update(learner.buffer.sample(cfg.optim.batch_size, rng), 0)
+        assert sum(p.flops for p in products) == counter.get_total_flops()
+    for p in products:
+        args, _ = p.materialise(torch.Generator().manual_seed(0))
+        shapes = [(tuple(a.shape), a.stride()) for a in args if isinstance(a, torch.Tensor)]
+        assert shapes == [v for kind, v in p.args if kind == "tensor"]
+    r = time_products(algo, "small", repeats=2, steps=1)
+    assert len(r["steps"]) == len(r["products"]) == 2 and min(r["products"]) > 0
+    assert r["count"] == len(products) and r["flops"] == sum(p.flops for p in products)
+
+
 def test_train_speed_splits_real_training_episodes_by_component(tmp_path):
     """benchmarks.train_speed: worker processes play real training episodes (two checkouts,
     here this one twice, in turns) and split each one's wall time into env, action selection,

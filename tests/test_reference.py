@@ -250,3 +250,24 @@ def test_benchmarks_find_and_evaluate_reference_policies(tmp_path, ref_dir):
         recorded["undelivered_pbs"],
     )
     assert row["total_delay_s"] == pytest.approx(recorded["total_delay_s"], rel=1e-9)
+
+    # a retrained policy keeps its name and digest: the cached evaluation and the bench cell
+    # key on its fingerprint, so neither serves the old policy's result
+    from benchmarks.figures import fig08_storage
+    from benchmarks.runner import make_cell
+
+    spec = {"figure": "fig8", "method": "qmix-da", "seed": 0, "scenario": "small"}
+    spec |= {"overrides": {}, "policy": "reference"}
+    entry = ref.available()[0]
+    before = (entry.fingerprint, make_cell(fig08_storage, tmp_path, spec, "d").key)
+    evals = sorted((tmp_path / "bench" / "_evals").glob("ref-*.json"))
+    saved = torch.load(entry.path / ref.POLICY, weights_only=False)
+    for t in saved["modules"]["q"].values():
+        t.add_(1.0)
+    torch.save(saved, entry.path / ref.POLICY)
+    after = (entry.fingerprint, make_cell(fig08_storage, tmp_path, spec, "d").key)
+    assert before[0] != after[0] and before[1] != after[1]
+    assert make_cell(fig08_storage, tmp_path, spec, "d").key == after[1]  # stable
+    with pytest.warns(ref.StaleReferenceWarning):
+        methods.reference_rows("qmix-da", "small", {}, 0, cache=tmp_path / "bench")
+    assert len(sorted((tmp_path / "bench" / "_evals").glob("ref-*.json"))) == len(evals) + 1

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -78,6 +79,15 @@ class ReferenceEntry:
     def path(self) -> Path:
         """The entry's folder."""
         return REFERENCE_DIR / self.name
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the entry's weights and training curve: a retrained policy keeps its name
+        and digest, so caches of what it gave (``fgamcd-bench`` cells) key on this too."""
+        h = hashlib.sha256()
+        for name in (POLICY, CURVE):
+            h.update((self.path / name).read_bytes())
+        return h.hexdigest()[:16]
 
     def config(self) -> TrainConfig:
         """The training's config."""
