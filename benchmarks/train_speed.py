@@ -408,13 +408,15 @@ def reference_runs() -> list[Path]:
 def summarize_logs(runs: list[Path]) -> str:
     """Seconds by component summed over each run's ``log.csv`` (``time_*_s`` columns; a
     shipped reference policy's folder has them in its ``curve.csv``), with the run's torch
-    threads and compile switch (its ``config.json``) and its greedy return and delay
+    threads, compile switch and gradient steps per episode (its ``config.json``) and its
+    greedy return and delay
     (``eval.json``, a copy of ``result.json``'s ``eval_rows``, or ``result.json``), where the
     folder has them."""
     head = [
         "run",
         "threads",
         "compiled",
+        "steps per episode",
         "episodes",
         *COMPONENTS,
         "wall (s)",
@@ -428,27 +430,26 @@ def summarize_logs(runs: list[Path]) -> str:
             path = run / "log.csv" if (run / "log.csv").exists() else run / "curve.csv"
         with path.open() as f:
             rows = list(csv.DictReader(f))
-        threads, compiled, greedy, delay = _run_facts(path.parent)
+        threads, compiled, steps, greedy, delay = _run_facts(path.parent)
+        facts = f"{run.name} | {threads} | {compiled} | {steps} | {len(rows)}"
         if not rows or "time_update_s" not in rows[0]:
-            lines.append(f"| {run.name} | {threads} | {compiled} | {len(rows)} | no time_*_s |")
+            lines.append(f"| {facts} | no time_*_s |")
             continue
         tot = {k: sum(float(r[f"time_{k}_s"]) for r in rows) for k in COMPONENTS}
         wall = sum(float(r["wall_s"]) for r in rows)
         cells = " | ".join(f"{tot[k]:.0f} ({100 * tot[k] / wall:.0f} %)" for k in COMPONENTS)
-        lines.append(
-            f"| {run.name} | {threads} | {compiled} | {len(rows)} | {cells} | {wall:.0f} | "
-            f"{greedy} | {delay} |"
-        )
+        lines.append(f"| {facts} | {cells} | {wall:.0f} | {greedy} | {delay} |")
     return "\n".join(lines)
 
 
-def _run_facts(folder: Path) -> tuple[str, str, str, str]:
-    """(torch threads, compiled, greedy return and total delay on the first evaluation seed)
-    of a run folder, "?" where it does not say."""
-    threads = compiled = greedy = delay = "?"
+def _run_facts(folder: Path) -> tuple[str, str, str, str, str]:
+    """(torch threads, compiled, gradient steps per episode, greedy return and total delay on
+    the first evaluation seed) of a run folder, "?" where it does not say."""
+    threads = compiled = steps = greedy = delay = "?"
     if (folder / "config.json").exists():
         cfg = TrainConfig.from_json(json.loads((folder / "config.json").read_text()))
         threads, compiled = str(cfg.run.torch_threads), "yes" if cfg.run.compile else "no"
+        steps = str(cfg.optim.updates_per_episode)
     rows = None
     if (folder / "eval.json").exists():
         rows = json.loads((folder / "eval.json").read_text())
@@ -456,7 +457,7 @@ def _run_facts(folder: Path) -> tuple[str, str, str, str]:
         rows = json.loads((folder / "result.json").read_text())["eval_rows"]
     if rows:
         greedy, delay = f"{rows[0]['return']:.2f}", f"{rows[0]['total_delay_s']:.4f}"
-    return threads, compiled, greedy, delay
+    return threads, compiled, steps, greedy, delay
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1011,8 +1011,9 @@ def test_train_speed_splits_real_training_episodes_by_component(tmp_path):
         assert min(parts[:-1]) >= 0
         assert sum(parts) == pytest.approx(float(r["wall_s"]))
     summary = summarize_logs([tmp_path / "run"])
-    threads = TrainConfig().replace(**TINY).run.torch_threads
-    assert f"| run | {threads} | no | 3 |" in summary
+    cfg = TrainConfig().replace(**TINY)
+    steps = cfg.optim.updates_per_episode
+    assert f"| run | {cfg.run.torch_threads} | no | {steps} | 3 |" in summary
     row = result["eval_rows"][0]
     assert summary.endswith(f"| {row['return']:.2f} | {row['total_delay_s']:.4f} |")
 
