@@ -318,14 +318,18 @@ def reference_seeds(method: str, scenario: str, overrides: Mapping[str, Any]) ->
 
 def reference_fingerprint(
     method: str, scenario: str, overrides: Mapping[str, Any] | None, seed: int
-) -> str:
+) -> str | None:
     """:attr:`~agents.reference.ReferenceEntry.fingerprint` of the shipped reference policy a
-    cell of ``method`` at (``scenario``, ``overrides``, ``seed``) evaluates."""
-    from agents.reference import find
+    cell of ``method`` at (``scenario``, ``overrides``, ``seed``) evaluates; None where none is
+    shipped or the agents are not installed (the cell then fails when it runs)."""
+    try:
+        from agents.reference import find
 
-    algo, options, _ = LEARNED_FORMS[method]
-    ov = canonical_overrides(scenario, overrides)
-    return find(algo, scenario, ov, seed, options=options or None).fingerprint
+        algo, options, _ = LEARNED_FORMS[method]
+        ov = canonical_overrides(scenario, overrides)
+        return find(algo, scenario, ov, seed, options=options or None).fingerprint
+    except (ImportError, LookupError):
+        return None
 
 
 def reference_curve(

@@ -2,7 +2,8 @@
 
 A cell is one spec of ``module.cells(quick, seeds)``; its identity is ``stable_hash(spec)``, and
 for a learned method's cell also the digest of ``TrainConfig``'s defaults (a changed default
-trains a new policy, so it reruns the cell). A finished cell is stored atomically (temporary
+trains a new policy, so it reruns the cell) and, where it evaluates a shipped reference policy,
+the policy's fingerprint (:func:`cell_key`). A finished cell is stored atomically (temporary
 file + ``os.replace``, by the driver) as ``<out>/<NAME>/cells/<hash>.json`` holding the spec,
 its rows, its wall and CPU time and where it ran; re-running skips cells whose file exists, so a
 kill loses at most the cells in flight, and a failed cell is simply tried again next time (its
@@ -194,20 +195,24 @@ def grid(
     return cells
 
 
-def make_cell(module: ModuleType, out: Path, spec: dict[str, Any], defaults: str | None) -> Cell:
-    """The cell of ``spec``; ``defaults`` is :func:`train_defaults_digest` (hashed into a
-    learned method's key: a new TrainConfig default retrains, so it must rerun the cell too),
-    and a cell of a shipped reference policy also hashes the policy's fingerprint (a retrained
+def cell_key(spec: dict[str, Any], defaults: str | None) -> str:
+    """The key of the cell of ``spec``: its hash, with ``defaults`` (:func:`train_defaults_digest`)
+    for a learned method (a new TrainConfig default retrains, so it must rerun the cell too),
+    and for a cell of a shipped reference policy also the policy's fingerprint (a retrained
     policy keeps its name and digest)."""
     if spec.get("method") not in LEARNED:
-        key = stable_hash(spec)
-    elif spec.get("policy") == "reference":
-        fingerprint = reference_fingerprint(
+        return stable_hash(spec)
+    extra: dict[str, Any] = {"train_defaults": defaults}
+    if spec.get("policy") == "reference":
+        extra["reference"] = reference_fingerprint(
             spec["method"], spec["scenario"], spec.get("overrides"), int(spec["seed"])
         )
-        key = stable_hash({**spec, "train_defaults": defaults, "reference": fingerprint})
-    else:
-        key = stable_hash({**spec, "train_defaults": defaults})
+    return stable_hash({**spec, **extra})
+
+
+def make_cell(module: ModuleType, out: Path, spec: dict[str, Any], defaults: str | None) -> Cell:
+    """The cell of ``spec`` (its key: :func:`cell_key`)."""
+    key = cell_key(spec, defaults)
     return Cell(module.NAME, module.__name__, spec, key, cell_path(out, module.NAME, key))
 
 

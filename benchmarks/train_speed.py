@@ -28,8 +28,8 @@ process, and prints the ratio of the medians.
 ``--products`` records the matrix products (mm, bmm, addmm, baddbmm) one gradient step calls,
 forward and backward, and times them alone on operands of the same shapes, in turns with whole
 steps (compiled ones with ``--compile``): the products are the arithmetic of the algorithm, so
-their time bounds from below what any implementation of the same step can reach with the same
-BLAS, and what a full-budget run's gradient steps can cost.
+their time is what the steps cost at these shapes and layouts with this BLAS, however the rest
+of the step is written.
 
 Run: ``python -m benchmarks.train_speed --scenario paper --repeats 7``,
 ``python -m benchmarks.train_speed --threads 2 --compile``,
@@ -57,6 +57,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -187,14 +188,13 @@ def time_products(
     threads: int = 1,
     compile: bool = False,
     overrides: dict | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Gradient steps of ``algo`` and their matrix products alone, timed in turns.
 
     Each round runs ``steps`` gradient steps (``compile``: compiled ones), then ``steps``
     times the products one step calls (:func:`step_products`, on random operands of the same
-    shapes and strides). The products alone bound from below the time of any implementation
-    of the same arithmetic with the same BLAS. Returns the seconds of both per round, the
-    products and their FLOPs per step."""
+    shapes and strides): what the products cost, however the rest of the step is written.
+    Returns the seconds of both per round, the number of products and their FLOPs per step."""
     products = step_products(algo, scenario, overrides)
     timed = {"steps": [], "products": []}
     torch.set_num_threads(threads)
@@ -513,6 +513,11 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--repeats, --steps and --threads must be >= 1")
     if args.episodes < 0 or not 0 <= args.skip < max(args.episodes, 1):
         ap.error("need --episodes >= 0 and 0 <= --skip < --episodes")
+    if args.products and (args.episodes or args.baseline or args.checkpoint_memory):
+        ap.error(
+            "--products times gradient steps only: not with --episodes, --baseline or "
+            "--checkpoint-memory"
+        )
     if args.nodes is not None and args.nodes < 1:
         ap.error("--nodes must be >= 1")
     overrides = {} if args.nodes is None else {"num_nodes": args.nodes}

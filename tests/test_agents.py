@@ -938,7 +938,7 @@ def test_train_speed_records_every_matrix_product_of_a_step(algo):
     from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
     from agents.policy import build_learner
-    from benchmarks.train_speed import step_products, time_products
+    from benchmarks.train_speed import _RecordProducts, step_products, time_products
     from benchmarks.train_speed_worker import random_replay
 
     products = step_products(algo, "small")
@@ -960,8 +960,10 @@ def test_train_speed_records_every_matrix_product_of_a_step(algo):
         args, _ = p.materialise(torch.Generator().manual_seed(0))
         shapes = [(tuple(a.shape), a.stride()) for a in args if isinstance(a, torch.Tensor)]
         assert shapes == [v for kind, v in p.args if kind == "tensor"]
-    r = time_products(algo, "small", repeats=2, steps=1)
+    with _RecordProducts() as seen:  # one recorded step, then 3 rounds of a step and a replay
+        r = time_products(algo, "small", repeats=2, steps=1)
     assert len(r["steps"]) == len(r["products"]) == 2 and min(r["products"]) > 0
+    assert len(seen.products) == 7 * len(products)
     assert r["count"] == len(products) and r["flops"] == sum(p.flops for p in products)
 
 

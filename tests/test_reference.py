@@ -253,21 +253,40 @@ def test_benchmarks_find_and_evaluate_reference_policies(tmp_path, ref_dir):
 
     # a retrained policy keeps its name and digest: the cached evaluation and the bench cell
     # key on its fingerprint, so neither serves the old policy's result
-    from benchmarks.figures import fig08_storage
-    from benchmarks.runner import make_cell
+    from benchmarks.estimate import collect, work_of
+    from benchmarks.runner import cell_key
 
-    spec = {"figure": "fig8", "method": "qmix-da", "seed": 0, "scenario": "small"}
-    spec |= {"overrides": {}, "policy": "reference"}
+    spec = {
+        "figure": "fig8",
+        "method": "qmix-da",
+        "seed": 0,
+        "scenario": "small",
+        "overrides": {},
+        "policy": "reference",
+    }
+    defaults = methods.train_defaults_digest()
     entry = ref.available()[0]
-    before = (entry.fingerprint, make_cell(fig08_storage, tmp_path, spec, "d").key)
+    before = (entry.fingerprint, cell_key(spec, defaults))
     evals = sorted((tmp_path / "bench" / "_evals").glob("ref-*.json"))
     saved = torch.load(entry.path / ref.POLICY, weights_only=False)
     for t in saved["modules"]["q"].values():
         t.add_(1.0)
     torch.save(saved, entry.path / ref.POLICY)
-    after = (entry.fingerprint, make_cell(fig08_storage, tmp_path, spec, "d").key)
+    after = (entry.fingerprint, cell_key(spec, defaults))
     assert before[0] != after[0] and before[1] != after[1]
-    assert make_cell(fig08_storage, tmp_path, spec, "d").key == after[1]  # stable
+    assert cell_key(spec, defaults) == after[1]  # stable
     with pytest.warns(ref.StaleReferenceWarning):
         methods.reference_rows("qmix-da", "small", {}, 0, cache=tmp_path / "bench")
     assert len(sorted((tmp_path / "bench" / "_evals").glob("ref-*.json"))) == len(evals) + 1
+    # the estimate counts only the current policy's cell as done
+    cells = tmp_path / "est" / "fig8" / "cells"
+    cells.mkdir(parents=True)
+    for key, wall in ((before[1], 1.0), (after[1], 2.0)):
+        payload = {"figure": "fig8", "spec": spec, "key": key, "rows": [], "wall_s": wall}
+        (cells / f"{key}.json").write_text(json.dumps(payload))
+    work = work_of("fig8", spec, after[1])
+    assert collect(tmp_path / "est", {work.key: work})[work.key].cost_s == 2.0
+    (cells / f"{after[1]}.json").unlink()
+    assert work.key not in collect(tmp_path / "est", {work.key: work})
+    # no such policy: the key says so, and the cell fails only when it runs
+    assert cell_key({**spec, "seed": 7}, defaults) != cell_key({**spec, "seed": 8}, defaults)
