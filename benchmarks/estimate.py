@@ -264,15 +264,15 @@ def collect(out: Path, wanted: dict[str, Work]) -> dict[str, Sample]:
             s.figures.add(figure)
         return s
 
-    defaults: list[str | None] = []  # train_defaults_digest(), once it is needed
+    defaults: str | None = None  # train_defaults_digest(), once a reference cell needs it
     for path in sorted(Path(out).glob("*/cells/*.json")):
         payload = _read_json(path)
         if not isinstance(payload, dict) or not isinstance(payload.get("spec"), dict):
             continue
         if payload["spec"].get("policy") == "reference":  # done only for the shipped policy
-            defaults = defaults or [train_defaults_digest()]
+            defaults = defaults or train_defaults_digest()
             try:
-                if path.stem != cell_key(payload["spec"], defaults[0]):
+                if path.stem != cell_key(payload["spec"], defaults):
                     continue
             except (ValueError, KeyError, TypeError):
                 continue

@@ -71,6 +71,21 @@ from benchmarks.train_speed_worker import random_replay as fill_random_replay  #
 from fgamcd_env.atomic import atomic_write  # noqa: E402
 
 
+def random_learner(
+    algo: str, scenario: str, overrides: dict | None = None, seed: int = 0, **change: Any
+) -> tuple[Any, np.random.Generator, TrainConfig]:
+    """A learner of ``algo`` at ``scenario``'s sizes (``change``: TrainConfig fields) with a
+    replay of random transitions to sample minibatches from, its rng and its config."""
+    cfg = TrainConfig().replace(
+        algo=algo, scenario=scenario, progress=False, overrides=overrides or {}, **change
+    )
+    dims = Dims.of(make_env(cfg))
+    rng = np.random.default_rng(seed)
+    learner = build_learner(cfg, dims, rng)
+    fill_random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
+    return learner, rng, cfg
+
+
 def time_updates(
     algo: str,
     scenario: str,
@@ -87,16 +102,10 @@ def time_updates(
     True}}``) times one learner per variant in the same process, round by round in turns,
     and returns name -> seconds; without it, the seconds of the default learner."""
     torch.set_num_threads(threads)
-    learners = {}
-    for name, change in (variants or {"": {}}).items():
-        cfg = TrainConfig().replace(
-            algo=algo, scenario=scenario, progress=False, overrides=overrides or {}, **change
-        )
-        dims = Dims.of(make_env(cfg))
-        rng = np.random.default_rng(seed)
-        learner = build_learner(cfg, dims, rng)
-        fill_random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
-        learners[name] = (learner, rng, cfg)
+    learners = {
+        name: random_learner(algo, scenario, overrides, seed, **change)
+        for name, change in (variants or {"": {}}).items()
+    }
     out: dict[str, list[float]] = {name: [] for name in learners}
     for rep in range(repeats + 1):
         for name, (learner, rng, cfg) in learners.items():
@@ -167,13 +176,7 @@ class _RecordProducts(TorchDispatchMode):
 def step_products(algo: str, scenario: str, overrides: dict | None = None) -> list[Product]:
     """The matrix products one (eager) gradient step of ``algo`` runs, forward and backward,
     at ``scenario``'s sizes."""
-    cfg = TrainConfig().replace(
-        algo=algo, scenario=scenario, progress=False, overrides=overrides or {}
-    )
-    dims = Dims.of(make_env(cfg))
-    rng = np.random.default_rng(0)
-    learner = build_learner(cfg, dims, rng)
-    fill_random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
+    learner, rng, cfg = random_learner(algo, scenario, overrides)
     batch = learner.buffer.sample(cfg.optim.batch_size, rng)
     with _RecordProducts() as rec:
         learner.update(batch, cfg.run.episodes // 2)
@@ -198,13 +201,7 @@ def time_products(
     products = step_products(algo, scenario, overrides)
     timed = {"steps": [], "products": []}
     torch.set_num_threads(threads)
-    cfg = TrainConfig().replace(
-        algo=algo, scenario=scenario, progress=False, overrides=overrides or {}, compile=compile
-    )
-    dims = Dims.of(make_env(cfg))
-    rng = np.random.default_rng(0)
-    learner = build_learner(cfg, dims, rng)
-    fill_random_replay(learner, dims, rng, 4 * cfg.optim.batch_size)
+    learner, rng, cfg = random_learner(algo, scenario, overrides, compile=compile)
     gen = torch.Generator().manual_seed(0)
     calls = [(getattr(torch.ops.aten, p.op), *p.materialise(gen)) for p in products]
     for rep in range(repeats + 1):

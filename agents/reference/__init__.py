@@ -88,7 +88,7 @@ class ReferenceEntry:
         """Hash of the entry's weights and training curve: a retrained policy keeps its name
         and digest, so caches of what it gave (``fgamcd-bench`` cells) key on this too."""
         files = [self.path / name for name in (POLICY, CURVE)]
-        stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        stamp = tuple((str(f), (st := f.stat()).st_mtime_ns, st.st_size) for f in files)
         if stamp not in _FINGERPRINTS:  # a grid asks for each entry many times
             h = hashlib.sha256()
             for f in files:
