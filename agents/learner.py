@@ -295,14 +295,12 @@ class Learner(ABC):
 
     def _augment(
         self, ep: dict[str, np.ndarray], episode: int
-    ) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray]]:
+    ) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray] | None]:
         """Lines 11-15 of Algorithm 1: predict the episode's samples with the predictor as it
         was before the episode and keep the accepted ones; returns the statistics and the
-        (v, y) sequence to tune the predictor on."""
+        (v, y) sequence to tune the predictor on, None once the budget (18) is 0: from then on
+        the predictor is neither consulted nor tuned (``prediction_error`` is NaN)."""
         t = len(ep["rew"])
-        v = np.concatenate([ep["obs"].reshape(t, -1), ep["act"].reshape(t, -1)], axis=1)
-        y = np.concatenate([ep["rew"][:, None], ep["next_obs"].reshape(t, -1)], axis=1)
-        pred = self.predictor.predict(v)
         budget = synthetic_budget(
             episode,
             self.dims.steps,
@@ -310,6 +308,16 @@ class Learner(ABC):
             self.cfg.paper.budget_decay,
             self.cfg.paper.budget_period,
         )
+        if budget == 0:
+            # tau_e never grows again (budget_decay <= 1), so no later prediction can become a
+            # sample: predicting and tuning would not change what is learned. Drawing the
+            # permutation select_synthetic would draw keeps the rng's stream, and the run, exact.
+            self.rng.permutation(t)
+            stats = {"synthetic_samples": 0.0, "synthetic_budget": 0.0}
+            return stats | {"prediction_error": float("nan")}, None
+        v = np.concatenate([ep["obs"].reshape(t, -1), ep["act"].reshape(t, -1)], axis=1)
+        y = np.concatenate([ep["rew"][:, None], ep["next_obs"].reshape(t, -1)], axis=1)
+        pred = self.predictor.predict(v)
         keep = select_synthetic(pred, y, self.cfg.paper.xi, budget, self.rng)
         if keep.size:
             syn = {k: a[keep].copy() for k, a in ep.items()}

@@ -443,6 +443,48 @@ def test_esn_echo_state_property_and_exact_incremental_ridge():
     np.testing.assert_allclose(esn.predict(v1), y1, atol=2e-3)
 
 
+@pytest.mark.parametrize("augmentation", ["esn", "rnn"])
+def test_predictor_rests_once_the_synthetic_budget_is_zero(augmentation, monkeypatch):
+    """tau_e (18) never grows again once it is 0, so from then on the predictor is neither
+    consulted nor tuned, and the learner's rng moves on exactly as the selection of (17)-(18)
+    at budget 0 moves it: what is learned is the same."""
+    from agents.train import run_episode
+
+    # tau_e = floor(0.8 K 0.001**e): 0.8 K at episode 0, 0 from episode 1 on
+    cfg = (
+        TrainConfig()
+        .replace(**TINY, augmentation=augmentation, budget_decay=0.001, budget_period=1)
+        .replace(updates_per_episode=0)
+    )
+    env = make_env(cfg)
+    learner = build_learner(cfg, Dims.of(env), np.random.default_rng(0))
+    calls: list[tuple[int, str]] = []
+    episode = 0
+    for name in ("predict", "tune"):
+        real = getattr(learner.predictor, name)
+
+        def counted(*args, _real=real, _name=name):
+            calls.append((episode, _name))
+            return _real(*args)
+
+        monkeypatch.setattr(learner.predictor, name, counted)
+    for episode in range(3):
+        run_episode(env, learner, episode, True, cfg.run.seed)
+        steps = len(learner._episode)
+        before = copy.deepcopy(learner.rng)
+        stats = learner.end_episode(episode)
+        if episode == 0:
+            assert stats["synthetic_budget"] == synthetic_budget(0, steps, 0.8, 0.001, 1) > 0
+            assert np.isfinite(stats["prediction_error"])
+            continue
+        assert stats["synthetic_budget"] == stats["synthetic_samples"] == 0
+        assert np.isnan(stats["prediction_error"])
+        # the selection at budget 0 on any predictions: its draws are the learner's
+        select_synthetic(np.zeros((steps, 1)), np.zeros((steps, 1)), 1.0, 0, before)
+        assert before.bit_generator.state == learner.rng.bit_generator.state
+    assert calls == [(0, "predict"), (0, "tune")]
+
+
 def test_replay_ring_buffer_overwrites_oldest():
     buf = ReplayBuffer(4, {"x": ((2,), np.float32)})
     buf.add(x=np.arange(6, dtype=np.float32).reshape(3, 2))
