@@ -313,8 +313,11 @@ class Learner(ABC):
             # sample: predicting and tuning would not change what is learned. Drawing the
             # permutation select_synthetic would draw keeps the rng's stream, and the run, exact.
             self.rng.permutation(t)
-            stats = {"synthetic_samples": 0.0, "synthetic_budget": 0.0}
-            return stats | {"prediction_error": float("nan")}, None
+            return {
+                "synthetic_samples": 0.0,
+                "synthetic_budget": 0.0,
+                "prediction_error": math.nan,
+            }, None
         v = np.concatenate([ep["obs"].reshape(t, -1), ep["act"].reshape(t, -1)], axis=1)
         y = np.concatenate([ep["rew"][:, None], ep["next_obs"].reshape(t, -1)], axis=1)
         pred = self.predictor.predict(v)
